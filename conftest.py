@@ -1,0 +1,23 @@
+"""Root conftest: sorts the project's own tests into cost tiers by folder.
+
+tests/unit needs nothing; tests/integration needs PostgreSQL; tests/e2e runs
+whole processes. `make test-fast` runs only the first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+_TIERS = {"unit": "unit", "integration": "pg", "e2e": "e2e"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.path)).parts
+        if "tests" in parts:
+            tier = parts[parts.index("tests") + 1] if parts.index("tests") + 1 < len(parts) else ""
+            marker = _TIERS.get(tier)
+            if marker:
+                item.add_marker(marker)

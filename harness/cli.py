@@ -1,0 +1,173 @@
+"""`tokenproof ...`: a thin layer over the library API.
+
+Exit codes: 0 every invariant held, 1 violations found, 2 usage or setup error
+(the message says what to fix).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from harness import __version__
+from harness.errors import SetupError, TokenproofError, UsageError
+from harness.provisioning import PostgresSettings, make_cluster
+
+EXIT_OK, EXIT_VIOLATIONS, EXIT_SETUP = 0, 1, 2
+
+err = Console(stderr=True, highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def _signals_as_exit() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into SystemExit so that `finally` blocks stop servers.
+
+    Ctrl-C already arrives as KeyboardInterrupt; a timeout wrapper or a CI
+    runner usually sends SIGTERM, whose default action would skip all cleanup.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def postgres_options(func: F) -> F:
+    func = click.option(
+        "--postgres-bin",
+        metavar="DIR|auto",
+        help="Use system PostgreSQL binaries from DIR ('auto': ask pg_config) "
+        "instead of the embedded ones.",
+    )(func)
+    func = click.option(
+        "--database-url",
+        metavar="URL",
+        envvar="TOKENPROOF_DATABASE_URL",
+        help="Use an existing server (role needs CREATEDB); tokenproof creates and drops "
+        "only databases named tokenproof_*. [env: TOKENPROOF_DATABASE_URL]",
+    )(func)
+    return click.option(
+        "--postgres-port",
+        type=int,
+        metavar="PORT",
+        help="Port for a server tokenproof starts (default: a free one).",
+    )(func)
+
+
+def _settings(
+    postgres_bin: str | None, database_url: str | None, port: int | None
+) -> PostgresSettings:
+    return PostgresSettings.resolve(
+        postgres_bin=postgres_bin, database_url=database_url, port=port, env={}
+    )
+
+
+def _run(body: Callable[[], int]) -> None:
+    try:
+        with _signals_as_exit():
+            code = body()
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted; everything tokenproof started has been stopped[/]")
+        sys.exit(130)
+    except (UsageError, SetupError, TokenproofError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(EXIT_SETUP)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tokenproof")
+def main() -> None:
+    """tokenproof: concurrency tests and verification for token ledgers paid through Stripe.
+
+    It provisions PostgreSQL, a stateful Stripe emulator and the service under
+    test, forces races and webhook orderings, and checks that no token is ever
+    double credited, double charged, lost, or left unexplained by the ledger.
+    """
+
+
+@main.command()
+@postgres_options
+def verify(postgres_bin: str | None, database_url: str | None, postgres_port: int | None) -> None:
+    """Verify the bundled reference service (the main job).
+
+    Today this proves the foundation only: it provisions PostgreSQL, loads the
+    reference schema into a fresh database and removes everything again. The
+    scenario suites join it as they land (see CHANGELOG.md).
+    """
+    import asyncio
+
+    import reference_impl
+    from harness.provisioning import DatabaseFactory
+
+    def body() -> int:
+        settings = _settings(postgres_bin, database_url, postgres_port)
+        with make_cluster(settings) as cluster:
+            err.print(f"[green]postgres:[/] {cluster.describe()}")
+
+            async def provision() -> str:
+                factory = await DatabaseFactory.open(cluster, reference_impl.schema_files())
+                try:
+                    return (await factory.create()).name
+                finally:
+                    await factory.close()
+
+            name = asyncio.run(provision())
+            err.print(f"[green]schema:[/] reference schema loaded into {name} and dropped")
+        err.print("[yellow]no scenario suites exist yet: only provisioning was verified[/]")
+        return EXIT_OK
+
+    _run(body)
+
+
+@main.command()
+@postgres_options
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON line with url, pid, data_dir."
+)
+def postgres(
+    postgres_bin: str | None, database_url: str | None, postgres_port: int | None, as_json: bool
+) -> None:
+    """Start a throwaway PostgreSQL on loopback and serve until Ctrl-C.
+
+    Prints the superuser URL. The data directory is deleted when it stops.
+    """
+
+    def body() -> int:
+        settings = _settings(postgres_bin, database_url, postgres_port)
+        if settings.source == "existing":
+            raise UsageError("`tokenproof postgres` starts a server; drop --database-url")
+        with make_cluster(settings) as cluster:
+            info = {
+                "url": cluster.admin_dsn,
+                "pid": getattr(cluster, "pid", None),
+                "data_dir": str(getattr(cluster, "workdir", "")),
+            }
+            if as_json:
+                click.echo(json.dumps(info), nl=True)
+                sys.stdout.flush()
+            else:
+                err.print(f"[green]ready:[/] {cluster.describe()}")
+                click.echo(info["url"])
+                err.print("Ctrl-C stops the server and deletes its data.")
+            threading.Event().wait()  # until a signal ends us; cleanup is in `with`
+        return EXIT_OK
+
+    _run(body)

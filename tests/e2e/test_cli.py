@@ -1,0 +1,86 @@
+"""The `tokenproof` command as a user runs it: real processes, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.waiting import process_alive, wait_until
+
+CLI = [sys.executable, "-m", "harness"]
+
+
+def _start_postgres_cli(*extra: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    proc = subprocess.Popen(
+        [*CLI, "postgres", "--json", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        _, stderr = proc.communicate(timeout=30)
+        pytest.fail(f"no JSON line; stderr: {stderr}")
+    return proc, json.loads(line)
+
+
+def _finish(proc: subprocess.Popen[str]) -> int:
+    proc.communicate(timeout=30)  # also closes the pipes
+    return proc.returncode
+
+
+def test_help_answers() -> None:
+    out = subprocess.run([*CLI, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "verify" in out and "postgres" in out
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_server_and_deletes_data(sig: signal.Signals, code: int) -> None:
+    proc, info = _start_postgres_cli()
+    assert process_alive(info["pid"]) and Path(info["data_dir"]).exists()
+    proc.send_signal(sig)
+    assert _finish(proc) == code
+    assert not process_alive(info["pid"])
+    assert not Path(info["data_dir"]).exists()
+
+
+def test_killed_parent_takes_server_down() -> None:
+    proc, info = _start_postgres_cli()
+    proc.kill()  # no cleanup code runs: only PR_SET_PDEATHSIG can stop the server
+    _finish(proc)
+    wait_until(lambda: not process_alive(info["pid"]), within=30, what="postgres exit")
+
+
+def test_missing_binaries_exit_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*CLI, "postgres", "--postgres-bin", str(tmp_path)], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "initdb" in result.stderr or "binaries" in result.stderr
+
+
+def test_taken_port_exit_2() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = subprocess.run(
+            [*CLI, "postgres", "--postgres-port", str(port)], capture_output=True, text=True
+        )
+    assert result.returncode == 2
+    assert str(port) in result.stderr
+
+
+def test_verify_runs_the_main_job() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TOKENPROOF_DATABASE_URL"}
+    result = subprocess.run([*CLI, "verify"], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
