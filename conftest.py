@@ -1,6 +1,7 @@
 """Root conftest: sorts the project's own tests into cost tiers by folder.
 
-tests/unit needs nothing; tests/integration needs PostgreSQL; tests/e2e runs
+tests/unit needs nothing; tests/integration talks to real servers over
+loopback (PostgreSQL, the emulator); tests/e2e runs
 whole processes. `make test-fast` runs only the first.
 """
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-_TIERS = {"unit": "unit", "integration": "pg", "e2e": "e2e"}
+_TIERS = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -84,3 +84,38 @@ def test_verify_runs_the_main_job() -> None:
     env = {k: v for k, v in os.environ.items() if k != "TOKENPROOF_DATABASE_URL"}
     result = subprocess.run([*CLI, "verify"], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+def test_stripe_emulator_serves_until_interrupted() -> None:
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [*CLI, "stripe-emulator", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == f"STRIPE_API_BASE=http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/_control/health").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(healthy, within=20, what="emulator health")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert not healthy()
+
+
+def test_stripe_emulator_bad_secret_exit_2() -> None:
+    result = subprocess.run(
+        [*CLI, "stripe-emulator", "--webhook-secret", "nope"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "whsec_" in result.stderr

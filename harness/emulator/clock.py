@@ -1,0 +1,68 @@
+"""Time and identity, injected so runs are reproducible and tests need no sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import string
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the epoch (emulator time)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class ManualClock:
+    """A clock that moves only when told; sleepers wake when it passes their time."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._now + seconds, future))
+        await future
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+        due = [s for s in self._sleepers if s[0] <= self._now]
+        self._sleepers = [s for s in self._sleepers if s[0] > self._now]
+        for _, future in due:
+            if not future.done():
+                future.set_result(None)
+
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+class IdSource:
+    """Stripe-looking ids (`pi_3Q...`) from a seeded generator: same seed, same ids."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._rng = random.Random(seed)
+
+    def new(self, prefix: str, length: int = 24) -> str:
+        return prefix + "_" + "".join(self._rng.choices(_ALPHABET, k=length))
+
+    def token(self, length: int = 25) -> str:
+        return "".join(self._rng.choices(_ALPHABET, k=length))

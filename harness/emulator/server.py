@@ -1,0 +1,98 @@
+"""Run the emulator: in a background thread of this process, or standalone."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from dataclasses import dataclass, field
+
+import uvicorn
+
+from harness.emulator.app import create_app, httpx_sender
+from harness.emulator.clock import Clock
+from harness.emulator.core import Emulator
+from harness.emulator.delivery import DeliverySettings
+
+START_DEADLINE_S = 20.0
+
+
+@dataclass
+class EmulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: a free port
+    seed: int = 0
+    webhook_url: str | None = None
+    webhook_secret: str = "whsec_tokenproof_test_secret"
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+
+
+def build(config: EmulatorConfig, clock: Clock | None = None) -> tuple[Emulator, uvicorn.Config]:
+    sender, close_sender = httpx_sender()
+    emulator = Emulator(sender=sender, clock=clock, seed=config.seed, delivery=config.delivery)
+    if config.webhook_url:
+        emulator.add_endpoint(config.webhook_url, config.webhook_secret)
+    app = create_app(emulator, on_shutdown=close_sender)
+    return emulator, uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
+
+
+class EmulatorThread:
+    """The emulator on its own event loop in a daemon thread; `with` starts and stops it.
+
+    The harness talks to it over HTTP like any other client, so in-thread and
+    standalone emulators behave the same.
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Bind before the thread starts: the port is known and taken at once.
+        self._sock.bind((self.config.host, self.config.port))
+        self.port: int = self._sock.getsockname()[1]
+        self.emulator, uv_config = build(self.config)
+        self._server = uvicorn.Server(uv_config)
+        self._thread = threading.Thread(target=self._run, name="stripe-emulator", daemon=True)
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._server.serve(sockets=[self._sock]))
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+
+    def start(self) -> EmulatorThread:
+        self._thread.start()
+        deadline = threading.Event()
+        for _ in range(int(START_DEADLINE_S / 0.01)):
+            if self._server.started or not self._thread.is_alive():
+                break
+            deadline.wait(0.01)  # polling a condition, bounded
+        if not self._server.started:
+            self.stop()
+            raise RuntimeError(f"the Stripe emulator did not start: {self._error!r}")
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._sock.close()
+
+    def __enter__(self) -> EmulatorThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

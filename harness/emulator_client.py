@@ -1,0 +1,89 @@
+"""The harness's handle on a running Stripe emulator, over its `/_control/` API.
+
+The same client drives an emulator in a thread of this process or one running
+elsewhere, so the harness has one way to talk to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from harness.errors import SetupError
+from harness.waiting import wait_until
+
+
+class EmulatorControlError(SetupError):
+    """The emulator refused a control request (the message says why)."""
+
+
+class EmulatorClient:
+    def __init__(self, base_url: str, *, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._http.request(method, f"/_control{path}", json=body)
+        except httpx.HTTPError as exc:
+            raise EmulatorControlError(
+                f"cannot reach the Stripe emulator at {self.base_url}: {exc}"
+            ) from exc
+        if response.status_code >= 400:
+            raise EmulatorControlError(f"{method} /_control{path}: {response.text}")
+        return response.json()
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/state")
+        return result
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def add_endpoint(self, url: str, secret: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", "/webhook_endpoints", {"url": url, "secret": secret}
+        )
+        return result
+
+    def add_delivery_rule(self, mode: str, **fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/delivery_rules", {"mode": mode, **fields})
+        return result
+
+    def clear_delivery_rules(self) -> None:
+        self._call("DELETE", "/delivery_rules")
+
+    def add_fault(self, kind: str, **fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/faults", {"kind": kind, **fields})
+        return result
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def release(self, event_type: str | None = None, intent_id: str | None = None) -> int:
+        body = {"event_type": event_type, "intent_id": intent_id}
+        released: int = self._call("POST", "/release", body)["released"]
+        return released
+
+    def customer(self, intent_id: str, action: str) -> dict[str, Any]:
+        """`authenticate`, `fail` or `abandon` a 3-D Secure challenge."""
+        result: dict[str, Any] = self._call("POST", f"/payment_intents/{intent_id}/{action}")
+        return result
+
+    def forge(self, intent_id: str, **fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/forge", {"intent_id": intent_id, **fields})
+        return result
+
+    def settled(self) -> dict[str, int]:
+        result: dict[str, int] = self._call("GET", "/settled")
+        return result
+
+    def wait_settled(self, within: float = 30.0) -> None:
+        """Until no delivery is in flight or waiting for a retry (held ones excepted)."""
+        wait_until(
+            lambda: self.settled()["in_progress"] == 0, within=within, what="webhooks settle"
+        )

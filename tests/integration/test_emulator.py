@@ -1,0 +1,433 @@
+"""The Stripe emulator through the official `stripe` SDK and real webhook endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+
+from harness.emulator import DeliverySettings, EmulatorConfig, EmulatorThread
+from harness.emulator_client import EmulatorClient, EmulatorControlError
+from harness.waiting import wait_until
+from tests.support import SECRET, Received, WebhookSink
+
+KEY = "sk_test_tokenproof"
+FAST = DeliverySettings(retry_delays_s=(0.02, 0.05, 0.1), attempt_timeout_s=5)
+
+
+class World:
+    def __init__(self, emulator: EmulatorThread, sink: WebhookSink) -> None:
+        self.emulator = emulator
+        self.sink = sink
+        self.control = EmulatorClient(emulator.url)
+        self.client = stripe.StripeClient(
+            KEY, base_addresses={"api": emulator.url}, max_network_retries=2
+        )
+
+    def create(self, **params: Any) -> stripe.PaymentIntent:
+        merged: Any = {"amount": 999, "currency": "usd", "confirm": True, **params}
+        return self.client.v1.payment_intents.create(params=merged)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    with (
+        WebhookSink() as sink,
+        EmulatorThread(
+            EmulatorConfig(webhook_url=sink.url, webhook_secret=SECRET, delivery=FAST)
+        ) as emulator,
+    ):
+        w = World(emulator, sink)
+        yield w
+        w.control.close()
+
+
+def _types_for(received: list[Received], intent_id: str) -> list[str]:
+    out = []
+    for r in received:
+        obj = r.body["data"]["object"]
+        if obj.get("id") == intent_id or obj.get("payment_intent") == intent_id:
+            out.append(r.type)
+    return out
+
+
+def test_card_purchase_succeeds_and_sends_signed_events(world: World) -> None:
+    intent = world.create(payment_method="pm_card_visa", metadata={"userId": "u1"})
+    assert intent.status == "succeeded"
+    assert intent.metadata["userId"] == "u1"
+    assert str(intent.client_secret).startswith(intent.id + "_secret_")
+    received = world.sink.wait_for(lambda r: len(r) >= 3, "three events")
+    assert all(r.verified for r in received)
+    assert sorted(r.type for r in received) == [
+        "charge.succeeded",
+        "payment_intent.created",
+        "payment_intent.succeeded",
+    ]
+    event = next(r.body for r in received if r.type == "payment_intent.succeeded")
+    assert event["object"] == "event" and event["livemode"] is False
+    assert event["data"]["object"]["id"] == intent.id
+    assert event["request"]["idempotency_key"]
+
+
+async def test_async_client_purchase(world: World) -> None:
+    http_client = stripe.HTTPXClient()
+    client = stripe.StripeClient(
+        KEY,
+        base_addresses={"api": world.emulator.url},
+        max_network_retries=2,
+        http_client=http_client,
+    )
+    try:
+        intent = await client.v1.payment_intents.create_async(
+            params={"amount": 499, "currency": "usd", "payment_method": "pm_card_visa"}
+        )
+        assert intent.status == "requires_confirmation"
+        confirmed = await client.v1.payment_intents.confirm_async(intent.id)
+        assert confirmed.status == "succeeded"
+        fetched = await client.v1.payment_intents.retrieve_async(intent.id)
+        assert fetched.amount_received == 499
+    finally:
+        await http_client.close_async()  # type: ignore[no-untyped-call]
+
+
+def test_module_level_calls(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stripe, "api_key", KEY)
+    monkeypatch.setattr(stripe, "api_base", world.emulator.url)
+    intent = stripe.PaymentIntent.create(amount=100, currency="usd")
+    assert intent.status == "requires_payment_method"
+    canceled = stripe.PaymentIntent.cancel(intent.id)
+    assert canceled.status == "canceled"
+    listed = stripe.PaymentIntent.list(limit=5)
+    assert [i.id for i in listed.data] == [intent.id]
+
+
+@pytest.mark.parametrize(
+    ("method", "decline_code"),
+    [
+        ("pm_card_chargeDeclined", "generic_decline"),
+        ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"),
+    ],
+)
+def test_declines_are_card_errors(world: World, method: str, decline_code: str) -> None:
+    with pytest.raises(stripe.CardError) as info:
+        world.create(payment_method=method)
+    error = info.value
+    assert error.http_status == 402
+    assert error.code == "card_declined"
+    assert error.error is not None and error.error.decline_code == decline_code
+    intent = error.error.payment_intent
+    assert intent is not None and intent.status == "requires_payment_method"
+    assert intent.payment_method is None
+    received = world.sink.wait_for(lambda r: len(r) >= 2, "two events")
+    assert "payment_intent.payment_failed" in [r.type for r in received]
+
+
+def test_three_ds_authenticated(world: World) -> None:
+    intent = world.create(payment_method="pm_card_threeDSecure2Required", return_url="https://x/y")
+    assert intent.status == "requires_action"
+    assert intent.next_action is not None and intent.next_action.type == "redirect_to_url"
+    world.control.customer(intent.id, "authenticate")
+    assert world.client.v1.payment_intents.retrieve(intent.id).status == "succeeded"
+    received = world.sink.wait_for(lambda r: len(r) >= 4, "four events")
+    assert _types_for(received, intent.id)[:2] == [
+        "payment_intent.created",
+        "payment_intent.requires_action",
+    ]
+    assert "payment_intent.succeeded" in _types_for(received, intent.id)
+
+
+def test_three_ds_failed_and_abandoned(world: World) -> None:
+    failed = world.create(payment_method="pm_card_authenticationRequired")
+    assert failed.next_action is not None and failed.next_action.type == "use_stripe_sdk"
+    world.control.customer(failed.id, "fail")
+    after = world.client.v1.payment_intents.retrieve(failed.id)
+    assert after.status == "requires_payment_method"
+    assert after.last_payment_error is not None
+    assert after.last_payment_error.code == "payment_intent_authentication_failure"
+    abandoned = world.create(payment_method="pm_card_threeDSecure2Required")
+    world.control.customer(abandoned.id, "abandon")
+    assert world.client.v1.payment_intents.retrieve(abandoned.id).status == "canceled"
+    with pytest.raises(EmulatorControlError, match="requires_action"):
+        world.control.customer(abandoned.id, "authenticate")
+
+
+def test_cancel_of_succeeded_intent_is_refused(world: World) -> None:
+    intent = world.create(payment_method="pm_card_visa")
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        world.client.v1.payment_intents.cancel(intent.id)
+    assert info.value.code == "payment_intent_unexpected_state"
+
+
+def test_idempotent_replay_and_mismatch(world: World) -> None:
+    params: Any = {"amount": 999, "currency": "usd", "payment_method": "pm_card_visa"}
+    options: Any = {"idempotency_key": "k-1"}
+    first = world.client.v1.payment_intents.create(params=params, options=options)
+    again = world.client.v1.payment_intents.create(params=params, options=options)
+    assert again.id == first.id
+    assert again.last_response is not None
+    assert again.last_response.headers.get("Idempotent-Replayed") == "true"
+    changed: Any = dict(params, amount=1000)
+    with pytest.raises(stripe.IdempotencyError):
+        world.client.v1.payment_intents.create(
+            params=changed,
+            options=options,
+        )
+    assert len(world.control.state()["intents"]) == 1
+
+
+def test_same_key_in_flight_gets_409(world: World) -> None:
+    world.control.add_fault("latency", latency_s=0.5, times=1)
+    headers = {"Authorization": f"Bearer {KEY}", "Idempotency-Key": "busy"}
+    body = {"amount": "999", "currency": "usd"}
+
+    async def race() -> list[int]:
+        async with httpx.AsyncClient(base_url=world.emulator.url) as http:
+            slow = asyncio.create_task(http.post("/v1/payment_intents", data=body, headers=headers))
+            # The slow one holds the key once the emulator has logged it.
+            await asyncio.to_thread(
+                wait_until,
+                lambda: bool(world.control.state()["idempotency_keys"]),
+                within=10,
+                what="first request holds the key",
+            )
+            fast = await http.post("/v1/payment_intents", data=body, headers=headers)
+            return [(await slow).status_code, fast.status_code]
+
+    slow_status, fast_status = asyncio.run(race())
+    assert (slow_status, fast_status) == (200, 409)
+    assert len(world.control.state()["intents"]) == 1
+
+
+def test_sdk_retry_after_dropped_response_reuses_key(world: World) -> None:
+    world.control.add_fault("commit_then_drop", path="^/v1/payment_intents$", times=1)
+    intent = world.create(payment_method="pm_card_visa")
+    state = world.control.state()
+    assert [i["id"] for i in state["intents"]] == [intent.id]
+    posts = [r for r in state["requests"] if r["method"] == "POST"]
+    assert len(posts) == 2
+    assert posts[0]["idempotency_key"] == posts[1]["idempotency_key"]
+    assert posts[0].get("dropped") and posts[1].get("replayed")
+
+
+def test_dropped_as_500_then_replayed(world: World) -> None:
+    world.control.add_fault("commit_then_drop", drop="500", times=1)
+    intent = world.create(payment_method="pm_card_visa")
+    assert intent.status == "succeeded"
+    assert len(world.control.state()["intents"]) == 1
+
+
+def test_rate_limit_is_not_retried_by_the_sdk(world: World) -> None:
+    world.control.add_fault("error", status=429, times=1)
+    with pytest.raises(stripe.RateLimitError):
+        world.create(payment_method="pm_card_visa")
+    assert world.control.state()["intents"] == []
+    assert world.create(payment_method="pm_card_visa").status == "succeeded"
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_error_fault_runs_nothing_and_sdk_retries(world: World, status: int) -> None:
+    world.control.add_fault("error", status=status, times=1)
+    intent = world.create(payment_method="pm_card_visa")
+    state = world.control.state()
+    assert [r["status"] for r in state["requests"]] == [status, 200]
+    assert [i["id"] for i in state["intents"]] == [intent.id]
+
+
+def test_fault_matches_payment_method_and_metadata(world: World) -> None:
+    world.control.add_fault("error", status=503, payment_method="pm_card_mastercard")
+    world.control.add_fault("error", status=503, metadata={"userId": "bad"})
+    assert world.create(payment_method="pm_card_visa").status == "succeeded"
+    no_retry = stripe.StripeClient(KEY, base_addresses={"api": world.emulator.url})
+    mastercard: Any = {"amount": 999, "currency": "usd", "payment_method": "pm_card_mastercard"}
+    with pytest.raises(stripe.APIError):
+        no_retry.v1.payment_intents.create(params=mastercard)
+    flagged: Any = {"amount": 999, "currency": "usd", "metadata": {"userId": "bad"}}
+    with pytest.raises(stripe.APIError):
+        no_retry.v1.payment_intents.create(params=flagged)
+
+
+def test_stripe_shaped_errors_for_bad_requests(world: World) -> None:
+    with httpx.Client(base_url=world.emulator.url) as http:
+        no_auth = http.post("/v1/payment_intents", data={"amount": "100", "currency": "usd"})
+        assert no_auth.status_code == 401
+        assert no_auth.json()["error"]["type"] == "invalid_request_error"
+        auth = {"Authorization": f"Bearer {KEY}"}
+        missing = http.get("/v1/nothing", headers=auth)
+        assert missing.status_code == 404 and "error" in missing.json()
+        for data in (
+            {"amount": "12abc", "currency": "usd"},
+            {"amount": "10", "currency": "usd"},
+            {"currency": "usd"},
+            {"amount": "100", "currency": "usd", "bogus": "1"},
+            {"amount": "100", "currency": "usd", "payment_method": "pm_nope"},
+        ):
+            bad = http.post("/v1/payment_intents", data=data, headers=auth)
+            assert bad.status_code == 400, data
+            assert bad.json()["error"]["type"] == "invalid_request_error"
+        unknown = http.get("/v1/payment_intents/pi_missing", headers=auth)
+        assert unknown.status_code == 404
+        assert unknown.json()["error"]["code"] == "resource_missing"
+    assert world.control.state()["intents"] == []
+
+
+# -- delivery control ---------------------------------------------------------------
+
+
+def test_non_2xx_is_retried_until_accepted() -> None:
+    respond = lambda n, r: 500 if n < 2 else 200  # noqa: E731
+    with (
+        WebhookSink(respond=respond) as sink,
+        EmulatorThread(
+            EmulatorConfig(webhook_url=sink.url, webhook_secret=SECRET, delivery=FAST)
+        ) as emulator,
+    ):
+        control = EmulatorClient(emulator.url)
+        control.add_delivery_rule("immediate", event_type="payment_intent.created")
+        stripe.StripeClient(KEY, base_addresses={"api": emulator.url}).v1.payment_intents.create(
+            params={"amount": 100, "currency": "usd"}
+        )
+        control.wait_settled()
+        statuses = [a["status"] for a in control.state()["deliveries"]]
+        control.close()
+    assert statuses == [500, 500, 200]
+
+
+def test_before_response_delivers_first(world: World) -> None:
+    world.control.add_delivery_rule("before_response", event_type="payment_intent.succeeded")
+    intent = world.create(payment_method="pm_card_visa")
+    # No waiting: the event was answered before the API call returned.
+    assert "payment_intent.succeeded" in _types_for(world.sink.received, intent.id)
+
+
+def test_hold_and_release(world: World) -> None:
+    world.control.add_delivery_rule("hold", event_type="payment_intent.succeeded")
+    intent = world.create(payment_method="pm_card_visa")
+    world.control.wait_settled()
+    assert "payment_intent.succeeded" not in world.sink.types()
+    assert world.control.settled()["held"] == 1
+    assert world.control.release(intent_id=intent.id) == 1
+    world.sink.wait_for(
+        lambda r: "payment_intent.succeeded" in [x.type for x in r], "released event"
+    )
+
+
+def test_delay_delivers_later(world: World) -> None:
+    world.control.add_delivery_rule("delay", event_type="payment_intent.succeeded", delay_s=0.3)
+    world.create(payment_method="pm_card_visa")
+    assert "payment_intent.succeeded" not in world.sink.types()
+    world.sink.wait_for(lambda r: "payment_intent.succeeded" in [x.type for x in r], "delayed")
+
+
+def test_duplicates_share_the_event_id(world: World) -> None:
+    world.control.add_delivery_rule("duplicate", event_type="payment_intent.succeeded", copies=3)
+    world.create(payment_method="pm_card_visa")
+    world.control.wait_settled()
+    ids = [r.event_id for r in world.sink.received if r.type == "payment_intent.succeeded"]
+    assert len(ids) == 3 and len(set(ids)) == 1
+
+
+def test_parallel_copies_are_in_flight_together() -> None:
+    barrier = threading.Barrier(3, timeout=10)
+
+    def respond(n: int, r: Received) -> int:
+        return 200
+
+    hold = threading.Event()
+    with (
+        WebhookSink(respond=respond, hold=hold) as sink,
+        EmulatorThread(
+            EmulatorConfig(webhook_url=sink.url, webhook_secret=SECRET, delivery=FAST)
+        ) as emulator,
+    ):
+        control = EmulatorClient(emulator.url)
+        control.add_delivery_rule("parallel", event_type="payment_intent.created", copies=3)
+        control.add_delivery_rule("hold", event_type="payment_intent.*")
+        stripe.StripeClient(KEY, base_addresses={"api": emulator.url}).v1.payment_intents.create(
+            params={"amount": 100, "currency": "usd"}
+        )
+
+        # Three attempts started while none has been answered: they overlap.
+        def started() -> int:
+            return len([a for a in control.state()["deliveries"] if a["status"] is None])
+
+        wait_until(lambda: started() == 3, within=10, what="three attempts in flight")
+        hold.set()
+        control.wait_settled()
+        assert len(sink.received) == 3
+        control.close()
+    del barrier
+
+
+def test_reorder_delivers_later_event_first(world: World) -> None:
+    world.control.add_delivery_rule("reorder", event_type="payment_intent.*", window=2)
+    intent = world.create(payment_method="pm_card_visa")
+    world.control.wait_settled()
+    assert (
+        _types_for(world.sink.received, intent.id)
+        == [
+            "payment_intent.succeeded",
+            "payment_intent.created",
+        ]
+        or _types_for(world.sink.received, intent.id)[0] == "charge.succeeded"
+    )
+    pi_types = [t for t in _types_for(world.sink.received, intent.id) if t.startswith("payment_")]
+    assert pi_types == ["payment_intent.succeeded", "payment_intent.created"]
+
+
+def test_first_attempt_dropped_then_retried(world: World) -> None:
+    world.control.add_delivery_rule("drop_first", event_type="payment_intent.succeeded")
+    world.create(payment_method="pm_card_visa")
+    world.control.wait_settled()
+    attempts = [
+        a
+        for a in world.control.state()["deliveries"]
+        if a["event_type"] == "payment_intent.succeeded"
+    ]
+    assert [a["dropped"] for a in attempts] == [True, False]
+    assert attempts[1]["status"] == 200
+
+
+@pytest.mark.parametrize(("mode", "message"), [("forge", "No signatures"), ("stale", "Timestamp")])
+def test_bad_signatures_are_rejected_by_the_sdk(world: World, mode: str, message: str) -> None:
+    world.control.add_delivery_rule(mode, event_type="payment_intent.succeeded")
+    world.create(payment_method="pm_card_visa")
+    world.control.wait_settled()
+    copies = [r for r in world.sink.received if r.type == "payment_intent.succeeded"]
+    assert [r.verified for r in copies] == [False, True]
+    assert copies[0].error is not None and message in copies[0].error
+
+
+def test_forged_event_for_declined_intent(world: World) -> None:
+    with pytest.raises(stripe.CardError) as info:
+        world.create(payment_method="pm_card_chargeDeclined")
+    assert info.value.error is not None and info.value.error.payment_intent is not None
+    result = world.control.forge(info.value.error.payment_intent.id)
+    assert [a["status"] for a in result["attempts"]] == [400]
+
+
+def test_control_rejects_bad_rules(world: World) -> None:
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("teleport", {}),
+        ("delay", {"delay_s": "soon"}),
+        ("delay", {"delay_s": -1}),
+        ("duplicate", {"copies": 2, "bogus": 1}),
+    ]
+    for mode, fields in cases:
+        with pytest.raises(EmulatorControlError):
+            world.control.add_delivery_rule(mode, **fields)
+    with pytest.raises(EmulatorControlError):
+        world.control.add_fault("explode")
+    assert world.control.state()["delivery_rules"] == []
+
+
+def test_reset_forgets_state_and_restarts_ids(world: World) -> None:
+    first = world.create(payment_method="pm_card_visa").id
+    world.control.wait_settled()
+    world.control.reset()
+    assert world.control.state()["intents"] == []
+    assert world.create(payment_method="pm_card_visa").id == first

@@ -1,0 +1,127 @@
+"""Emulator logic without HTTP: forms, idempotency, state machine, delivery rules."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from harness.emulator.clock import IdSource, ManualClock
+from harness.emulator.core import Emulator, RequestContext
+from harness.emulator.delivery import DeliveryRule, SendResult, sign
+from harness.emulator.errors import StripeError
+from harness.emulator.forms import parse_form
+from harness.emulator.idempotency import IdempotencyStore, SavedResponse
+
+
+def test_form_nesting_and_lists() -> None:
+    parsed = parse_form(
+        b"amount=100&metadata[userId]=42&expand[0]=latest_charge&expand[1]=x&confirm=true"
+    )
+    assert parsed == {
+        "amount": "100",
+        "metadata": {"userId": "42"},
+        "expand": ["latest_charge", "x"],
+        "confirm": "true",
+    }
+
+
+@pytest.mark.parametrize("body", [b"a=1&a[b]=2", b"\xff=1", b"a[b]=1&a=2"])
+def test_malformed_forms_are_stripe_errors(body: bytes) -> None:
+    with pytest.raises(StripeError) as info:
+        parse_form(body)
+    assert info.value.status == 400
+
+
+def test_idempotency_store_replays_rejects_and_expires() -> None:
+    store = IdempotencyStore()
+    assert store.begin("k", "fp", now=0) is None
+    with pytest.raises(StripeError) as busy:
+        store.begin("k", "fp", now=1)
+    assert busy.value.status == 409
+    store.finish("k", SavedResponse(200, {"id": "pi_1"}))
+    saved = store.begin("k", "fp", now=2)
+    assert saved is not None and saved.body == {"id": "pi_1"}
+    with pytest.raises(StripeError) as mismatch:
+        store.begin("k", "other", now=3)
+    assert mismatch.value.type == "idempotency_error" and mismatch.value.status == 400
+    assert store.begin("k", "other", now=24 * 3600 + 10) is None  # pruned after 24 h
+
+
+def test_ids_are_reproducible_from_the_seed() -> None:
+    assert IdSource(7).new("pi") == IdSource(7).new("pi")
+    assert IdSource(7).new("pi") != IdSource(8).new("pi")
+
+
+def test_signature_format() -> None:
+    assert sign(b"{}", "whsec_x", 1700000000).startswith("t=1700000000,v1=")
+
+
+def _emulator(clock: ManualClock, sent: list[str]) -> Emulator:
+    async def sender(
+        url: str, body: bytes, headers: dict[str, str], timeout_s: float
+    ) -> SendResult:
+        sent.append(body.decode())
+        return SendResult(200)
+
+    emulator = Emulator(sender=sender, clock=clock, seed=1)
+    emulator.add_endpoint("http://sink", "whsec_x")
+    return emulator
+
+
+def test_state_machine_paths() -> None:
+    emulator = _emulator(ManualClock(), [])
+    ctx = RequestContext()
+    ok = emulator.create_intent(
+        {"amount": "999", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"},
+        ctx,
+    )
+    assert ok.body["status"] == "succeeded"
+    assert [e.type for e in ok.events] == [
+        "payment_intent.created",
+        "charge.succeeded",
+        "payment_intent.succeeded",
+    ]
+    declined = emulator.create_intent(
+        {
+            "amount": "999",
+            "currency": "usd",
+            "payment_method": "pm_card_chargeDeclined",
+            "confirm": "true",
+        },
+        ctx,
+    )
+    assert declined.status == 402
+    assert declined.body["error"]["payment_intent"]["status"] == "requires_payment_method"
+    three_ds = emulator.create_intent(
+        {
+            "amount": "999",
+            "currency": "usd",
+            "payment_method": "pm_card_threeDSecureRequiredChargeDeclined",
+            "confirm": "true",
+        },
+        ctx,
+    )
+    assert three_ds.body["status"] == "requires_action"
+    after = emulator.authenticate(three_ds.body["id"])
+    assert after.body["status"] == "requires_payment_method"
+    assert [e.type for e in after.events] == ["payment_intent.payment_failed"]
+
+
+def test_delay_rule_waits_for_emulator_time() -> None:
+    clock, sent = ManualClock(), list[str]()
+
+    async def scenario() -> None:
+        emulator = _emulator(clock, sent)
+        emulator.dispatcher.add_rule(DeliveryRule(mode="delay", delay_s=60))
+        outcome = emulator.create_intent({"amount": "100", "currency": "usd"}, RequestContext())
+        await emulator.dispatcher.dispatch(outcome.events)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert sent == []
+        clock.advance(60)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert len(sent) == 1
+
+    asyncio.run(scenario())
