@@ -137,6 +137,69 @@ def verify(postgres_bin: str | None, database_url: str | None, postgres_port: in
     _run(body)
 
 
+@main.command()
+@postgres_options
+@click.option("--fan", default="fan-1", show_default=True, help="Demo fan to create and sign for.")
+@click.option("--grant", type=click.IntRange(0, 10**9), default=1000, show_default=True)
+def serve(
+    postgres_bin: str | None,
+    database_url: str | None,
+    postgres_port: int | None,
+    fan: str,
+    grant: int,
+) -> None:
+    """Run PostgreSQL, the Stripe emulator and the reference service until Ctrl-C.
+
+    Creates a fan (with a starting grant) and a creator `creator-1`, and prints
+    the URLs and a bearer token for the fan, for trying the service by hand.
+    """
+    import asyncio
+
+    import asyncpg
+
+    import reference_impl
+    from harness.auth import make_token
+    from harness.provisioning import DatabaseFactory
+    from harness.targets import ManagedTarget
+    from harness.users import UserSpec, create_users
+
+    def body() -> int:
+        settings = _settings(postgres_bin, database_url, postgres_port)
+        with make_cluster(settings) as cluster:
+            factory = asyncio.run(DatabaseFactory.open(cluster, reference_impl.schema_files()))
+            try:
+                with ManagedTarget(factory) as target:
+
+                    async def seed() -> None:
+                        conn = await asyncpg.connect(target.database_url)
+                        try:
+                            await create_users(
+                                conn,
+                                [
+                                    UserSpec(fan, grant=grant),
+                                    UserSpec("creator-1", is_creator=True),
+                                ],
+                            )
+                        finally:
+                            await conn.close()
+
+                    asyncio.run(seed())
+                    click.echo(f"service:         {target.base_url}")
+                    click.echo(f"stripe emulator: {target.emulator_url}  (/_control/state)")
+                    click.echo(f"database:        {target.database_url}")
+                    click.echo(
+                        f"token for {fan}: {make_token(fan, target.jwt_secret, ttl_s=86400)}"
+                    )
+                    sys.stdout.flush()
+                    err.print("Ctrl-C stops everything and deletes the data.")
+                    threading.Event().wait()
+            finally:
+                asyncio.run(factory.close())
+        return EXIT_OK
+
+    _run(body)
+
+
 @main.command("stripe-emulator")
 @click.option("--port", type=click.IntRange(1, 65535), default=12111, show_default=True)
 @click.option("--webhook-url", metavar="URL", help="Endpoint to POST signed events to.")

@@ -20,6 +20,7 @@ from harness.provisioning import (
     PostgresSettings,
     make_cluster,
 )
+from harness.targets import ManagedTarget, Target
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -72,3 +73,10 @@ def fresh_database(reference_database_factory: DatabaseFactory) -> Iterator[Fres
     database = asyncio.run(reference_database_factory.create())
     yield database
     asyncio.run(reference_database_factory.drop(database.name))
+
+
+@pytest.fixture
+def reference_target(reference_database_factory: DatabaseFactory) -> Iterator[Target]:
+    """The reference service as a real process on a fresh database, with its own emulator."""
+    with ManagedTarget(reference_database_factory) as target:
+        yield target

@@ -119,3 +119,23 @@ def test_stripe_emulator_bad_secret_exit_2() -> None:
     )
     assert result.returncode == 2
     assert "whsec_" in result.stderr
+
+
+def test_serve_runs_the_reference_until_interrupted() -> None:
+    import httpx
+
+    proc = subprocess.Popen(
+        [*CLI, "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    lines = dict(
+        line.split(":", 1) for line in (proc.stdout.readline() for _ in range(4)) if ":" in line
+    )
+    url = lines["service"].strip()
+    token = lines["token for fan-1"].strip()
+    answer = httpx.get(f"{url}/api/tokens/balance", headers={"Authorization": f"Bearer {token}"})
+    assert answer.json()["balance"] == 1000
+    proc.send_signal(signal.SIGINT)
+    assert _finish(proc) == 130
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{url}/health")

@@ -1,0 +1,82 @@
+"""HTTP calls to a target, as a fan or creator would make them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from harness.auth import make_token
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any  # parsed JSON, or the raw text when the body is not JSON
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class TargetClient:
+    """One connection pool to the service; each call names the acting user."""
+
+    def __init__(self, base_url: str, jwt_secret: str, *, timeout_s: float = 30.0) -> None:
+        self.jwt_secret = jwt_secret
+        self.http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout_s,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
+        )
+        self._tokens: dict[str, str] = {}
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> TargetClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def token(self, user: str) -> str:
+        if user not in self._tokens:
+            self._tokens[user] = make_token(user, self.jwt_secret)
+        return self._tokens[user]
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        user: str | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        all_headers = dict(headers or {})
+        if user is not None:
+            all_headers["Authorization"] = f"Bearer {self.token(user)}"
+        if json is not None:
+            response = await self.http.request(method, path, json=json, headers=all_headers)
+        else:
+            response = await self.http.request(method, path, content=content, headers=all_headers)
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text
+        return Answer(response.status_code, body)
+
+    async def purchase(self, user: str, body: dict[str, Any]) -> Answer:
+        return await self.call("POST", "/api/tokens/purchase", user=user, json=body)
+
+    async def tip(self, user: str, body: dict[str, Any]) -> Answer:
+        return await self.call("POST", "/api/tokens/tip", user=user, json=body)
+
+    async def deduct(self, user: str, body: dict[str, Any]) -> Answer:
+        return await self.call("POST", "/api/tokens/calls/deduct", user=user, json=body)
+
+    async def balance(self, user: str) -> Answer:
+        return await self.call("GET", "/api/tokens/balance", user=user)

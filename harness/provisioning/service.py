@@ -1,0 +1,99 @@
+"""The service under test as a real process with the contract's environment."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from harness.provisioning.local import free_port
+from harness.provisioning.processes import ChildProcess
+
+REFERENCE_COMMAND = (sys.executable, "-m", "reference_impl")
+
+
+@dataclass(frozen=True)
+class ServiceEnv:
+    database_url: str
+    jwt_secret: str
+    stripe_api_base: str
+    stripe_webhook_secret: str
+    stripe_secret_key: str = "sk_test_tokenproof"
+
+    def as_env(self, port: int) -> dict[str, str]:
+        return {
+            "PORT": str(port),
+            "DATABASE_URL": self.database_url,
+            "JWT_SECRET": self.jwt_secret,
+            "STRIPE_SECRET_KEY": self.stripe_secret_key,
+            "STRIPE_API_BASE": self.stripe_api_base,
+            "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
+        }
+
+
+class ServiceProcess:
+    """Starts `command` (argv, or a shell string) and waits for GET /health == 200."""
+
+    def __init__(
+        self,
+        command: Sequence[str] | str,
+        env: ServiceEnv,
+        *,
+        port: int | None = None,
+        cwd: str | Path | None = None,
+        extra_env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        argv = ["/bin/sh", "-c", f"exec {command}"] if isinstance(command, str) else list(command)
+        self.command = command if isinstance(command, str) else shlex.join(command)
+        full_env = {**os.environ, **(extra_env or {}), **env.as_env(self.port)}
+        log_dir = log_dir or Path(tempfile.gettempdir())
+        self._child = ChildProcess(
+            "service under test",
+            argv,
+            log_path=log_dir / f"tokenproof-service-{self.port}.log",
+            env=full_env,
+            cwd=cwd,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid
+
+    def start(self, within: float = 60.0) -> ServiceProcess:
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        self._child.start(healthy, within=within)
+        return self
+
+    def stop(self) -> None:
+        self._child.stop()
+
+    def kill(self) -> None:
+        self._child.kill()
+
+    def restart(self, within: float = 60.0) -> None:
+        self._child.stop()
+        self.start(within)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return self._child.log_tail(lines)
+
+    def cleanup(self) -> None:
+        self._child.stop()
+        self._child.log_path.unlink(missing_ok=True)

@@ -1,0 +1,32 @@
+"""Users for a run, created through SQL exactly as the contract says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    supabase_id: str
+    is_creator: bool = False
+    grant: int = 0  # starting balance, recorded as a completed `grant` ledger row
+
+
+async def create_users(conn: Any, users: list[UserSpec]) -> None:
+    """One transaction; a grant is a balance row plus the ledger row that explains it."""
+    async with conn.transaction():
+        await conn.executemany(
+            "INSERT INTO users (supabase_id, is_creator) VALUES ($1, $2)",
+            [(u.supabase_id, u.is_creator) for u in users],
+        )
+        granted = [u for u in users if u.grant > 0]
+        await conn.executemany(
+            "INSERT INTO token_balances (user_id, balance) VALUES ($1, $2)",
+            [(u.supabase_id, u.grant) for u in granted],
+        )
+        await conn.executemany(
+            """INSERT INTO token_transactions (user_id, type, tokens, status)
+               VALUES ($1, 'grant', $2, 'completed')""",
+            [(u.supabase_id, u.grant) for u in granted],
+        )
