@@ -22,3 +22,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             marker = _TIERS.get(tier)
             if marker:
                 item.add_marker(marker)
+        elif "scenarios" in parts:
+            item.add_marker("e2e")  # each runs against a whole service

@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -105,36 +106,177 @@ def main() -> None:
 
 @main.command()
 @postgres_options
-def verify(postgres_bin: str | None, database_url: str | None, postgres_port: int | None) -> None:
-    """Verify the bundled reference service (the main job).
+@click.option(
+    "--suite",
+    "suites",
+    metavar="NAME[,NAME...]",
+    help="Suites to run (default: all): race, retry, threeds, webhooks, inputs, security, faults.",
+)
+@click.option(
+    "--scenario",
+    "scenario_ids",
+    multiple=True,
+    metavar="SUITE/NAME",
+    help="Run only this scenario (repeatable); reproduction commands use it.",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed for ids and choices.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write report.json, junit.xml, history.jsonl and report.html here.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout.")
+@click.option(
+    "--target",
+    "target_name",
+    default="reference",
+    show_default=True,
+    metavar="reference[:FLAW]",
+    help="The bundled reference service (or one with a defect put back).",
+)
+@click.option("--target-command", metavar="CMD", help="Start your service with this command.")
+@click.option("--target-cwd", metavar="DIR", help="Working directory for --target-command.")
+@click.option(
+    "--target-schema",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQL file(s) loaded into each fresh database for --target-command.",
+)
+@click.option(
+    "--target-url", metavar="URL", help="A service already running (give --database-url)."
+)
+@click.option("--jwt-secret", metavar="S", help="JWT_SECRET of the service at --target-url.")
+@click.option(
+    "--webhook-secret",
+    default="whsec_tokenproof_test_secret",
+    show_default=True,
+    help="STRIPE_WEBHOOK_SECRET of the service at --target-url.",
+)
+@click.option(
+    "--stripe-port", type=click.IntRange(1, 65535), help="Emulator port for --target-url."
+)
+def verify(
+    postgres_bin: str | None,
+    database_url: str | None,
+    postgres_port: int | None,
+    suites: str | None,
+    scenario_ids: tuple[str, ...],
+    seed: int,
+    report_dir: Path | None,
+    as_json: bool,
+    target_name: str,
+    target_command: str | None,
+    target_cwd: str | None,
+    target_schema: tuple[Path, ...],
+    target_url: str | None,
+    jwt_secret: str | None,
+    webhook_secret: str,
+    stripe_port: int | None,
+) -> None:
+    """Run the scenario suites against a target and check every invariant.
 
-    Today this proves the foundation only: it provisions PostgreSQL, loads the
-    reference schema into a fresh database and removes everything again. The
-    scenario suites join it as they land (see CHANGELOG.md).
+    The default target is the bundled reference service on an embedded
+    PostgreSQL. With --target-url, --database-url is the target's own database.
+    Exit 0: every invariant held; 1: violations; 2: usage or setup error.
     """
     import asyncio
 
-    import reference_impl
-    from harness.provisioning import DatabaseFactory
+    from harness.report import print_table, write_reports
+    from harness.scenario import select
+    from harness.verify import open_target
+    from harness.verify import verify as run_verify
 
     def body() -> int:
-        settings = _settings(postgres_bin, database_url, postgres_port)
-        with make_cluster(settings) as cluster:
-            err.print(f"[green]postgres:[/] {cluster.describe()}")
-
-            async def provision() -> str:
-                factory = await DatabaseFactory.open(cluster, reference_impl.schema_files())
-                try:
-                    return (await factory.create()).name
-                finally:
-                    await factory.close()
-
-            name = asyncio.run(provision())
-            err.print(f"[green]schema:[/] reference schema loaded into {name} and dropped")
-        err.print("[yellow]no scenario suites exist yet: only provisioning was verified[/]")
-        return EXIT_OK
+        spec = _target_spec(
+            target_name,
+            target_command,
+            target_cwd,
+            target_schema,
+            target_url,
+            database_url,
+            jwt_secret,
+            webhook_secret,
+            stripe_port,
+        )
+        chosen = select([s.strip() for s in suites.split(",")] if suites else None)
+        if scenario_ids:
+            wanted = set(scenario_ids)
+            unknown = wanted - {s.id for s in chosen}
+            if unknown:
+                raise UsageError(
+                    f"unknown scenario {', '.join(sorted(unknown))}; "
+                    f"known: {', '.join(s.id for s in chosen)}"
+                )
+            chosen = [s for s in chosen if s.id in wanted]
+        settings = _settings(
+            postgres_bin, None if spec.kind == "url" else database_url, postgres_port
+        )
+        colors = {"pass": "green", "fail": "red", "error": "yellow"}
+        with open_target(spec, settings, seed=seed, on_info=lambda m: err.print(m)) as target:
+            report = asyncio.run(
+                run_verify(
+                    target,
+                    chosen,
+                    seed=seed,
+                    spec=spec,
+                    on_start=lambda s: err.print(f"[dim]running[/] {s.id} ...", end=""),
+                    on_done=lambda r: err.print(
+                        f" [{colors[r.status]}]{r.status}[/] ({r.duration_s:.1f} s)"
+                    ),
+                )
+            )
+        print_table(report, err)
+        if report_dir is not None:
+            write_reports(report, report_dir)
+            err.print(f"reports written to {report_dir}")
+        if as_json:
+            click.echo(json.dumps(report.to_json(), indent=2, default=str))
+        return {"pass": EXIT_OK, "fail": EXIT_VIOLATIONS, "error": EXIT_SETUP}[report.verdict]
 
     _run(body)
+
+
+def _target_spec(
+    target_name: str,
+    command: str | None,
+    cwd: str | None,
+    schema: tuple[Path, ...],
+    url: str | None,
+    database_url: str | None,
+    jwt_secret: str | None,
+    webhook_secret: str,
+    stripe_port: int | None,
+) -> Any:
+    from harness.verify import TargetSpec
+
+    if command and url:
+        raise UsageError("give either --target-command or --target-url, not both")
+    for path in schema:
+        if not path.is_file():
+            raise UsageError(f"--target-schema {path} is not a readable file")
+    if (cwd or schema) and not command:
+        raise UsageError("--target-cwd and --target-schema go with --target-command")
+    if command:
+        return TargetSpec("command", command=command, cwd=cwd, schema=schema)
+    if url:
+        if not database_url or not jwt_secret:
+            raise UsageError("--target-url needs --database-url (its database) and --jwt-secret")
+        return TargetSpec(
+            "url",
+            url=url,
+            database_url=database_url,
+            jwt_secret=jwt_secret,
+            webhook_secret=webhook_secret,
+            stripe_port=stripe_port,
+        )
+    name, _, flaw = target_name.partition(":")
+    if name != "reference":
+        raise UsageError(
+            f"unknown target {target_name!r}; use reference[:FLAW], --target-command or "
+            "--target-url"
+        )
+    return TargetSpec("reference", flaw=flaw or None)
 
 
 @main.command()

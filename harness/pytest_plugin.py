@@ -21,6 +21,7 @@ from harness.provisioning import (
     make_cluster,
 )
 from harness.targets import ManagedTarget, Target
+from harness.verify import TargetSpec, open_target
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,7 +37,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="URL",
         help="tokenproof: use this existing server (role needs CREATEDB) "
-        "[env: TOKENPROOF_DATABASE_URL].",
+        "[env: TOKENPROOF_DATABASE_URL]; with --target-url, the target's own database.",
+    )
+    group.addoption(
+        "--target",
+        default="reference",
+        metavar="reference[:FLAW]",
+        help="tokenproof: the service the scenarios run against.",
+    )
+    group.addoption(
+        "--target-command",
+        default=None,
+        metavar="CMD",
+        help="tokenproof: start your service with this command.",
+    )
+    group.addoption("--target-cwd", default=None, metavar="DIR")
+    group.addoption("--target-schema", action="append", default=[], metavar="FILE")
+    group.addoption(
+        "--target-url", default=None, metavar="URL", help="tokenproof: a service already running."
+    )
+    group.addoption("--jwt-secret", default=None, metavar="S")
+    group.addoption("--webhook-secret", default="whsec_tokenproof_test_secret", metavar="S")
+    group.addoption(
+        "--tokenproof-seed",
+        default=1,
+        type=int,
+        metavar="N",
+        help="tokenproof: seed for the scenarios (default 1).",
     )
 
 
@@ -80,3 +107,45 @@ def reference_target(reference_database_factory: DatabaseFactory) -> Iterator[Ta
     """The reference service as a real process on a fresh database, with its own emulator."""
     with ManagedTarget(reference_database_factory) as target:
         yield target
+
+
+@pytest.fixture(scope="session")
+def tokenproof_target_spec(request: pytest.FixtureRequest) -> TargetSpec:
+    from pathlib import Path
+
+    from harness.cli import _target_spec
+
+    opt = request.config.getoption
+    spec: TargetSpec = _target_spec(
+        opt("--target"),
+        opt("--target-command"),
+        opt("--target-cwd"),
+        tuple(Path(p) for p in opt("--target-schema")),
+        opt("--target-url"),
+        opt("--database-url"),
+        opt("--jwt-secret"),
+        opt("--webhook-secret"),
+        None,
+    )
+    return spec
+
+
+@pytest.fixture(scope="session")
+def tokenproof_target(
+    request: pytest.FixtureRequest, tokenproof_target_spec: TargetSpec
+) -> Iterator[Target]:
+    """The target the scenarios run against (one per xdist worker)."""
+    spec = tokenproof_target_spec
+    settings = PostgresSettings.resolve(
+        postgres_bin=request.config.getoption("--postgres-bin"),
+        database_url=None if spec.kind == "url" else request.config.getoption("--database-url"),
+    )
+    with open_target(spec, settings, seed=request.config.getoption("--tokenproof-seed")) as target:
+        yield target
+
+
+@pytest.fixture(scope="session")
+def tokenproof_run_id() -> str:
+    import secrets
+
+    return secrets.token_hex(3)

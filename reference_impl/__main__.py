@@ -9,10 +9,11 @@ import warnings
 import uvicorn
 
 from reference_impl.app import create_app
+from reference_impl.service import TokenService
 from reference_impl.settings import ConfigError, Settings
 
 
-def main() -> int:
+def main(service_class: type[TokenService] = TokenService) -> int:
     # stripe 16's async HTTPX client passes bytes as `data=`; harmless noise.
     warnings.filterwarnings("ignore", message="Use 'content=<...>'", category=DeprecationWarning)
     try:
@@ -22,7 +23,7 @@ def main() -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, service_class),
         host="127.0.0.1",
         port=settings.port,
         log_level="warning",

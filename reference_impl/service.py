@@ -175,7 +175,20 @@ class TokenService:
                     "requiredTokens": t.tokens,
                 },
             )
-        sender, creator = await repo.apply_transfer(
+        sender, creator = await self.debit_and_credit(conn, t, current)
+        body: dict[str, Any] = {
+            "success": True,
+            "tokensDeducted": t.tokens,
+            "senderBalance": sender.balance,
+        }
+        if t.kind == "tip":
+            body["recipientBalance"] = creator.balance
+        return Reply(200, body, (sender, creator))
+
+    async def debit_and_credit(
+        self, conn: repo.Conn, t: Transfer, sender_balance: int
+    ) -> tuple[repo.Balance, repo.Balance]:
+        return await repo.apply_transfer(
             conn,
             kind=t.kind,
             sender=t.sender,
@@ -185,14 +198,6 @@ class TokenService:
             channel=t.channel,
             description=f"{'Tip' if t.kind == 'tip' else 'Call'} via {t.channel}",
         )
-        body: dict[str, Any] = {
-            "success": True,
-            "tokensDeducted": t.tokens,
-            "senderBalance": sender.balance,
-        }
-        if t.kind == "tip":
-            body["recipientBalance"] = creator.balance
-        return Reply(200, body, (sender, creator))
 
     async def lock_parties(self, conn: repo.Conn, t: Transfer) -> dict[str, int]:
         """Both balance rows locked in one global order; a creator's first credit

@@ -121,6 +121,10 @@ class DatabaseFactory:
         finally:
             await conn.close()
         self._created.insert(0, self._template)
+        if not self._schema_sql.strip():
+            # No schema: the service migrates its own database at start-up.
+            self._template_ready = True
+            return
         conn = await asyncpg.connect(self._cluster.dsn(self._template))
         try:
             await conn.execute(self._schema_sql)

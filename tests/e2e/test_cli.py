@@ -80,10 +80,89 @@ def test_taken_port_exit_2() -> None:
     assert str(port) in result.stderr
 
 
-def test_verify_runs_the_main_job() -> None:
+def _verify(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "TOKENPROOF_DATABASE_URL"}
-    result = subprocess.run([*CLI, "verify"], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [*CLI, "verify", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def test_verify_race_passes_and_writes_reports(tmp_path: Path) -> None:
+    result = _verify("--suite", "race", "--report", str(tmp_path), "--json")
     assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "pass"
+    assert {s["suite"] for s in report["scenarios"]} == {"race"}
+    for name in ("report.json", "junit.xml", "history.jsonl", "report.html"):
+        assert (tmp_path / name).stat().st_size > 0
+    first = json.loads((tmp_path / "history.jsonl").read_text().splitlines()[0])
+    assert first["type"] == "invoke"
+
+
+def test_verify_through_target_command() -> None:
+    command = f"{sys.executable} -m reference_impl"
+    result = _verify(
+        "--suite",
+        "race",
+        "--target-command",
+        command,
+        "--target-schema",
+        str(Path("reference_impl/migrations/001_token_ledger.sql").resolve()),
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_verify_catches_a_lost_update_with_exit_1(tmp_path: Path) -> None:
+    result = _verify(
+        "--target",
+        "reference:lost-update",
+        "--scenario",
+        "race/drain-one-fan-gated",
+        "--report",
+        str(tmp_path),
+    )
+    assert result.returncode == 1, result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    violations = report["scenarios"][0]["violations"]
+    assert "ledger-explains-balance" in {v["invariant"] for v in violations}
+    assert "--scenario race/drain-one-fan-gated" in report["scenarios"][0]["reproduce"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--suite", "nonsense"], "unknown suite"),
+        (["--scenario", "race/nope"], "unknown scenario"),
+        (["--target", "elsewhere"], "unknown target"),
+        (["--target", "reference:no-such-flaw"], "unknown flaw"),
+        (
+            [
+                "--target-url",
+                "http://127.0.0.1:9",
+                "--database-url",
+                "postgresql://x@127.0.0.1:9/x",
+                "--jwt-secret",
+                "s",
+            ],
+            "cannot reach",
+        ),
+        (["--target-url", "http://127.0.0.1:9"], "--database-url"),
+        (["--target-command", "true", "--target-schema", "/nonexistent.sql"], "not a readable"),
+        (["--target-command", "sh -c 'echo boom; exit 3'"], "exited with code 3"),
+    ],
+)
+def test_verify_bad_input_exits_2(args: list[str], message: str) -> None:
+    result = _verify(*args, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr.replace("\n", " ")
+
+
+def test_verify_bad_schema_sql_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "schema.sql"
+    bad.write_text("CREATE TABLE (;")
+    result = _verify("--target-command", "true", "--target-schema", str(bad), timeout=120)
+    assert result.returncode == 2
+    assert "schema failed to load" in result.stderr
 
 
 def test_stripe_emulator_serves_until_interrupted() -> None:

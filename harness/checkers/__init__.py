@@ -1,0 +1,69 @@
+"""Checkers: pure functions of (history, final database state, Stripe state).
+
+results = check(Observation(ops, db, stripe))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+from harness.checkers import ledger, responses, stripe
+from harness.checkers.result import CheckResult, Violation
+from harness.collect import DbState, StripeState
+from harness.history import Op
+
+__all__ = ["CHECKERS", "CheckResult", "Observation", "Violation", "check", "scoped"]
+
+
+@dataclass(frozen=True)
+class Observation:
+    ops: list[Op]
+    db: DbState
+    stripe: StripeState
+
+
+CHECKERS: dict[str, Callable[[Observation], CheckResult]] = {
+    "non_negative": lambda o: ledger.non_negative(o.db),
+    "ledger_explains_balances": lambda o: ledger.ledger_explains_balances(o.db),
+    "transfers": lambda o: ledger.transfers(o.db),
+    "reconciliation": lambda o: stripe.reconciliation(o.db, o.stripe),
+    "one_charge_per_key": lambda o: stripe.one_charge_per_key(o.stripe),
+    "no_server_errors": lambda o: responses.no_server_errors(o.ops),
+    "transfers_match_answers": lambda o: responses.transfers_match_answers(o.ops, o.db),
+    "purchases_match_answers": lambda o: responses.purchases_match_answers(o.ops, o.stripe),
+}
+
+
+def check(observation: Observation, names: Iterable[str] | None = None) -> list[CheckResult]:
+    chosen = list(CHECKERS) if names is None else list(names)
+    unknown = [n for n in chosen if n not in CHECKERS]
+    if unknown:
+        raise ValueError(f"unknown checkers {unknown}; known: {sorted(CHECKERS)}")
+    return [CHECKERS[name](observation) for name in chosen]
+
+
+def scoped(
+    db: DbState, stripe_state: StripeState, users: frozenset[str]
+) -> tuple[DbState, StripeState]:
+    """Only the rows and intents of these users: scenarios sharing a database do
+    not see each other."""
+    db = replace(
+        db,
+        users=tuple(u for u in db.users if u.supabase_id in users),
+        balances=tuple(b for b in db.balances if b.user_id in users),
+        ledger=tuple(r for r in db.ledger if r.user_id in users),
+        earnings=tuple(e for e in db.earnings if e.creator_id in users),
+    )
+    intents = tuple(
+        i for i in stripe_state.intents if (i.get("metadata") or {}).get("userId") in users
+    )
+    ids = {i["id"] for i in intents}
+    events = tuple(
+        e
+        for e in stripe_state.events
+        if (
+            e["data"]["object"].get("id") in ids or e["data"]["object"].get("payment_intent") in ids
+        )
+    )
+    return db, replace(stripe_state, intents=intents, events=events)

@@ -1,0 +1,258 @@
+"""Run a scenario against a target: users, ops recorded into a history, settle,
+collect, check. Each scenario sees only its own users (named with a per-run
+prefix), so scenarios can share one service and one database."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import traceback
+from collections.abc import Awaitable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import asyncpg
+import httpx
+
+from harness.checkers import CheckResult, Observation, Violation, check, scoped
+from harness.client import Answer, TargetClient
+from harness.collect import DbState, StripeState, read_db
+from harness.emulator_client import EmulatorClient
+from harness.gates import ContentionGate
+from harness.history import History, Op
+from harness.scenario import Scenario
+from harness.targets import Target
+from harness.users import UserSpec, create_users
+
+T = TypeVar("T")
+Status = Literal["pass", "fail", "error"]
+SETTLE_S = 30.0
+
+
+@dataclass
+class ScenarioReport:
+    scenario: Scenario
+    status: Status
+    seed: int
+    duration_s: float
+    results: list[CheckResult] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+    users: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    final_db: DbState | None = None
+
+    @property
+    def violations(self) -> list[Violation]:
+        return [v for r in self.results for v in r.violations]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.scenario.name,
+            "suite": self.scenario.suite,
+            "status": self.status,
+            "seed": self.seed,
+            "duration_s": round(self.duration_s, 3),
+            "ops": len([op for op in self.ops if op.type == "invoke"]),
+            "users": self.users,
+            "error": self.error,
+            "checks": [r.to_json() for r in self.results],
+            "violations": [v.to_json() for v in self.violations],
+        }
+
+
+class Run:
+    """What a scenario body acts through. Every call is recorded in the history."""
+
+    def __init__(
+        self,
+        target: Target,
+        client: TargetClient,
+        history: History,
+        users: dict[str, str],
+        seed: int,
+    ) -> None:
+        self.target = target
+        self.client = client
+        self.history = history
+        self.users = users
+        self.rng = random.Random(seed)
+        self.stripe: EmulatorClient = target.emulator
+        self._worker = 0
+
+    def user(self, local: str) -> str:
+        try:
+            return self.users[local]
+        except KeyError:
+            raise KeyError(
+                f"{local!r} is not among this scenario's users {sorted(self.users)}"
+            ) from None
+
+    def worker(self) -> str:
+        self._worker += 1
+        return f"w{self._worker}"
+
+    async def call(
+        self,
+        f: str,
+        method: str,
+        path: str,
+        *,
+        user: str | None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        token: str | None = None,
+        worker: str | None = None,
+        args: dict[str, Any] | None = None,
+    ) -> Answer:
+        full_user = self.user(user) if user is not None else None
+        recorded = (
+            args if args is not None else (json if isinstance(json, dict) else {"body": json})
+        )
+        invoke = self.history.invoke(worker or self.worker(), f, full_user, recorded)
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        try:
+            answer = await self.client.call(
+                method,
+                path,
+                user=full_user if token is None else None,
+                json=json,
+                content=content,
+                headers=all_headers,
+            )
+        except httpx.HTTPError as exc:
+            self.history.complete(invoke, None, error=f"{exc.__class__.__name__}: {exc}")
+            return Answer(0, None)
+        except BaseException:
+            # Cancelled (timeout, Ctrl-C) after sending: the outcome is unknown.
+            self.history.complete(invoke, None, error="cancelled")
+            raise
+        self.history.complete(invoke, answer.status, answer.body)
+        return answer
+
+    async def tip(
+        self,
+        fan: str,
+        creator: str,
+        amount: Any,
+        *,
+        key: str | None = None,
+        channel: str = "live",
+        worker: str | None = None,
+    ) -> Answer:
+        body: dict[str, Any] = {
+            "creatorId": self.user(creator),
+            "tokenAmount": amount,
+            "channel": channel,
+        }
+        if key is not None:
+            body["clientIdempotencyKey"] = key
+        return await self.call("tip", "POST", "/api/tokens/tip", user=fan, json=body, worker=worker)
+
+    async def deduct(
+        self,
+        fan: str,
+        creator: str,
+        amount: Any,
+        *,
+        call_id: str = "call-1",
+        key: str | None = None,
+        worker: str | None = None,
+    ) -> Answer:
+        body: dict[str, Any] = {
+            "creatorId": self.user(creator),
+            "tokenAmount": amount,
+            "callId": call_id,
+        }
+        if key is not None:
+            body["clientIdempotencyKey"] = key
+        return await self.call(
+            "deduct", "POST", "/api/tokens/calls/deduct", user=fan, json=body, worker=worker
+        )
+
+    async def purchase(
+        self,
+        fan: str,
+        tokens: Any,
+        *,
+        method: str = "pm_card_visa",
+        key: str | None = None,
+        worker: str | None = None,
+    ) -> Answer:
+        body: dict[str, Any] = {"tokenAmount": tokens, "paymentMethodId": method}
+        if key is not None:
+            body["clientIdempotencyKey"] = key
+        return await self.call(
+            "purchase", "POST", "/api/tokens/purchase", user=fan, json=body, worker=worker
+        )
+
+    async def balance(self, fan: str) -> Answer:
+        return await self.call("balance", "GET", "/api/tokens/balance", user=fan)
+
+    async def gather(self, *calls: Awaitable[T]) -> list[T]:
+        return list(await asyncio.gather(*calls))
+
+    def gate(self, expect: int, **kwargs: Any) -> ContentionGate:
+        return ContentionGate(self.target.database_url, expect, **kwargs)
+
+    async def stripe_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Emulator control from async code without blocking the event loop."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def db(self) -> DbState:
+        return await read_db(self.target.database_url)
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        return asyncio.ensure_future(coro)
+
+
+def user_ids(scenario: Scenario, run_id: str) -> dict[str, str]:
+    prefix = f"{run_id}-{scenario.name[:40]}-"
+    return {u.supabase_id: prefix + u.supabase_id for u in scenario.users}
+
+
+async def run_scenario(
+    target: Target, scenario: Scenario, *, seed: int, run_id: str
+) -> ScenarioReport:
+    started = time.monotonic()
+    users = user_ids(scenario, run_id)
+    history = History()
+    report = ScenarioReport(scenario, "error", seed, 0.0, users=users)
+    try:
+        await _create_users(target, scenario, users)
+        await asyncio.to_thread(target.emulator.clear_delivery_rules)
+        await asyncio.to_thread(target.emulator.clear_faults)
+        async with TargetClient(target.base_url, target.jwt_secret) as client:
+            run = Run(target, client, history, users, seed)
+            async with asyncio.timeout(scenario.timeout_s):
+                await scenario.body(run)
+        await asyncio.to_thread(target.emulator.release)
+        await asyncio.to_thread(target.emulator.wait_settled, SETTLE_S)
+        db = await read_db(target.database_url)
+        stripe_state = StripeState.from_snapshot(await asyncio.to_thread(target.emulator.state))
+        db, stripe_state = scoped(db, stripe_state, frozenset(users.values()))
+        report.final_db = db
+        report.results = check(Observation(history.ops, db, stripe_state), scenario.checkers)
+        report.status = "pass" if all(r.valid for r in report.results) else "fail"
+    except TimeoutError:
+        report.error = f"the scenario did not finish within {scenario.timeout_s:g} s"
+    except Exception as exc:
+        report.error = f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=4)}"
+    finally:
+        report.ops = history.ops
+        report.duration_s = time.monotonic() - started
+    return report
+
+
+async def _create_users(target: Target, scenario: Scenario, users: dict[str, str]) -> None:
+    conn = await asyncpg.connect(target.database_url)
+    try:
+        await create_users(
+            conn,
+            [UserSpec(users[u.supabase_id], u.is_creator, u.grant) for u in scenario.users],
+        )
+    finally:
+        await conn.close()
