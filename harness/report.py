@@ -150,6 +150,36 @@ def _timeline_svg(s: ScenarioReport) -> str:
     return f'<svg width="{width}" height="{height}">{"".join(bars)}</svg>'
 
 
+def balance_points(s: ScenarioReport, user: str) -> list[tuple[float, int]]:
+    """The balances the service reported for `user` over time (from 200 answers)."""
+    points = []
+    for op in s.ops:
+        if op.type != "ok" or not isinstance(op.body, dict):
+            continue
+        if op.user == user and isinstance(op.body.get("senderBalance"), int):
+            points.append((op.time_s, op.body["senderBalance"]))
+        elif op.args.get("creatorId") == user and isinstance(op.body.get("recipientBalance"), int):
+            points.append((op.time_s, op.body["recipientBalance"]))
+    return points
+
+
+def _balance_svg(points: list[tuple[float, int]]) -> str:
+    if len(points) < 2:
+        return ""
+    width, height = 600, 120
+    t0, t1 = points[0][0], points[-1][0] or 1.0
+    low, high = min(b for _, b in points), max(b for _, b in points)
+    span_t, span_b = (t1 - t0) or 1.0, (high - low) or 1
+    coords = " ".join(
+        f"{(t - t0) / span_t * width:.1f},{height - (b - low) / span_b * height:.1f}"
+        for t, b in points
+    )
+    return (
+        f'<p>reported balance over time ({low}..{high})</p><svg width="{width}" '
+        f'height="{height}"><polyline fill="none" stroke="#36c" points="{coords}"/></svg>'
+    )
+
+
 def html_report(report: RunReport) -> str:
     parts = [
         "<!doctype html><meta charset=utf-8><title>tokenproof report</title>",
@@ -172,6 +202,9 @@ def html_report(report: RunReport) -> str:
                 f"<h3>{html.escape(v.invariant)}</h3><p>{html.escape(v.message)}</p>"
                 f"<pre>{html.escape(json.dumps(v.evidence, indent=2, default=str))}</pre>"
             )
+            user = v.evidence.get("user") or v.evidence.get("creator")
+            if isinstance(user, str):
+                parts.append(_balance_svg(balance_points(s, user)))
         if s.status != "pass":
             parts.append(f"<p>reproduce:</p><pre>{html.escape(report.reproduce(s))}</pre>")
     return "\n".join(parts)
