@@ -342,6 +342,23 @@ def serve(
     _run(body)
 
 
+@main.command()
+@click.option("--markdown", is_flag=True, help="Print scenarios/README.md.")
+def scenarios(markdown: bool) -> None:
+    """List the scenario suites and what each scenario forces and checks."""
+    from harness.scenario import load_suites
+    from harness.scenario import markdown as render
+
+    suites = load_suites()
+    if markdown:
+        click.echo(render(suites), nl=False)
+        return
+    for suite, items in suites.items():
+        click.echo(f"{suite}:")
+        for item in items:
+            click.echo(f"  {item.id:<48} {item.doc.splitlines()[0]}")
+
+
 @main.command("stripe-emulator")
 @click.option("--port", type=click.IntRange(1, 65535), default=12111, show_default=True)
 @click.option("--webhook-url", metavar="URL", help="Endpoint to POST signed events to.")

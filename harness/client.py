@@ -55,14 +55,20 @@ class TargetClient:
         json: Any = None,
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
+        timeout_s: float | None = None,
     ) -> Answer:
+        timeout: Any = timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT
         all_headers = dict(headers or {})
         if user is not None:
             all_headers["Authorization"] = f"Bearer {self.token(user)}"
         if json is not None:
-            response = await self.http.request(method, path, json=json, headers=all_headers)
+            response = await self.http.request(
+                method, path, json=json, headers=all_headers, timeout=timeout
+            )
         else:
-            response = await self.http.request(method, path, content=content, headers=all_headers)
+            response = await self.http.request(
+                method, path, content=content, headers=all_headers, timeout=timeout
+            )
         try:
             body: Any = response.json()
         except ValueError:

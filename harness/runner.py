@@ -41,6 +41,7 @@ class ScenarioReport:
     users: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     final_db: DbState | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> list[Violation]:
@@ -56,6 +57,7 @@ class ScenarioReport:
             "ops": len([op for op in self.ops if op.type == "invoke"]),
             "users": self.users,
             "error": self.error,
+            "notes": self.notes,
             "checks": [r.to_json() for r in self.results],
             "violations": [v.to_json() for v in self.violations],
         }
@@ -78,7 +80,21 @@ class Run:
         self.users = users
         self.rng = random.Random(seed)
         self.stripe: EmulatorClient = target.emulator
+        self.expectations: list[Violation] = []
+        self.expectations_checked = 0
+        self.notes: list[str] = []
         self._worker = 0
+
+    def expect(self, holds: bool, invariant: str, message: str, **evidence: Any) -> bool:
+        """A scenario's own expectation (a 4xx for bad input, a rejected forgery, ...)."""
+        self.expectations_checked += 1
+        if not holds:
+            self.expectations.append(Violation(invariant, message, evidence))
+        return holds
+
+    def note(self, text: str) -> None:
+        """A figure worth reporting (a latency, a count), shown next to the result."""
+        self.notes.append(text)
 
     def user(self, local: str) -> str:
         try:
@@ -105,6 +121,7 @@ class Run:
         token: str | None = None,
         worker: str | None = None,
         args: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
     ) -> Answer:
         full_user = self.user(user) if user is not None else None
         recorded = (
@@ -122,6 +139,7 @@ class Run:
                 json=json,
                 content=content,
                 headers=all_headers,
+                timeout_s=timeout_s,
             )
         except httpx.HTTPError as exc:
             self.history.complete(invoke, None, error=f"{exc.__class__.__name__}: {exc}")
@@ -181,12 +199,19 @@ class Run:
         method: str = "pm_card_visa",
         key: str | None = None,
         worker: str | None = None,
+        timeout_s: float | None = None,
     ) -> Answer:
         body: dict[str, Any] = {"tokenAmount": tokens, "paymentMethodId": method}
         if key is not None:
             body["clientIdempotencyKey"] = key
         return await self.call(
-            "purchase", "POST", "/api/tokens/purchase", user=fan, json=body, worker=worker
+            "purchase",
+            "POST",
+            "/api/tokens/purchase",
+            user=fan,
+            json=body,
+            worker=worker,
+            timeout_s=timeout_s,
         )
 
     async def balance(self, fan: str) -> Answer:
@@ -236,6 +261,10 @@ async def run_scenario(
         db, stripe_state = scoped(db, stripe_state, frozenset(users.values()))
         report.final_db = db
         report.results = check(Observation(history.ops, db, stripe_state), scenario.checkers)
+        report.results.append(
+            CheckResult.of("expectations", run.expectations_checked, run.expectations)
+        )
+        report.notes = run.notes
         report.status = "pass" if all(r.valid for r in report.results) else "fail"
     except TimeoutError:
         report.error = f"the scenario did not finish within {scenario.timeout_s:g} s"

@@ -31,6 +31,8 @@ class Target:
     webhook_secret: str
     emulator: EmulatorClient
     emulator_url: str
+    # Only for targets tokenproof started: the faults that end and restart it.
+    process: ServiceProcess | None = None
 
 
 class ManagedTarget:
@@ -100,6 +102,7 @@ class ManagedTarget:
             webhook_secret=self.webhook_secret,
             emulator=self.emulator.control,
             emulator_url=self.emulator.url,
+            process=self.service,
         )
 
     def stop(self) -> None:

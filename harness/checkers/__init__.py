@@ -13,7 +13,7 @@ from harness.checkers.result import CheckResult, Violation
 from harness.collect import DbState, StripeState
 from harness.history import Op
 
-__all__ = ["CHECKERS", "CheckResult", "Observation", "Violation", "check", "scoped"]
+__all__ = ["ALLOW_5XX", "CHECKERS", "CheckResult", "Observation", "Violation", "check", "scoped"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,9 @@ CHECKERS: dict[str, Callable[[Observation], CheckResult]] = {
     "no_server_errors": lambda o: responses.no_server_errors(o.ops),
     "transfers_match_answers": lambda o: responses.transfers_match_answers(o.ops, o.db),
     "purchases_match_answers": lambda o: responses.purchases_match_answers(o.ops, o.stripe),
+    "no_internal_text": lambda o: responses.no_internal_text(o.ops),
 }
+ALLOW_5XX = tuple(name for name in CHECKERS if name != "no_server_errors")
 
 
 def check(observation: Observation, names: Iterable[str] | None = None) -> list[CheckResult]:

@@ -3,6 +3,7 @@ unknown (`info`) may or may not have happened: they widen bounds, never guess.""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -128,3 +129,47 @@ def purchases_match_answers(ops: list[Op], stripe: StripeState) -> CheckResult:
                     )
                 )
     return CheckResult.of("purchases_match_answers", checked, violations)
+
+
+# Text that only comes from inside a service: SQL, drivers, SDKs, stack traces.
+INTERNAL_TEXT = (
+    "Traceback (most recent call last)",
+    'File "',
+    "asyncpg",
+    "psycopg",
+    "sqlalchemy",
+    "duplicate key value",
+    "violates check constraint",
+    "violates unique constraint",
+    "syntax error at or near",
+    "StripeError",
+    "stripe.error",
+    "stripe._error",
+    "APIConnectionError",
+    "at Object.<anonymous>",
+    "node_modules",
+    "ECONNREFUSED",
+    'column "',
+    'relation "',
+    "NoneType",
+    "KeyError",
+    "AttributeError",
+)
+
+
+def no_internal_text(ops: list[Op]) -> CheckResult:
+    """Error answers (4xx and 5xx) never carry internal error text."""
+    errors = [op for op in ops if op.type != "invoke" and op.status and op.status >= 400]
+    violations = []
+    for op in errors:
+        text = op.body if isinstance(op.body, str) else json.dumps(op.body, default=str)
+        found = [marker for marker in INTERNAL_TEXT if marker in text]
+        if found:
+            violations.append(
+                Violation(
+                    "no-internal-error-text",
+                    f"{op.f} answered {op.status} with internal text ({', '.join(found)})",
+                    {"op": op.to_json(), "markers": found},
+                )
+            )
+    return CheckResult.of("no_internal_text", len(errors), violations)

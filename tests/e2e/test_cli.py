@@ -218,3 +218,11 @@ def test_serve_runs_the_reference_until_interrupted() -> None:
     assert _finish(proc) == 130
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{url}/health")
+
+
+def test_every_suite_passes_through_target_command() -> None:
+    command = f"{sys.executable} -m reference_impl"
+    schema = str(Path("reference_impl/migrations/001_token_ledger.sql").resolve())
+    result = _verify("--target-command", command, "--target-schema", schema, "--json")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert len(json.loads(result.stdout)["scenarios"]) >= 40

@@ -190,3 +190,15 @@ def test_scoping_keeps_only_the_scenarios_users() -> None:
     only_fan, st2 = scoped(db, st, frozenset({"fan"}))
     assert {b.user_id for b in only_fan.balances} == {"fan"}
     assert st2.intents == ()
+
+
+def test_internal_text_in_error_answers_is_flagged() -> None:
+    history = History()
+    history.complete(
+        history.invoke("w", "tip", "fan", {}),
+        500,
+        {"error": "x", "details": "duplicate key value violates unique constraint"},
+    )
+    history.complete(history.invoke("w", "tip", "fan", {}), 402, {"error": "Insufficient"})
+    result = responses.no_internal_text(history.ops)
+    assert [v.evidence["op"]["status"] for v in result.violations] == [500]

@@ -1,0 +1,140 @@
+"""security: tokens that must be refused, spending someone else's tokens, paying
+oneself, negative amounts, and error answers that leak internals."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+
+from harness.checkers import ALLOW_5XX
+from harness.runner import Run
+from harness.scenario import creator, fan, scenario
+
+
+def _unsigned(claims: dict[str, object]) -> str:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+@scenario("security", users=[fan("fan", 100), creator("star")])
+async def refused_tokens(run: Run) -> None:
+    """Missing, expired, exp-less, wrongly signed, alg:none and garbage tokens: 401 on
+    every route and nothing changes. Catches jwt-no-exp."""
+    secret = run.target.jwt_secret
+    sub, now = run.user("fan"), int(time.time())
+    tokens = {
+        "expired": jwt.encode({"sub": sub, "exp": now - 60}, secret, algorithm="HS256"),
+        "no-exp": jwt.encode({"sub": sub}, secret, algorithm="HS256"),
+        "wrong-key": jwt.encode(
+            {"sub": sub, "exp": now + 600},
+            "not-the-secret-but-long-enough-0123456789",
+            algorithm="HS256",
+        ),
+        "alg-none": _unsigned({"sub": sub, "exp": now + 600}),
+        "garbage": "not.a.token",
+    }
+    before = await run.db()
+    tip = {"creatorId": run.user("star"), "tokenAmount": 5, "channel": "x"}
+    for name, token in [*tokens.items(), ("missing", None)]:
+        for f, method, path, body in (
+            ("tip", "POST", "/api/tokens/tip", tip),
+            ("deduct", "POST", "/api/tokens/calls/deduct", {**tip, "callId": "c"}),
+            ("balance", "GET", "/api/tokens/balance", None),
+        ):
+            answer = await run.call(
+                f,
+                method,
+                path,
+                user=None,
+                json=body,
+                token=token,
+                args={"token": name, **(body or {})},
+            )
+            run.expect(
+                answer.status == 401,
+                "bad-token-refused",
+                f"{path} with a {name} token answered {answer.status}",
+            )
+    run.expect(await run.db() == before, "bad-token-changes-nothing", "a refused call moved tokens")
+
+
+@scenario("security", users=[fan("thief", 0), fan("victim", 100), creator("star")])
+async def spending_someone_elses_tokens(run: Run) -> None:
+    """The caller names another user in the body (senderId, userId, fanId): only the
+    caller's tokens may move, so the victim's balance stays 100."""
+    for field in ("senderId", "userId", "fanId", "supabase_id"):
+        await run.call(
+            "tip",
+            "POST",
+            "/api/tokens/tip",
+            user="thief",
+            json={
+                "creatorId": run.user("star"),
+                "tokenAmount": 10,
+                "channel": "x",
+                field: run.user("victim"),
+            },
+        )
+    db = await run.db()
+    run.expect(
+        db.balance_of(run.user("victim")) == 100,
+        "only-callers-tokens-move",
+        f"the victim's balance is {db.balance_of(run.user('victim'))}",
+    )
+
+
+@scenario("security", users=[creator("star", 100), fan("fan", 100)])
+async def paying_oneself(run: Run) -> None:
+    """A creator tips and calls themself: refused (4xx), nothing moves. Catches
+    self-tip."""
+    tip = await run.tip("star", "star", 10)
+    call = await run.deduct("star", "star", 10)
+    for name, answer in (("tip", tip), ("call", call)):
+        run.expect(
+            400 <= answer.status < 500,
+            "self-transfer-refused",
+            f"a self {name} answered {answer.status}",
+        )
+
+
+@scenario("security", users=[fan("fan", 100), creator("star", 100)])
+async def negative_amounts(run: Run) -> None:
+    """Negative and zero amounts would move tokens backwards: refused, nothing moves."""
+    for amount in (-50, "-50", 0, -1):
+        for answer in (
+            await run.tip("fan", "star", amount),
+            await run.deduct("fan", "star", amount),
+        ):
+            run.expect(
+                400 <= answer.status < 500,
+                "negative-refused",
+                f"amount {amount!r} answered {answer.status}",
+            )
+    db = await run.db()
+    run.expect(
+        db.balance_of(run.user("fan")) == 100,
+        "negative-refused",
+        f"the fan's balance is {db.balance_of(run.user('fan'))}",
+    )
+
+
+@scenario("security", users=[fan("fan", 100)], checkers=ALLOW_5XX)
+async def error_answers_leak_nothing(run: Run) -> None:
+    """Stripe fails (500, then a dropped connection) and bad input arrives: the error
+    answers carry no SQL, driver, Stripe text or stack trace. Catches leaky-errors."""
+    run.stripe.add_fault("error", status=500, times=10)
+    await run.purchase("fan", 100)
+    run.stripe.clear_faults()
+    await run.purchase("fan", 100, method="pm_card_nonexistent")
+    await run.call(
+        "tip",
+        "POST",
+        "/api/tokens/tip",
+        user="fan",
+        json={"creatorId": "x" * 150, "tokenAmount": 5, "channel": "c"},
+    )
