@@ -156,6 +156,10 @@ def main() -> None:
 @click.option(
     "--stripe-port", type=click.IntRange(1, 65535), help="Emulator port for --target-url."
 )
+@click.option(
+    "--examples", type=click.IntRange(1), help="Model suite: Hypothesis examples (deep runs)."
+)
+@click.option("--steps", type=click.IntRange(1), help="Model suite: steps per example.")
 def verify(
     postgres_bin: str | None,
     database_url: str | None,
@@ -173,6 +177,8 @@ def verify(
     jwt_secret: str | None,
     webhook_secret: str,
     stripe_port: int | None,
+    examples: int | None,
+    steps: int | None,
 ) -> None:
     """Run the scenario suites against a target and check every invariant.
 
@@ -338,6 +344,201 @@ def serve(
             finally:
                 asyncio.run(factory.close())
         return EXIT_OK
+
+    _run(body)
+
+
+@main.command()
+@postgres_options
+@click.option(
+    "--flaw",
+    "flaws",
+    multiple=True,
+    metavar="NAME",
+    help="Only this flawed variant (repeatable); default: every one.",
+)
+@click.option("--suite", "suites", metavar="NAME[,NAME...]", help="Only these suites.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Each variant only against the suite made for its defect class (the CI tier).",
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write selftest.json and matrix.md here.",
+)
+@click.option("--no-reference", is_flag=True, help="Skip the clean run of the reference.")
+def selftest(
+    postgres_bin: str | None,
+    database_url: str | None,
+    postgres_port: int | None,
+    flaws: tuple[str, ...],
+    suites: str | None,
+    seed: int,
+    quick: bool,
+    report_dir: Path | None,
+    no_reference: bool,
+) -> None:
+    """Prove the harness: run the suites against every flawed variant and the reference.
+
+    Prints a matrix (variant x suite: caught / missed, with the scenario time and
+    ops until the first violation). Exit 0 only if every variant is caught by
+    at least one scenario and the reference passes everything.
+    """
+    from harness.flaws import FLAWS
+    from harness.scenario import select
+    from harness.selftest import REFERENCE, run_selftest
+
+    def body() -> int:
+        unknown = [f for f in flaws if f not in FLAWS]
+        if unknown:
+            raise UsageError(f"unknown flaw {', '.join(unknown)}; choose from {', '.join(FLAWS)}")
+        suite_names = [s.strip() for s in suites.split(",")] if suites else None
+        select(suite_names)  # validates the names
+        variants = ([] if no_reference else [REFERENCE]) + list(flaws or FLAWS)
+        settings = _settings(postgres_bin, database_url, postgres_port)
+        colors = {True: "red", False: "green"}
+        report = run_selftest(
+            variants,
+            suite_names,
+            settings,
+            seed=seed,
+            quick=quick,
+            on_cell=lambda c: err.print(
+                f"{c.variant:<30} {c.suite:<9} "
+                + (
+                    f"[{colors[True]}]caught[/] by {c.scenario} ({c.seconds:.1f} s, {c.ops} ops)"
+                    if c.caught
+                    else ("[yellow]error[/] " + "; ".join(c.errors))
+                    if c.errors
+                    else "clean"
+                )
+            ),
+        )
+        click.echo(report.markdown(), nl=False)
+        missed = [v for v in report.variants() if v != REFERENCE and not report.caught(v)]
+        if missed:
+            err.print(f"[red]missed:[/] {', '.join(missed)}")
+        if report_dir is not None:
+            report_dir.mkdir(parents=True, exist_ok=True)
+            (report_dir / "selftest.json").write_text(json.dumps(report.to_json(), indent=2))
+            (report_dir / "matrix.md").write_text(report.markdown())
+        err.print("selftest: " + ("[green]pass[/]" if report.ok else "[red]fail[/]"))
+        return EXIT_OK if report.ok else EXIT_VIOLATIONS
+
+    _run(body)
+
+
+@main.command()
+@postgres_options
+@click.option("--users", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--spawn-rate", type=click.FloatRange(0.1), default=20.0, show_default=True)
+@click.option(
+    "--duration", type=click.IntRange(1, 86_400), default=60, show_default=True, help="Seconds."
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Locust processes (a master and this many workers when above 1).",
+)
+@click.option("--webhook-chaos", is_flag=True, help="Duplicate, delay, drop and forge webhooks.")
+@click.option(
+    "--headless/--web",
+    default=True,
+    show_default=True,
+    help="--web opens Locust's UI (http://localhost:8089) for an interactive session.",
+)
+@click.option("--target", "target_name", default="reference", show_default=True)
+@click.option("--target-command", metavar="CMD")
+@click.option("--target-cwd", metavar="DIR")
+@click.option("--target-schema", multiple=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--target-url", metavar="URL")
+@click.option("--jwt-secret", metavar="S")
+@click.option("--webhook-secret", default="whsec_tokenproof_test_secret", show_default=True)
+@click.option("--stripe-port", type=click.IntRange(1, 65535))
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports/load"),
+    show_default=True,
+    help="Locust's HTML and CSV, and load.json with the verdict.",
+)
+def load(
+    postgres_bin: str | None,
+    database_url: str | None,
+    postgres_port: int | None,
+    users: int,
+    spawn_rate: float,
+    duration: int,
+    processes: int,
+    webhook_chaos: bool,
+    headless: bool,
+    target_name: str,
+    target_command: str | None,
+    target_cwd: str | None,
+    target_schema: tuple[Path, ...],
+    target_url: str | None,
+    jwt_secret: str | None,
+    webhook_secret: str,
+    stripe_port: int | None,
+    report_dir: Path,
+) -> None:
+    """Run a Locust load against a target, then check every invariant.
+
+    Exit 1 if any invariant broke or any request answered 5xx (each is listed).
+    """
+    from harness.load import LoadSettings, run_load
+    from harness.verify import open_target
+
+    def body() -> int:
+        spec = _target_spec(
+            target_name,
+            target_command,
+            target_cwd,
+            target_schema,
+            target_url,
+            database_url,
+            jwt_secret,
+            webhook_secret,
+            stripe_port,
+        )
+        settings = _settings(
+            postgres_bin, None if spec.kind == "url" else database_url, postgres_port
+        )
+        load_settings = LoadSettings(
+            users=users,
+            spawn_rate=spawn_rate,
+            duration_s=duration,
+            processes=processes,
+            webhook_chaos=webhook_chaos,
+            headless=headless,
+        )
+        with open_target(spec, settings, on_info=lambda m: err.print(m)) as target:
+            err.print(
+                f"locust: {users} users, {duration} s, {processes} process(es)"
+                + (", webhook chaos" if webhook_chaos else "")
+            )
+            report = run_load(target, load_settings, report_dir)
+        (report_dir / "load.json").write_text(json.dumps(report.to_json(), indent=2, default=str))
+        for row in report.stats:
+            if row.get("Name") in ("Aggregated", "tip", "deduct", "purchase", "balance"):
+                err.print(
+                    f"{row['Name']:<10} {float(row['Requests/s']):8.1f} req/s  "
+                    f"p50 {row['50%']} ms  p99 {row['99%']} ms  failures {row['Failure Count']}"
+                )
+        for violation in report.violations[:20]:
+            err.print(f"[red]{violation.invariant}[/]: {violation.message}")
+        err.print(
+            f"{len([o for o in report.ops if o.type == 'invoke'])} requests checked; verdict: "
+            + ("[green]pass[/]" if report.ok else f"[red]fail[/] ({len(report.violations)})")
+        )
+        return EXIT_OK if report.ok else EXIT_VIOLATIONS
 
     _run(body)
 

@@ -19,7 +19,16 @@ from harness.users import UserSpec
 if TYPE_CHECKING:
     from harness.runner import Run
 
-SUITE_MODULES = ("race", "retry", "threeds", "webhooks", "inputs", "security", "faults")
+SUITE_MODULES = (
+    "race",
+    "retry",
+    "threeds",
+    "webhooks",
+    "inputs",
+    "security",
+    "faults",
+    "model",
+)
 
 
 @dataclass(frozen=True)

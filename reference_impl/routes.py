@@ -12,7 +12,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from reference_impl.amounts import InvalidAmount, parse_tokens
 from reference_impl.auth import Unauthorized, user_from_bearer, user_from_token
 from reference_impl.errors import InvalidInput, ServiceError
 from reference_impl.service import Reply, TokenService, Transfer
@@ -53,16 +52,12 @@ def _text(data: dict[str, Any], name: str, *, required: bool = True) -> str | No
     return value
 
 
-def _tokens(data: dict[str, Any]) -> int:
-    try:
-        return parse_tokens(data.get("tokenAmount"))
-    except InvalidAmount as exc:
-        raise InvalidInput(str(exc)) from exc
+def _tokens(request: Request, data: dict[str, Any], kind: str) -> int:
+    return _service(request).parse_amount(data.get("tokenAmount"), kind)
 
 
 def _user(request: Request) -> str:
-    secret = _service(request).settings.jwt_secret
-    return user_from_bearer(request.headers.get("authorization"), secret)
+    return _service(request).authenticate(request.headers.get("authorization"))
 
 
 def _reply(reply: Reply) -> JSONResponse:
@@ -72,7 +67,7 @@ def _reply(reply: Reply) -> JSONResponse:
 async def purchase(request: Request) -> Response:
     user = _user(request)
     data = await _json_object(request)
-    tokens = _tokens(data)
+    tokens = _tokens(request, data, "purchase")
     method = _text(data, "paymentMethodId")
     assert method is not None
     key = _text(data, "clientIdempotencyKey", required=False)
@@ -86,7 +81,7 @@ async def tip(request: Request) -> Response:
         kind="tip",
         sender=user,
         creator=str(_text(data, "creatorId")),
-        tokens=_tokens(data),
+        tokens=_tokens(request, data, "tip"),
         channel=str(_text(data, "channel")),
         client_key=_text(data, "clientIdempotencyKey", required=False),
     )
@@ -100,7 +95,7 @@ async def deduct(request: Request) -> Response:
         kind="call",
         sender=user,
         creator=str(_text(data, "creatorId")),
-        tokens=_tokens(data),
+        tokens=_tokens(request, data, "call"),
         channel=str(_text(data, "callId")),
         client_key=_text(data, "clientIdempotencyKey", required=False),
     )

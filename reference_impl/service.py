@@ -25,6 +25,7 @@ from reference_impl.amounts import (
     cents,
     parse_tokens,
 )
+from reference_impl.auth import user_from_bearer
 from reference_impl.errors import (
     Busy,
     InvalidInput,
@@ -92,6 +93,10 @@ class PurchaseLimiter:
 
 
 class TokenService:
+    """Every step a flawed variant may override is a method of its own."""
+
+    max_tx_attempts = MAX_TX_ATTEMPTS
+
     def __init__(
         self, pool: asyncpg.Pool, payments: Payments, hub: BalanceHub, settings: Settings
     ) -> None:
@@ -104,7 +109,7 @@ class TokenService:
     # -- transactions -------------------------------------------------------------------
 
     async def transaction(self, body: Callable[[repo.Conn], Awaitable[T]]) -> T:
-        for attempt in range(1, MAX_TX_ATTEMPTS + 1):
+        for attempt in range(1, self.max_tx_attempts + 1):
             try:
                 async with (
                     self.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
@@ -112,7 +117,7 @@ class TokenService:
                 ):
                     return await body(conn)
             except RETRYABLE:
-                if attempt == MAX_TX_ATTEMPTS:
+                if attempt == self.max_tx_attempts:
                     log.warning("transaction still conflicting after %d attempts", attempt)
                     raise Busy() from None
                 # Jitter so the conflicting transactions do not meet again.
@@ -133,9 +138,24 @@ class TokenService:
 
     # -- tips and call minutes ----------------------------------------------------------------
 
-    async def transfer(self, t: Transfer) -> Reply:
+    # -- input and identity ---------------------------------------------------------------
+
+    def parse_amount(self, value: Any, kind: str) -> int:
+        """`kind` is the endpoint (purchase, tip, call): one strict rule for all."""
+        try:
+            return parse_tokens(value)
+        except InvalidAmount as exc:
+            raise InvalidInput(str(exc)) from exc
+
+    def authenticate(self, header: str | None) -> str:
+        return user_from_bearer(header, self.settings.jwt_secret)
+
+    def check_parties(self, t: Transfer) -> None:
         if t.sender == t.creator:
             raise InvalidInput("you cannot send tokens to yourself")
+
+    async def transfer(self, t: Transfer) -> Reply:
+        self.check_parties(t)
         endpoint = t.kind
         fingerprint = json.dumps([t.kind, t.creator, t.tokens, t.channel])
 
@@ -224,21 +244,9 @@ class TokenService:
         key = client_key or secrets.token_hex(16)
         fingerprint = json.dumps(["purchase", tokens, payment_method])
 
-        async def claim(conn: repo.Conn) -> Reply | None:
-            if not await repo.user_exists(conn, user_id):
-                raise NotFound("User not found")
-            if client_key is None:
-                return None
-            prior = await repo.claim_request_key(conn, user_id, key, "purchase", fingerprint)
-            if prior is None:
-                return None
-            if prior.fingerprint != fingerprint:
-                raise KeyReused()
-            # A stored outcome is replayed; one still running (or cut short by a
-            # Stripe outage) goes on to Stripe with the same key, which dedupes.
-            return Reply(prior.status, prior.body) if prior.status and prior.body else None
-
-        replay = await self.transaction(claim)
+        replay = await self.transaction(
+            lambda conn: self.claim_purchase(conn, user_id, client_key, fingerprint)
+        )
         if replay is not None:
             return replay
         bonus = bonus_for(tokens)
@@ -254,7 +262,7 @@ class TokenService:
                 amount_cents=cents(price),
                 metadata=metadata,
                 payment_method=payment_method,
-                key=stripe_idempotency_key(user_id, key),
+                key=self.stripe_key(user_id, key),
             )
         except PaymentDeclined as exc:
             reply = Reply(
@@ -318,6 +326,26 @@ class TokenService:
             return reply
 
         return await self.transaction(record)
+
+    async def claim_purchase(
+        self, conn: repo.Conn, user_id: str, client_key: str | None, fingerprint: str
+    ) -> Reply | None:
+        """The stored answer to replay for this client key, or None to go on."""
+        if not await repo.user_exists(conn, user_id):
+            raise NotFound("User not found")
+        if client_key is None:
+            return None
+        prior = await repo.claim_request_key(conn, user_id, client_key, "purchase", fingerprint)
+        if prior is None:
+            return None
+        if prior.fingerprint != fingerprint:
+            raise KeyReused()
+        # A stored outcome is replayed; one still running (or cut short by a
+        # Stripe outage) goes on to Stripe with the same key, which dedupes.
+        return Reply(prior.status, prior.body) if prior.status and prior.body else None
+
+    def stripe_key(self, user_id: str, client_key: str) -> str:
+        return stripe_idempotency_key(user_id, client_key)
 
     # -- Stripe webhooks ---------------------------------------------------------------------------
 

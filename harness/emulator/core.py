@@ -85,7 +85,7 @@ class Emulator:
         self.idempotency = IdempotencyStore()
         self.fault_rules: list[FaultRule] = []
         self.requests: list[dict[str, Any]] = []
-        self.dispatcher = Dispatcher(self.clock, sender, delivery or DeliverySettings())
+        self.dispatcher = Dispatcher(self.clock, sender, delivery or DeliverySettings(), seed)
         self._fault_seq = 0
 
     async def reset(self) -> None:
@@ -95,6 +95,7 @@ class Emulator:
         self.dispatcher.clear_rules()
         self.ids = IdSource(self.seed)
         self.rng = random.Random(self.seed)
+        self.dispatcher.rng = random.Random(self.seed)
         self.intents.clear()
         self.charges.clear()
         self.events.clear()

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -76,10 +77,11 @@ class DeliveryRule:
     window: int = 2
     max_wait_s: float = 5.0
     times: int | None = None  # events it applies to, then it retires
+    probability: float = 1.0  # drawn from the emulator's seeded generator
     id: str = ""
     matched: int = 0
 
-    def matches(self, event: Event) -> bool:
+    def matches(self, event: Event, rng: random.Random) -> bool:
         if self.times is not None and self.matched >= self.times:
             return False
         if self.event_type is not None:
@@ -91,7 +93,9 @@ class DeliveryRule:
         if self.intent_id is not None and event.intent_id != self.intent_id:
             return False
         meta = event.metadata
-        return all(meta.get(k) == v for k, v in self.metadata.items())
+        if not all(meta.get(k) == v for k, v in self.metadata.items()):
+            return False
+        return self.probability >= 1.0 or rng.random() < self.probability
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +108,7 @@ class DeliveryRule:
             "copies": self.copies,
             "window": self.window,
             "times": self.times,
+            "probability": self.probability,
             "matched": self.matched,
         }
 
@@ -149,8 +154,11 @@ class DeliverySettings:
 
 
 class Dispatcher:
-    def __init__(self, clock: Clock, sender: Sender, settings: DeliverySettings) -> None:
+    def __init__(
+        self, clock: Clock, sender: Sender, settings: DeliverySettings, seed: int = 0
+    ) -> None:
         self.clock = clock
+        self.rng = random.Random(seed)
         self.sender = sender
         self.settings = settings
         self.endpoints: list[Endpoint] = []
@@ -180,7 +188,7 @@ class Dispatcher:
         inline: list[Awaitable[None]] = []
         for event in events:
             for endpoint in self.endpoints:
-                rule = next((r for r in self.rules if r.matches(event)), None)
+                rule = next((r for r in self.rules if r.matches(event, self.rng)), None)
                 if rule is not None:
                     rule.matched += 1
                 if rule is not None and rule.mode == "before_response":

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
+import secrets
+from typing import Any
+
+import jwt
+
 from reference_impl import repo
-from reference_impl.amounts import TOKEN_VALUE_USD
-from reference_impl.service import TokenService, Transfer
+from reference_impl.amounts import TOKEN_VALUE_USD, bonus_for
+from reference_impl.auth import Unauthorized
+from reference_impl.errors import InvalidInput, ServiceError
+from reference_impl.service import Reply, TokenService, Transfer
 
 
 async def _patch_style_rows(conn: repo.Conn, t: Transfer) -> None:
@@ -66,6 +76,220 @@ class LostUpdate(TokenService):
         return repo.Balance(t.sender, sender["balance"], sender["version"]), creator
 
 
+class NoFundsCheck(TokenService):
+    """Never compares the balance with the amount: the debit runs regardless."""
+
+    async def lock_parties(self, conn: repo.Conn, t: Transfer) -> dict[str, int]:
+        locked = await super().lock_parties(conn, t)
+        return {**locked, t.sender: max(locked.get(t.sender, 0), t.tokens)}
+
+    async def debit_and_credit(
+        self, conn: repo.Conn, t: Transfer, sender_balance: int
+    ) -> tuple[repo.Balance, repo.Balance]:
+        await _patch_style_rows(conn, t)
+        sender = await conn.fetchrow(
+            """UPDATE token_balances SET balance = balance - $2, version = version + 1
+               WHERE user_id = $1 RETURNING balance, version""",
+            t.sender,
+            t.tokens,
+        )
+        creator = await repo.credit(conn, t.creator, t.tokens, earned=True)
+        return repo.Balance(t.sender, sender["balance"], sender["version"]), creator
+
+
+class CreditOnPurchase(TokenService):
+    """Credits a succeeded card payment when the purchase answers, and the webhook
+    credits it again (as the patches' status 'completed' invites)."""
+
+    async def purchase(
+        self, user_id: str, tokens: int, payment_method: str, client_key: str | None
+    ) -> Reply:
+        reply = await super().purchase(user_id, tokens, payment_method, client_key)
+        if reply.status == 200 and reply.body["paymentIntent"]["status"] == "succeeded":
+            total = tokens + bonus_for(tokens)
+
+            async def credit_now(conn: repo.Conn) -> None:
+                await repo.credit(conn, user_id, total, earned=False)
+                await conn.execute(
+                    """INSERT INTO token_transactions (user_id, type, tokens, status)
+                       VALUES ($1, 'purchase', $2, 'completed')""",
+                    user_id,
+                    total,
+                )
+
+            await self.transaction(credit_now)
+        return reply
+
+
+class WebhookNotIdempotent(TokenService):
+    """Credits every delivery of payment_intent.succeeded, duplicates included."""
+
+    async def credit_purchase(
+        self, conn: repo.Conn, intent: dict[str, Any]
+    ) -> tuple[repo.Balance, ...]:
+        row = await repo.lock_purchase(conn, str(intent["id"]))
+        if row is None:
+            return await super().credit_purchase(conn, intent)
+        balance = await repo.credit(conn, row["user_id"], row["tokens"], earned=False)
+        await repo.set_purchase_status(conn, row["id"], "completed")
+        return (balance,)
+
+
+class RetryDoubleCharge(TokenService):
+    """No idempotency key to Stripe and no uniqueness for the client's key: every
+    retry is a new charge (the patches' random key per request)."""
+
+    async def claim_purchase(
+        self, conn: repo.Conn, user_id: str, client_key: str | None, fingerprint: str
+    ) -> Reply | None:
+        await super().claim_purchase(conn, user_id, None, fingerprint)
+        return None
+
+    def stripe_key(self, user_id: str, client_key: str) -> str:
+        return secrets.token_hex(16)
+
+
+class EarlyWebhookDropped(TokenService):
+    """A succeeded event for a purchase row not yet written is acknowledged and lost."""
+
+    async def insert_purchase_from_intent(self, conn: repo.Conn, intent: dict[str, Any]) -> bool:
+        return False
+
+
+class LockOrderDeadlock(TokenService):
+    """Locks the sender's row, then the receiver's (request order, not a global one),
+    and surfaces deadlocks instead of retrying them."""
+
+    max_tx_attempts = 1
+
+    async def lock_parties(self, conn: repo.Conn, t: Transfer) -> dict[str, int]:
+        await repo.ensure_balance_row(conn, t.creator)
+        locked: dict[str, int] = {}
+        for user in (t.sender, t.creator):
+            balance = await conn.fetchval(
+                "SELECT balance FROM token_balances WHERE user_id = $1 FOR UPDATE", user
+            )
+            if balance is not None:
+                locked[user] = balance
+            # The patches' handler did some work between the two row locks.
+            await conn.execute("SELECT pg_sleep(0.005)")
+        return locked
+
+
+def _parse_int(value: Any) -> int:
+    """JavaScript's parseInt(value, 10): leading digits of the string form."""
+    text = str(value).strip() if not isinstance(value, bool) else "NaN"
+    match = re.match(r"[+-]?\d+", text)
+    if match is None:
+        raise InvalidInput("Invalid token amount - must be positive integer")
+    return int(match.group(0))
+
+
+class LenientAmounts(TokenService):
+    """parseInt-style amounts: "12abc" is 12, "1e3" is 1, 1.5 is 1."""
+
+    def parse_amount(self, value: Any, kind: str) -> int:
+        number = _parse_int(value)
+        if number <= 0:
+            raise InvalidInput("Invalid token amount - must be positive integer")
+        return number
+
+
+class NegativeDeduct(TokenService):
+    """/calls/deduct takes the amount as given, sign and all (the patch never
+    validated it there)."""
+
+    def parse_amount(self, value: Any, kind: str) -> int:
+        if kind == "call":
+            return _parse_int(value)
+        return super().parse_amount(value, kind)
+
+
+class SelfTip(TokenService):
+    """A caller may tip or call themself."""
+
+    def check_parties(self, t: Transfer) -> None:
+        return None
+
+
+class TipRetryDoubleDebit(TokenService):
+    """Tips and deductions ignore the client's idempotency key."""
+
+    async def transfer(self, t: Transfer) -> Reply:
+        return await super().transfer(dataclasses.replace(t, client_key=None))
+
+
+class ConnectionHeldAcrossStripe(TokenService):
+    """Holds a connection and an open transaction (with a transaction id, as after
+    its first write) while Stripe answers, as the patched /purchase does."""
+
+    async def purchase(
+        self, user_id: str, tokens: int, payment_method: str, client_key: str | None
+    ) -> Reply:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT txid_current()")
+            return await super().purchase(user_id, tokens, payment_method, client_key)
+
+
+class LeakyErrors(TokenService):
+    """Error answers carry the underlying exception (`details: error.message`)."""
+
+    async def purchase(
+        self, user_id: str, tokens: int, payment_method: str, client_key: str | None
+    ) -> Reply:
+        try:
+            return await super().purchase(user_id, tokens, payment_method, client_key)
+        except ServiceError as exc:
+            cause = exc.__cause__
+            if cause is not None:
+                exc.details["details"] = f"{type(cause).__module__}.{type(cause).__name__}: {cause}"
+            raise
+
+
+class UnsignedWebhook(TokenService):
+    """Trusts any JSON posted to the webhook: no signature check."""
+
+    def verify_event(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        try:
+            event: dict[str, Any] = json.loads(payload)
+            event["data"]["object"]["id"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidInput("invalid payload") from exc
+        return event
+
+
+class JwtNoExp(TokenService):
+    """Accepts bearer tokens without an `exp` claim (they never expire)."""
+
+    def authenticate(self, header: str | None) -> str:
+        if not header or not header.startswith("Bearer "):
+            raise Unauthorized("missing bearer token")
+        try:
+            claims = jwt.decode(
+                header[7:],
+                self.settings.jwt_secret,
+                algorithms=["HS256"],
+                options={"require": ["sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("invalid token") from exc
+        return str(claims["sub"])
+
+
 FLAWS: dict[str, type[TokenService]] = {
     "lost-update": LostUpdate,
+    "no-funds-check": NoFundsCheck,
+    "credit-on-purchase": CreditOnPurchase,
+    "webhook-not-idempotent": WebhookNotIdempotent,
+    "retry-double-charge": RetryDoubleCharge,
+    "early-webhook-dropped": EarlyWebhookDropped,
+    "lock-order-deadlock": LockOrderDeadlock,
+    "lenient-amounts": LenientAmounts,
+    "negative-deduct": NegativeDeduct,
+    "self-tip": SelfTip,
+    "tip-retry-double-debit": TipRetryDoubleDebit,
+    "connection-held-across-stripe": ConnectionHeldAcrossStripe,
+    "leaky-errors": LeakyErrors,
+    "unsigned-webhook": UnsignedWebhook,
+    "jwt-no-exp": JwtNoExp,
 }

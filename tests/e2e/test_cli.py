@@ -226,3 +226,78 @@ def test_every_suite_passes_through_target_command() -> None:
     result = _verify("--target-command", command, "--target-schema", schema, "--json")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert len(json.loads(result.stdout)["scenarios"]) >= 40
+
+
+def test_selftest_quick_catches_every_variant(tmp_path: Path) -> None:
+    """The CI tier of the selftest: each variant against its home suite, the
+    reference against everything; exit 0 only if all are caught and it is clean."""
+    env = {k: v for k, v in os.environ.items() if k != "TOKENPROOF_DATABASE_URL"}
+    result = subprocess.run(
+        [*CLI, "selftest", "--quick", "--report", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+    )
+    report = json.loads((tmp_path / "selftest.json").read_text())
+    missed = {c["variant"] for c in report["cells"]} - {
+        c["variant"] for c in report["cells"] if c["caught"]
+    }
+    assert missed == {"reference"}, (missed, result.stderr[-3000:])
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_selftest_unknown_flaw_exits_2() -> None:
+    result = subprocess.run([*CLI, "selftest", "--flaw", "nope"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "unknown flaw" in result.stderr
+
+
+def _load(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if k != "TOKENPROOF_DATABASE_URL"}
+    result = subprocess.run(
+        [*CLI, "load", "--report", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    report_path = tmp_path / "load.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    return result, report
+
+
+def test_load_run_on_the_reference_passes(tmp_path: Path) -> None:
+    result, report = _load(
+        tmp_path, "--users", "20", "--spawn-rate", "20", "--duration", "8", "--webhook-chaos"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert report["verdict"] == "pass"
+    assert report["requests"] > 100
+    assert (tmp_path / "locust.html").exists()
+    assert (tmp_path / "locust_stats.csv").exists()
+
+
+def test_load_run_catches_lost_update(tmp_path: Path) -> None:
+    result, report = _load(
+        tmp_path,
+        "--users",
+        "30",
+        "--spawn-rate",
+        "30",
+        "--duration",
+        "8",
+        "--target",
+        "reference:lost-update",
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "ledger-explains-balance" in {v["invariant"] for v in report["violations"]}
+
+
+def test_load_master_and_two_workers_give_one_verdict(tmp_path: Path) -> None:
+    result, report = _load(
+        tmp_path, "--users", "20", "--spawn-rate", "20", "--duration", "8", "--processes", "2"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert report["verdict"] == "pass"
+    assert report["recording_processes"] == 2  # both workers sent requests

@@ -1,0 +1,381 @@
+"""Model-based runs: Hypothesis drives random operation sequences against a target
+and compares it, after every step, with an in-memory model of what it should hold.
+
+Each example gets users of its own (a fresh namespace in the target's database,
+the same isolation a fresh database gives, without restarting the service), so
+Hypothesis can replay and shrink. Async calls run on one event loop per machine
+instance. A failure prints the shrunk steps as runnable code, and the seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import asyncpg
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+)
+
+from harness.checkers import Observation, check, scoped
+from harness.checkers.responses import INTERNAL_TEXT
+from harness.client import Answer, TargetClient
+from harness.collect import StripeState, read_db
+from harness.history import History
+from harness.targets import Target
+from harness.users import UserSpec, create_users
+
+PRICES = {100: 0, 500: 0, 1000: 0, 5000: 250, 10000: 500}  # tokens -> bonus
+FANS, CREATORS = ("fan0", "fan1"), ("star0", "star1")
+MODEL_CHECKERS = (
+    "non_negative",
+    "ledger_explains_balances",
+    "transfers",
+    "reconciliation",
+    "one_charge_per_key",
+    "no_server_errors",
+    "transfers_match_answers",
+    "purchases_match_answers",
+)
+
+CI_PROFILE = settings(
+    max_examples=25,
+    stateful_step_count=10,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+    print_blob=True,
+)
+
+
+def deep_profile(examples: int, steps: int) -> settings:
+    return settings(CI_PROFILE, max_examples=examples, stateful_step_count=steps)
+
+
+@dataclass
+class Keyed:
+    """A request sent with a client key, kept so a rule can retry it."""
+
+    f: str
+    user: str
+    body: dict[str, Any]
+    first: Answer
+
+
+@dataclass
+class Pending3DS:
+    intent: str
+    user: str
+    tokens: int
+    done: bool = False
+
+
+@dataclass
+class ModelState:
+    balances: dict[str, int] = field(default_factory=dict)
+
+
+class TokenModel(RuleBasedStateMachine):
+    """Bound to a target with `TokenModel.bind(target)` before a run."""
+
+    target: ClassVar[Target | None] = None
+    runs: ClassVar[Iterator[int]] = itertools.count()
+
+    keyed = Bundle("keyed")
+    three_ds = Bundle("three_ds")
+
+    @classmethod
+    def bind(cls, target: Target) -> type[TokenModel]:
+        return type("TokenModelRun", (cls,), {"target": target})
+
+    def __init__(self) -> None:
+        super().__init__()
+        if self.target is None:
+            raise RuntimeError("bind the model to a target first: TokenModel.bind(target)")
+        self.loop = asyncio.new_event_loop()
+        self.prefix = f"m{secrets.token_hex(3)}-"
+        self.client = TargetClient(self.target.base_url, self.target.jwt_secret)
+        self.history = History()
+        self.model = ModelState()
+        self.keys = itertools.count()
+        self.target.emulator.clear_delivery_rules()
+
+    def teardown(self) -> None:
+        # Close the HTTP pool on its own loop, then the loop: nothing may leak
+        # from one example into the next.
+        self.loop.run_until_complete(self.client.aclose())
+        self.loop.close()
+
+    # -- helpers -------------------------------------------------------------------
+
+    def uid(self, local: str) -> str:
+        return self.prefix + local
+
+    def _call(self, f: str, user: str, method: str, path: str, body: Any) -> Answer:
+        invoke = self.history.invoke("model", f, user, body if isinstance(body, dict) else {})
+
+        async def go() -> Answer:
+            return await self.client.call(method, path, user=user, json=body)
+
+        answer = self.loop.run_until_complete(go())
+        self.history.complete(invoke, answer.status, answer.body)
+        return answer
+
+    def _transfer_body(self, f: str, creator: str, amount: int, key: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"creatorId": self.uid(creator), "tokenAmount": amount}
+        body["channel" if f == "tip" else "callId"] = "model"
+        if key is not None:
+            body["clientIdempotencyKey"] = key
+        return body
+
+    def _expect_transfer(self, answer: Answer, fan: str, creator: str, amount: int) -> None:
+        sender = self.uid(fan)
+        if self.model.balances[sender] >= amount:
+            assert answer.status == 200, f"expected 200, the model has funds; got {answer}"
+            self.model.balances[sender] -= amount
+            self.model.balances[self.uid(creator)] += amount
+        else:
+            assert answer.status == 402, f"expected 402 (insufficient); got {answer}"
+
+    def _settle(self) -> None:
+        assert self.target is not None
+        self.target.emulator.release()
+        self.target.emulator.wait_settled()
+
+    # -- rules ------------------------------------------------------------------------
+
+    @initialize(grants=st.lists(st.integers(0, 120), min_size=4, max_size=4))
+    def create_users(self, grants: list[int]) -> None:
+        users = [UserSpec(self.uid(f), grant=g) for f, g in zip(FANS, grants, strict=False)]
+        users += [
+            UserSpec(self.uid(c), is_creator=True, grant=g)
+            for c, g in zip(CREATORS, grants[len(FANS) :], strict=True)
+        ]
+        assert self.target is not None
+        dsn = self.target.database_url
+
+        async def go() -> None:
+            conn = await asyncpg.connect(dsn)
+            try:
+                await create_users(conn, users)
+            finally:
+                await conn.close()
+
+        self.loop.run_until_complete(go())
+        self.model.balances = {u.supabase_id: u.grant for u in users}
+
+    @rule(
+        target=keyed,
+        f=st.sampled_from(["tip", "deduct"]),
+        fan=st.sampled_from(FANS),
+        creator=st.sampled_from(CREATORS),
+        amount=st.integers(1, 60),
+        with_key=st.booleans(),
+    )
+    def transfer(self, f: str, fan: str, creator: str, amount: int, with_key: bool) -> Any:
+        key = f"k{next(self.keys)}" if with_key else None
+        body = self._transfer_body(f, creator, amount, key)
+        path = "/api/tokens/tip" if f == "tip" else "/api/tokens/calls/deduct"
+        answer = self._call(f, self.uid(fan), "POST", path, body)
+        self._expect_transfer(answer, fan, creator, amount)
+        return Keyed(f, self.uid(fan), body, answer) if key else multiple()
+
+    @rule(fan=st.sampled_from(CREATORS), amount=st.integers(1, 10))
+    def self_transfer(self, fan: str, amount: int) -> None:
+        answer = self._call(
+            "tip",
+            self.uid(fan),
+            "POST",
+            "/api/tokens/tip",
+            self._transfer_body("tip", fan, amount, None),
+        )
+        assert 400 <= answer.status < 500, f"a self tip answered {answer}"
+
+    @rule(
+        target=keyed,
+        fan=st.sampled_from(FANS),
+        tokens=st.sampled_from(sorted(PRICES)),
+        method=st.sampled_from(["pm_card_visa", "pm_card_chargeDeclined"]),
+    )
+    def purchase(self, fan: str, tokens: int, method: str) -> Any:
+        key = f"p{next(self.keys)}"
+        body = {"tokenAmount": tokens, "paymentMethodId": method, "clientIdempotencyKey": key}
+        answer = self._call("purchase", self.uid(fan), "POST", "/api/tokens/purchase", body)
+        if method == "pm_card_visa":
+            assert answer.status == 200, f"a card purchase answered {answer}"
+            self.model.balances[self.uid(fan)] += tokens + PRICES[tokens]
+        else:
+            assert answer.status == 402, f"a declined card answered {answer}"
+        self._settle()
+        return Keyed("purchase", self.uid(fan), body, answer)
+
+    @rule(target=three_ds, fan=st.sampled_from(FANS), tokens=st.sampled_from([100, 500]))
+    def purchase_three_ds(self, fan: str, tokens: int) -> Any:
+        body = {"tokenAmount": tokens, "paymentMethodId": "pm_card_threeDSecure2Required"}
+        answer = self._call("purchase", self.uid(fan), "POST", "/api/tokens/purchase", body)
+        assert answer.status == 200, f"a 3DS purchase answered {answer}"
+        return Pending3DS(answer.body["paymentIntent"]["id"], self.uid(fan), tokens)
+
+    @rule(pending=three_ds, action=st.sampled_from(["authenticate", "abandon", "fail"]))
+    def customer_acts(self, pending: Pending3DS, action: str) -> None:
+        assert self.target is not None
+        if pending.done:
+            return
+        pending.done = True
+        self.target.emulator.customer(pending.intent, action)
+        if action == "authenticate":
+            self.model.balances[pending.user] += pending.tokens
+        self._settle()
+
+    @rule(
+        mode=st.sampled_from(
+            [
+                "duplicate",
+                "parallel",
+                "reorder",
+                "delay",
+                "hold",
+                "drop_first",
+                "forge",
+                "stale",
+                "before_response",
+                "immediate",
+            ]
+        )
+    )
+    def webhook_delivery(self, mode: str) -> None:
+        """How the next purchases' events arrive."""
+        assert self.target is not None
+        self.target.emulator.clear_delivery_rules()
+        extra: dict[str, Any] = {"copies": 3} if mode in ("duplicate", "parallel") else {}
+        if mode == "delay":
+            extra["delay_s"] = 0.2
+        event_type = "payment_intent.*" if mode == "reorder" else "payment_intent.succeeded"
+        self.target.emulator.add_delivery_rule(mode, event_type=event_type, **extra)
+
+    @rule(request=keyed)
+    def retry(self, request: Keyed) -> None:
+        path = {
+            "tip": "/api/tokens/tip",
+            "deduct": "/api/tokens/calls/deduct",
+            "purchase": "/api/tokens/purchase",
+        }[request.f]
+        answer = self._call(request.f, request.user, "POST", path, request.body)
+        assert answer.status == request.first.status, (
+            f"a retry answered {answer.status}, the first answer was {request.first.status}"
+        )
+        self._settle()
+
+    @rule(
+        ops=st.lists(
+            st.tuples(
+                st.sampled_from(["tip", "deduct"]),
+                st.sampled_from(FANS),
+                st.sampled_from(CREATORS),
+                st.integers(1, 60),
+            ),
+            min_size=2,
+            max_size=4,
+        )
+    )
+    def burst(self, ops: list[tuple[str, str, str, int]]) -> None:
+        """k requests at once: the outcome must equal some serial order's."""
+
+        async def fire() -> list[Answer]:
+            async def one(f: str, fan: str, creator: str, amount: int) -> Answer:
+                body = self._transfer_body(f, creator, amount, None)
+                path = "/api/tokens/tip" if f == "tip" else "/api/tokens/calls/deduct"
+                invoke = self.history.invoke("burst", f, self.uid(fan), body)
+                answer = await self.client.call("POST", path, user=self.uid(fan), json=body)
+                self.history.complete(invoke, answer.status, answer.body)
+                return answer
+
+            return list(await asyncio.gather(*(one(*op) for op in ops)))
+
+        answers = self.loop.run_until_complete(fire())
+        statuses = [a.status for a in answers]
+        for order in itertools.permutations(range(len(ops))):
+            balances = dict(self.model.balances)
+            outcome = [0] * len(ops)
+            for i in order:
+                _, fan, creator, amount = ops[i]
+                if balances[self.uid(fan)] >= amount:
+                    balances[self.uid(fan)] -= amount
+                    balances[self.uid(creator)] += amount
+                    outcome[i] = 200
+                else:
+                    outcome[i] = 402
+            if outcome == statuses:
+                self.model.balances = balances
+                return
+        raise AssertionError(f"no serial order of {ops} gives the answers {statuses}")
+
+    # -- invariants --------------------------------------------------------------------
+
+    @invariant()
+    def service_matches_model(self) -> None:
+        if not self.model.balances:
+            return
+        assert self.target is not None
+        target = self.target
+        db = self.loop.run_until_complete(read_db(target.database_url))
+        state = StripeState.from_snapshot(target.emulator.state())
+        db, state = scoped(db, state, frozenset(self.model.balances))
+        actual = {u: db.balance_of(u) for u in self.model.balances}
+        assert actual == self.model.balances, f"service {actual} != model {self.model.balances}"
+        for result in check(Observation(self.history.ops, db, state), MODEL_CHECKERS):
+            assert result.valid, "; ".join(v.message for v in result.violations[:3])
+        for op in self.history.completions():
+            text = str(op.body)
+            assert not any(m in text for m in INTERNAL_TEXT), f"internal text in {op.body}"
+
+
+@dataclass(frozen=True)
+class ModelOutcome:
+    passed: bool
+    text: str  # Hypothesis's report: the shrunk steps as code, and how to reproduce
+    steps: int | None  # length of the shrunk sequence, when it failed
+
+
+_profile: settings = CI_PROFILE
+
+
+def configure(examples: int | None = None, steps: int | None = None) -> None:
+    """The deep profile for longer sessions (`--examples N --steps M`)."""
+    global _profile
+    _profile = deep_profile(
+        examples or CI_PROFILE.max_examples, steps or CI_PROFILE.stateful_step_count
+    )
+
+
+def run_model(target: Target, profile: settings | None = None) -> ModelOutcome:
+    from hypothesis.reporting import with_reporter
+    from hypothesis.stateful import run_state_machine_as_test
+
+    lines: list[str] = []
+    machine = TokenModel.bind(target)
+    with with_reporter(lambda text: lines.append(str(text))):
+        try:
+            run_state_machine_as_test(machine, settings=profile or _profile)
+        except Exception as exc:  # the falsifying example, already shrunk
+            report = "\n".join(lines)
+            steps = sum(
+                1
+                for line in report.splitlines()
+                if line.strip().startswith("state.")
+                and not line.strip().startswith("state.teardown")
+            )
+            return ModelOutcome(False, f"{report}\n{exc.__class__.__name__}: {exc}", steps)
+    return ModelOutcome(True, "\n".join(lines), None)

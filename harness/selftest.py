@@ -1,0 +1,175 @@
+"""Prove the harness: every flawed variant caught, the reference clean.
+
+The matrix holds, per variant and suite, whether a scenario caught it and the
+scenario time and number of ops until the first violation (a suite stops at
+its first catch: the rest would say nothing new).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.flaws import FLAWS
+from harness.provisioning import PostgresSettings
+from harness.runner import ScenarioReport, run_scenario
+from harness.scenario import load_suites
+from harness.verify import TargetSpec, open_target
+
+REFERENCE = "reference"
+# The suite each defect class belongs to: the quick tier runs only these.
+HOME_SUITES: dict[str, tuple[str, ...]] = {
+    "lost-update": ("race",),
+    "no-funds-check": ("race",),
+    "credit-on-purchase": ("race",),
+    "webhook-not-idempotent": ("webhooks",),
+    "retry-double-charge": ("retry",),
+    "early-webhook-dropped": ("webhooks",),
+    "lock-order-deadlock": ("race",),
+    "lenient-amounts": ("inputs",),
+    "negative-deduct": ("inputs",),
+    "self-tip": ("security",),
+    "tip-retry-double-debit": ("retry",),
+    "connection-held-across-stripe": ("faults",),
+    "leaky-errors": ("security",),
+    "unsigned-webhook": ("webhooks",),
+    "jwt-no-exp": ("security",),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    variant: str
+    suite: str
+    caught: bool
+    scenario: str | None = None
+    seconds: float = 0.0  # scenario time until the first violation
+    ops: int = 0  # ops sent until the first violation
+    errors: tuple[str, ...] = ()
+    invariants: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "suite": self.suite,
+            "caught": self.caught,
+            "scenario": self.scenario,
+            "seconds": round(self.seconds, 3),
+            "ops": self.ops,
+            "errors": list(self.errors),
+            "invariants": list(self.invariants),
+        }
+
+
+@dataclass
+class SelftestReport:
+    seed: int
+    suites: list[str]
+    cells: list[Cell] = field(default_factory=list)
+
+    def variants(self) -> list[str]:
+        return list(dict.fromkeys(c.variant for c in self.cells))
+
+    def caught(self, variant: str) -> bool:
+        return any(c.caught for c in self.cells if c.variant == variant)
+
+    @property
+    def ok(self) -> bool:
+        reference_clean = all(
+            not c.caught and not c.errors for c in self.cells if c.variant == REFERENCE
+        )
+        flaws = [v for v in self.variants() if v != REFERENCE]
+        return reference_clean and all(self.caught(v) for v in flaws)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": "pass" if self.ok else "fail",
+            "seed": self.seed,
+            "suites": self.suites,
+            "cells": [c.to_json() for c in self.cells],
+        }
+
+    def markdown(self) -> str:
+        header = "| variant | " + " | ".join(self.suites) + " |"
+        lines = [header, "|" + " --- |" * (len(self.suites) + 1)]
+        for variant in self.variants():
+            row = [variant]
+            for suite in self.suites:
+                cell = next(
+                    (c for c in self.cells if c.variant == variant and c.suite == suite), None
+                )
+                row.append(_cell_text(cell, variant))
+            lines.append("| " + " | ".join(row) + " |")
+        return "\n".join(lines) + "\n"
+
+
+def _cell_text(cell: Cell | None, variant: str) -> str:
+    if cell is None:
+        return " "
+    if cell.caught:
+        return f"caught {cell.seconds:.1f} s / {cell.ops} ops"
+    if cell.errors:
+        return "error"
+    return "clean" if variant == REFERENCE else "-"
+
+
+def suite_cell(variant: str, suite: str, reports: list[ScenarioReport]) -> Cell:
+    seconds, ops = 0.0, 0
+    errors = []
+    for report in reports:
+        seconds += report.duration_s
+        ops += len([op for op in report.ops if op.type == "invoke"])
+        if report.status == "error":
+            errors.append(f"{report.scenario.id}: {(report.error or '').splitlines()[0]}")
+        if report.status == "fail":
+            return Cell(
+                variant,
+                suite,
+                True,
+                report.scenario.id,
+                seconds,
+                ops,
+                tuple(errors),
+                tuple(sorted({v.invariant for v in report.violations})),
+            )
+    return Cell(variant, suite, False, None, seconds, ops, tuple(errors))
+
+
+def run_selftest(
+    variants: list[str],
+    suites: list[str] | None,
+    postgres: PostgresSettings,
+    *,
+    seed: int = 1,
+    quick: bool = False,
+    on_cell: Callable[[Cell], None] = lambda _: None,
+    on_info: Callable[[str], None] = lambda _: None,
+) -> SelftestReport:
+    all_suites = load_suites()
+    chosen = suites or list(all_suites)
+    report = SelftestReport(seed, chosen)
+    for variant in variants:
+        spec = TargetSpec("reference", flaw=None if variant == REFERENCE else variant)
+        names = chosen
+        if quick and variant != REFERENCE:
+            names = [s for s in chosen if s in HOME_SUITES[variant]]
+        with open_target(spec, postgres, seed=seed, on_info=on_info) as target:
+            run_id = secrets.token_hex(3)
+            for suite in names:
+                reports = []
+                for item in all_suites[suite]:
+                    result = asyncio.run(run_scenario(target, item, seed=seed, run_id=run_id))
+                    reports.append(result)
+                    if result.status == "fail" and variant != REFERENCE:
+                        break
+                cell = suite_cell(variant, suite, reports)
+                report.cells.append(cell)
+                on_cell(cell)
+    return report
+
+
+def known_variants() -> list[str]:
+    return [REFERENCE, *FLAWS]
