@@ -50,6 +50,8 @@ class Cell:
     ops: int = 0  # ops sent until the first violation
     errors: tuple[str, ...] = ()
     invariants: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. the model suite's shrunk sequence length
+    evidence: str = ""  # the first violation's message (the reproduction is in verify)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,8 @@ class Cell:
             "ops": self.ops,
             "errors": list(self.errors),
             "invariants": list(self.invariants),
+            "notes": list(self.notes),
+            "evidence": self.evidence,
         }
 
 
@@ -134,6 +138,8 @@ def suite_cell(variant: str, suite: str, reports: list[ScenarioReport]) -> Cell:
                 ops,
                 tuple(errors),
                 tuple(sorted({v.invariant for v in report.violations})),
+                tuple(report.notes),
+                report.violations[0].message[-4000:] if report.violations else "",
             )
     return Cell(variant, suite, False, None, seconds, ops, tuple(errors))
 

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -242,7 +243,10 @@ class LocalPostgres:
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            # See processes.py: PDEATHSIG follows the forking thread.
+            preexec_fn=_die_with_parent
+            if threading.current_thread() is threading.main_thread()
+            else None,
             **self._run_as_server_user(),
         )
         self.port = port

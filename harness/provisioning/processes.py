@@ -6,6 +6,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -49,6 +50,11 @@ class ChildProcess:
     def start(self, ready: Callable[[], bool], *, within: float = 60.0) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
         try:
+            # PR_SET_PDEATHSIG fires when the *thread* that forked exits, not the
+            # process: from a worker thread (asyncio.to_thread) the child would be
+            # killed when the pool retires that thread. Only the main thread lives
+            # as long as we do; elsewhere stop() is the only cleanup.
+            on_main = threading.current_thread() is threading.main_thread()
             self.process = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
@@ -57,7 +63,7 @@ class ChildProcess:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
+                preexec_fn=die_with_parent if on_main else None,
             )
         except OSError as exc:
             raise ProcessStartFailed(f"cannot start {self.name}: {exc}", "") from exc
