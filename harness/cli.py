@@ -72,6 +72,46 @@ def postgres_options(func: F) -> F:
     )(func)
 
 
+def target_options(func: F) -> F:
+    """The options that choose the service under test (verify, load)."""
+    options = [
+        click.option(
+            "--target",
+            "target_name",
+            default="reference",
+            show_default=True,
+            metavar="reference[:FLAW]",
+            help="The bundled reference service (or one with a defect put back).",
+        ),
+        click.option("--target-command", metavar="CMD", help="Start your service with this."),
+        click.option("--target-cwd", metavar="DIR", help="Working directory for the command."),
+        click.option(
+            "--target-schema",
+            multiple=True,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="SQL file(s) loaded into each fresh database for --target-command.",
+        ),
+        click.option(
+            "--target-url", metavar="URL", help="A service already running (give --database-url)."
+        ),
+        click.option(
+            "--jwt-secret", metavar="S", help="JWT_SECRET of the service at --target-url."
+        ),
+        click.option(
+            "--webhook-secret",
+            default="whsec_tokenproof_test_secret",
+            show_default=True,
+            help="STRIPE_WEBHOOK_SECRET of the service at --target-url.",
+        ),
+        click.option(
+            "--stripe-port", type=click.IntRange(1, 65535), help="Emulator port for --target-url."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def _settings(
     postgres_bin: str | None, database_url: str | None, port: int | None
 ) -> PostgresSettings:
@@ -110,7 +150,7 @@ def main() -> None:
     "--suite",
     "suites",
     metavar="NAME[,NAME...]",
-    help="Suites to run (default: all): race, retry, threeds, webhooks, inputs, security, faults.",
+    help="Suites to run (default: all): race, retry, threeds, webhooks, inputs, security, faults, model.",
 )
 @click.option(
     "--scenario",
@@ -127,35 +167,7 @@ def main() -> None:
     help="Write report.json, junit.xml, history.jsonl and report.html here.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout.")
-@click.option(
-    "--target",
-    "target_name",
-    default="reference",
-    show_default=True,
-    metavar="reference[:FLAW]",
-    help="The bundled reference service (or one with a defect put back).",
-)
-@click.option("--target-command", metavar="CMD", help="Start your service with this command.")
-@click.option("--target-cwd", metavar="DIR", help="Working directory for --target-command.")
-@click.option(
-    "--target-schema",
-    multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SQL file(s) loaded into each fresh database for --target-command.",
-)
-@click.option(
-    "--target-url", metavar="URL", help="A service already running (give --database-url)."
-)
-@click.option("--jwt-secret", metavar="S", help="JWT_SECRET of the service at --target-url.")
-@click.option(
-    "--webhook-secret",
-    default="whsec_tokenproof_test_secret",
-    show_default=True,
-    help="STRIPE_WEBHOOK_SECRET of the service at --target-url.",
-)
-@click.option(
-    "--stripe-port", type=click.IntRange(1, 65535), help="Emulator port for --target-url."
-)
+@target_options
 @click.option(
     "--examples", type=click.IntRange(1), help="Model suite: Hypothesis examples (deep runs)."
 )
@@ -169,16 +181,9 @@ def verify(
     seed: int,
     report_dir: Path | None,
     as_json: bool,
-    target_name: str,
-    target_command: str | None,
-    target_cwd: str | None,
-    target_schema: tuple[Path, ...],
-    target_url: str | None,
-    jwt_secret: str | None,
-    webhook_secret: str,
-    stripe_port: int | None,
     examples: int | None,
     steps: int | None,
+    **target_args: Any,
 ) -> None:
     """Run the scenario suites against a target and check every invariant.
 
@@ -194,17 +199,7 @@ def verify(
     from harness.verify import verify as run_verify
 
     def body() -> int:
-        spec = _target_spec(
-            target_name,
-            target_command,
-            target_cwd,
-            target_schema,
-            target_url,
-            database_url,
-            jwt_secret,
-            webhook_secret,
-            stripe_port,
-        )
+        spec = _target_spec(**target_args, database_url=database_url)
         chosen = select([s.strip() for s in suites.split(",")] if suites else None)
         if scenario_ids:
             wanted = set(scenario_ids)
@@ -245,16 +240,18 @@ def verify(
 
 def _target_spec(
     target_name: str,
-    command: str | None,
-    cwd: str | None,
-    schema: tuple[Path, ...],
-    url: str | None,
+    target_command: str | None,
+    target_cwd: str | None,
+    target_schema: tuple[Path, ...],
+    target_url: str | None,
     database_url: str | None,
     jwt_secret: str | None,
     webhook_secret: str,
     stripe_port: int | None,
 ) -> Any:
     from harness.verify import TargetSpec
+
+    command, cwd, schema, url = target_command, target_cwd, target_schema, target_url
 
     if command and url:
         raise UsageError("give either --target-command or --target-url, not both")
@@ -453,14 +450,7 @@ def selftest(
     show_default=True,
     help="--web opens Locust's UI (http://localhost:8089) for an interactive session.",
 )
-@click.option("--target", "target_name", default="reference", show_default=True)
-@click.option("--target-command", metavar="CMD")
-@click.option("--target-cwd", metavar="DIR")
-@click.option("--target-schema", multiple=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--target-url", metavar="URL")
-@click.option("--jwt-secret", metavar="S")
-@click.option("--webhook-secret", default="whsec_tokenproof_test_secret", show_default=True)
-@click.option("--stripe-port", type=click.IntRange(1, 65535))
+@target_options
 @click.option(
     "--report",
     "report_dir",
@@ -479,15 +469,8 @@ def load(
     processes: int,
     webhook_chaos: bool,
     headless: bool,
-    target_name: str,
-    target_command: str | None,
-    target_cwd: str | None,
-    target_schema: tuple[Path, ...],
-    target_url: str | None,
-    jwt_secret: str | None,
-    webhook_secret: str,
-    stripe_port: int | None,
     report_dir: Path,
+    **target_args: Any,
 ) -> None:
     """Run a Locust load against a target, then check every invariant.
 
@@ -497,17 +480,7 @@ def load(
     from harness.verify import open_target
 
     def body() -> int:
-        spec = _target_spec(
-            target_name,
-            target_command,
-            target_cwd,
-            target_schema,
-            target_url,
-            database_url,
-            jwt_secret,
-            webhook_secret,
-            stripe_port,
-        )
+        spec = _target_spec(**target_args, database_url=database_url)
         settings = _settings(
             postgres_bin, None if spec.kind == "url" else database_url, postgres_port
         )
