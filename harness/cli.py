@@ -150,7 +150,8 @@ def main() -> None:
     "--suite",
     "suites",
     metavar="NAME[,NAME...]",
-    help="Suites to run (default: all): race, retry, threeds, webhooks, inputs, security, faults, model.",
+    help="Suites to run (default: all): race, retry, threeds, webhooks, inputs, security,"
+    " faults, model.",
 )
 @click.option(
     "--scenario",
