@@ -355,7 +355,12 @@ def serve(
     metavar="NAME",
     help="Only this flawed variant (repeatable); default: every one.",
 )
-@click.option("--suite", "suites", metavar="NAME[,NAME...]", help="Only these suites.")
+@click.option(
+    "--suite",
+    "suites",
+    metavar="NAME[,NAME...]",
+    help="Only these suites (default: all but model, which shrinks every failure it finds).",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option(
     "--quick",

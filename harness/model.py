@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -64,6 +65,19 @@ def deep_profile(examples: int, steps: int) -> settings:
     return settings(CI_PROFILE, max_examples=examples, stateful_step_count=steps)
 
 
+class ModelCancelled(BaseException):
+    """The run was cancelled (Ctrl-C, SIGTERM, a timeout). A BaseException so that
+    Hypothesis does not take it for a failure to shrink, and lets it through."""
+
+
+_cancel = threading.Event()
+
+
+def cancel_model() -> None:
+    """Ask a model run in another thread to stop at its next step."""
+    _cancel.set()
+
+
 @dataclass
 class Keyed:
     """A request sent with a client key, kept so a rule can retry it."""
@@ -104,6 +118,8 @@ class TokenModel(RuleBasedStateMachine):
         super().__init__()
         if self.target is None:
             raise RuntimeError("bind the model to a target first: TokenModel.bind(target)")
+        if _cancel.is_set():
+            raise ModelCancelled
         self.loop = asyncio.new_event_loop()
         self.prefix = f"m{secrets.token_hex(3)}-"
         self.client = TargetClient(self.target.base_url, self.target.jwt_secret)
@@ -124,6 +140,8 @@ class TokenModel(RuleBasedStateMachine):
         return self.prefix + local
 
     def _call(self, f: str, user: str, method: str, path: str, body: Any) -> Answer:
+        if _cancel.is_set():
+            raise ModelCancelled
         invoke = self.history.invoke("model", f, user, body if isinstance(body, dict) else {})
 
         async def go() -> Answer:
@@ -262,6 +280,8 @@ class TokenModel(RuleBasedStateMachine):
         extra: dict[str, Any] = {"copies": 3} if mode in ("duplicate", "parallel") else {}
         if mode == "delay":
             extra["delay_s"] = 0.2
+        if mode == "reorder":
+            extra["max_wait_s"] = 0.5  # a window left half full flushes soon
         event_type = "payment_intent.*" if mode == "reorder" else "payment_intent.succeeded"
         self.target.emulator.add_delivery_rule(mode, event_type=event_type, **extra)
 
@@ -365,6 +385,7 @@ def run_model(target: Target, profile: settings | None = None) -> ModelOutcome:
     from hypothesis.stateful import run_state_machine_as_test
 
     lines: list[str] = []
+    _cancel.clear()
     machine = TokenModel.bind(target)
     with with_reporter(lambda text: lines.append(str(text))):
         try:

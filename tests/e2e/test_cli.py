@@ -301,3 +301,29 @@ def test_load_master_and_two_workers_give_one_verdict(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert report["verdict"] == "pass"
     assert report["recording_processes"] == 2  # both workers sent requests
+
+
+def test_sigterm_during_the_model_suite_stops_everything() -> None:
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if k != "TOKENPROOF_DATABASE_URL"}
+    proc = subprocess.Popen(
+        [*CLI, "verify", "--suite", "model", "--examples", "500"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    service = None
+    for line in proc.stderr:
+        if line.startswith("service:"):
+            service = line.split()[1]
+        if "model/state-machine" in line:
+            break
+    assert service is not None
+    proc.send_signal(signal.SIGTERM)
+    _, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{service}/health", timeout=2)
