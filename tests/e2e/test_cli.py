@@ -327,3 +327,43 @@ def test_sigterm_during_the_model_suite_stops_everything() -> None:
     assert proc.returncode == 143
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{service}/health", timeout=2)
+
+
+def test_verify_a_service_already_running(reference_database_factory: Any, tmp_path: Path) -> None:
+    """--target-url: the team starts its service (here the reference) pointed at the
+    emulator port tokenproof will use, and tokenproof verifies it in place."""
+    import asyncio
+
+    from harness.provisioning.local import free_port
+    from harness.provisioning.service import REFERENCE_COMMAND, ServiceEnv, ServiceProcess
+
+    database = asyncio.run(reference_database_factory.create())
+    stripe_port = free_port()
+    secret = "a-jwt-secret-that-is-long-enough-for-hs256"
+    service = ServiceProcess(
+        REFERENCE_COMMAND,
+        ServiceEnv(
+            database_url=database.dsn,
+            jwt_secret=secret,
+            stripe_api_base=f"http://127.0.0.1:{stripe_port}",
+            stripe_webhook_secret="whsec_tokenproof_test_secret",
+        ),
+        log_dir=tmp_path,
+    ).start()
+    try:
+        result = _verify(
+            "--suite",
+            "race,webhooks",
+            "--target-url",
+            service.url,
+            "--database-url",
+            database.dsn,
+            "--jwt-secret",
+            secret,
+            "--stripe-port",
+            str(stripe_port),
+        )
+    finally:
+        service.cleanup()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"STRIPE_API_BASE=http://127.0.0.1:{stripe_port}" in result.stderr.replace("\n", "")
