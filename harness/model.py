@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import asyncpg
+import jwt
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -220,6 +221,48 @@ class TokenModel(RuleBasedStateMachine):
             self._transfer_body("tip", fan, amount, None),
         )
         assert 400 <= answer.status < 500, f"a self tip answered {answer}"
+
+    @rule(
+        f=st.sampled_from(["tip", "deduct"]),
+        fan=st.sampled_from(FANS),
+        amount=st.sampled_from(["12abc", "1e1", " 5", "0100", 1.5, -5, "-5", 0, True, None]),
+    )
+    def bad_amount(self, f: str, fan: str, amount: Any) -> None:
+        body = self._transfer_body(f, CREATORS[0], 1, None)
+        body["tokenAmount"] = amount
+        path = "/api/tokens/tip" if f == "tip" else "/api/tokens/calls/deduct"
+        answer = self._call(f, self.uid(fan), "POST", path, body)
+        assert 400 <= answer.status < 500, f"amount {amount!r} answered {answer}"
+
+    @rule(fan=st.sampled_from(FANS))
+    def token_without_exp(self, fan: str) -> None:
+        assert self.target is not None
+        if _cancel.is_set():
+            raise ModelCancelled
+        token = jwt.encode({"sub": self.uid(fan)}, self.target.jwt_secret, algorithm="HS256")
+
+        async def go() -> Answer:
+            return await self.client.call(
+                "GET", "/api/tokens/balance", headers={"Authorization": f"Bearer {token}"}
+            )
+
+        answer = self.loop.run_until_complete(go())
+        assert answer.status == 401, f"a token without exp answered {answer.status}"
+
+    @rule(fan=st.sampled_from(FANS))
+    def forged_success_for_declined(self, fan: str) -> None:
+        """A declined purchase, then a badly signed `succeeded` for it: nothing credited."""
+        assert self.target is not None
+        body = {"tokenAmount": 100, "paymentMethodId": "pm_card_chargeDeclined"}
+        answer = self._call("purchase", self.uid(fan), "POST", "/api/tokens/purchase", body)
+        assert answer.status == 402, f"a declined card answered {answer}"
+        intent = answer.body.get("paymentIntentId") if isinstance(answer.body, dict) else None
+        if isinstance(intent, str):
+            result = self.target.emulator.forge(intent, signature="forged")
+            statuses = [a["status"] for a in result["attempts"]]
+            assert all(s is not None and 400 <= s < 500 for s in statuses), (
+                f"a forged event was answered {statuses}"
+            )
 
     @rule(
         target=keyed,
