@@ -434,12 +434,13 @@ def run_model(target: Target, profile: settings | None = None) -> ModelOutcome:
         try:
             run_state_machine_as_test(machine, settings=profile or _profile)
         except Exception as exc:  # the falsifying example, already shrunk
-            report = "\n".join(lines)
+            # Hypothesis attaches the steps to the exception as PEP 678 notes.
+            report = "\n".join([*lines, *getattr(exc, "__notes__", [])])
             steps = sum(
                 1
                 for line in report.splitlines()
                 if line.strip().startswith("state.")
-                and not line.strip().startswith("state.teardown")
+                and not line.strip().startswith(("state.teardown", "state.service_matches_model"))
             )
             return ModelOutcome(False, f"{report}\n{exc.__class__.__name__}: {exc}", steps)
     return ModelOutcome(True, "\n".join(lines), None)
