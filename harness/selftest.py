@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.flaws import FLAWS
 from harness.provisioning import PostgresSettings
 from harness.runner import ScenarioReport, run_scenario
 from harness.scenario import load_suites
@@ -177,7 +176,3 @@ def run_selftest(
                 report.cells.append(cell)
                 on_cell(cell)
     return report
-
-
-def known_variants() -> list[str]:
-    return [REFERENCE, *FLAWS]

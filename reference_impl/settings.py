@@ -49,8 +49,9 @@ class Settings:
         webhook_secret = need("STRIPE_WEBHOOK_SECRET")
         if not webhook_secret.startswith("whsec_"):
             raise ConfigError("STRIPE_WEBHOOK_SECRET must look like whsec_...")
+        need("PORT")  # required: integer() alone would default it
         return cls(
-            port=integer("PORT", 0, 1, 65535) if need("PORT") else 0,
+            port=integer("PORT", 0, 1, 65535),
             database_url=need("DATABASE_URL"),
             jwt_secret=need("JWT_SECRET"),
             stripe_secret_key=secret_key,
