@@ -17,9 +17,11 @@ from harness.emulator_client import EmulatorClient
 from harness.provisioning import DatabaseFactory, FreshDatabase
 from harness.provisioning.emulator import DEFAULT_WEBHOOK_SECRET, EmulatorProcess
 from harness.provisioning.local import free_port
+from harness.provisioning.processes import ProcessStartFailed
 from harness.provisioning.service import REFERENCE_COMMAND, ServiceEnv, ServiceProcess
 
 WEBHOOK_PATH = "/api/payments/webhook"
+START_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,18 @@ class ManagedTarget:
         self.service: ServiceProcess | None = None
 
     def start(self) -> Target:
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                return self._start()
+            except ProcessStartFailed as exc:
+                # Another process may have taken the free port we picked before
+                # the service bound it (parallel test workers do): try again.
+                # Any other failure is the service's own, and final.
+                if attempt == START_ATTEMPTS or "address already in use" not in exc.log_tail:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self) -> Target:
         try:
             self.database = asyncio.run(self.factory.create())
             service_port = free_port()

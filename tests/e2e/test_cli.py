@@ -315,13 +315,14 @@ def test_sigterm_during_the_model_suite_stops_everything() -> None:
         env=env,
     )
     assert proc.stderr is not None
-    service = None
-    for line in proc.stderr:
-        if line.startswith("service:"):
-            service = line.split()[1]
-        if "model/state-machine" in line:
-            break
-    assert service is not None
+    seen = ""
+    # Read by character: "running model/state-machine ..." ends without a newline
+    # until the scenario is over, and the signal must land while it runs.
+    while "model/state-machine" not in seen:
+        char = proc.stderr.read(1)
+        assert char, seen
+        seen += char
+    service = next(line.split()[1] for line in seen.splitlines() if line.startswith("service:"))
     proc.send_signal(signal.SIGTERM)
     _, _ = proc.communicate(timeout=60)
     assert proc.returncode == 143
