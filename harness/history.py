@@ -79,11 +79,6 @@ class History:
     def completions(self) -> list[Op]:
         return [op for op in self.ops if op.type != "invoke"]
 
-    def pending(self) -> list[Op]:
-        """Invocations that never completed (the run was cut short): treat as info."""
-        done = {op.process for op in self.ops if op.type != "invoke"}
-        return [op for op in self.ops if op.type == "invoke" and op.process not in done]
-
     def write_jsonl(self, path: Path) -> None:
         with path.open("w", encoding="utf-8") as f:
             for op in self.ops:
@@ -93,6 +88,10 @@ class History:
 def read_jsonl(path: Path) -> list[Op]:
     ops = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
+        try:
             ops.append(Op(**json.loads(line)))
+        except ValueError:
+            # A process killed mid-write leaves half a line: that call's outcome
+            # is unknown, and its invoke (already written) says so.
+            continue
     return ops

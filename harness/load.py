@@ -26,7 +26,7 @@ import asyncpg
 from harness.checkers import CheckResult, Observation, check, scoped
 from harness.collect import StripeState, read_db
 from harness.errors import SetupError
-from harness.history import Op
+from harness.history import Op, read_jsonl
 from harness.targets import Target
 from harness.users import UserSpec, create_users
 
@@ -192,13 +192,7 @@ async def _create(target: Target, fans: list[str], creators: list[str], grant: i
 def _read_ops(directory: Path) -> list[Op]:
     ops: list[Op] = []
     for path in sorted(directory.glob("history-*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                ops.append(Op(**json.loads(line)))
-            except ValueError:
-                # A process killed mid-write leaves half a line: that call's
-                # outcome is unknown, and its invoke (already written) says so.
-                continue
+        ops.extend(read_jsonl(path))
     ops.sort(key=lambda op: (op.time_s, op.type != "invoke"))
     return [Op(**{**op.__dict__, "index": i}) for i, op in enumerate(ops)]
 

@@ -40,7 +40,6 @@ class ScenarioReport:
     ops: list[Op] = field(default_factory=list)
     users: dict[str, str] = field(default_factory=dict)
     error: str | None = None
-    final_db: DbState | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -223,10 +222,6 @@ class Run:
     def gate(self, expect: int, **kwargs: Any) -> ContentionGate:
         return ContentionGate(self.target.database_url, expect, **kwargs)
 
-    async def stripe_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Emulator control from async code without blocking the event loop."""
-        return await asyncio.to_thread(fn, *args, **kwargs)
-
     async def db(self) -> DbState:
         return await read_db(self.target.database_url)
 
@@ -259,7 +254,6 @@ async def run_scenario(
         db = await read_db(target.database_url)
         stripe_state = StripeState.from_snapshot(await asyncio.to_thread(target.emulator.state))
         db, stripe_state = scoped(db, stripe_state, frozenset(users.values()))
-        report.final_db = db
         report.results = check(Observation(history.ops, db, stripe_state), scenario.checkers)
         report.results.append(
             CheckResult.of("expectations", run.expectations_checked, run.expectations)

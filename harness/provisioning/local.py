@@ -8,7 +8,6 @@ durability for speed (`fsync=off`): its data is thrown away when it stops.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import secrets
 import shutil
@@ -25,6 +24,7 @@ from typing import Any
 from harness.provisioning.binaries import PostgresBinaries, runnable_by
 from harness.provisioning.errors import PortInUse, ProvisioningError, ServerStartFailed
 from harness.provisioning.osuser import OsUser, server_user
+from harness.provisioning.processes import die_with_parent
 
 SUPERUSER = "postgres"
 START_DEADLINE_S = 60.0
@@ -41,7 +41,6 @@ SERVER_SETTINGS = {
     "log_min_messages": "warning",
     "deadlock_timeout": "100ms",
 }
-_PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -58,14 +57,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def _die_with_parent() -> None:
-    # Safety net for a parent killed by SIGKILL, which runs no cleanup: the
-    # kernel then sends the postmaster SIGINT (fast shutdown). Runs in the
-    # child after the switch to the server user, so the setting survives it.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 class LocalPostgres:
@@ -244,7 +235,9 @@ class LocalPostgres:
             cwd=self.workdir,
             start_new_session=True,
             # See processes.py: PDEATHSIG follows the forking thread.
-            preexec_fn=_die_with_parent
+            # SIGINT: PostgreSQL's fast shutdown. Armed after the switch to the
+            # server user, so the setting survives it.
+            preexec_fn=die_with_parent(signal.SIGINT)
             if threading.current_thread() is threading.main_thread()
             else None,
             **self._run_as_server_user(),

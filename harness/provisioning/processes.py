@@ -16,10 +16,15 @@ from harness.waiting import DeadlineExceeded, wait_until
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """Runs in the child: the kernel sends SIGTERM when the parent dies, even by SIGKILL."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
+    """A preexec_fn: the kernel sends the child `sig` when the forking thread dies,
+    even by SIGKILL, which runs no cleanup of ours."""
+
+    def arm() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, sig)
+
+    return arm
 
 
 class ProcessStartFailed(ProvisioningError):
@@ -63,7 +68,7 @@ class ChildProcess:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
-                preexec_fn=die_with_parent if on_main else None,
+                preexec_fn=die_with_parent() if on_main else None,
             )
         except OSError as exc:
             raise ProcessStartFailed(f"cannot start {self.name}: {exc}", "") from exc

@@ -51,3 +51,15 @@ def test_junit_and_html() -> None:
     ]
     page = html_report(report)
     assert "polyline" in page and "ledger-explains-balance" in page
+
+
+def test_history_reader_skips_a_half_written_last_line(tmp_path: Path) -> None:
+    from harness.history import read_jsonl
+
+    history = History()
+    history.complete(history.invoke("w", "tip", "fan", {}), 200, {})
+    path = tmp_path / "h.jsonl"
+    history.write_jsonl(path)
+    with path.open("a") as f:
+        f.write('{"index": 9, "process"')  # killed mid-write
+    assert [op.type for op in read_jsonl(path)] == ["invoke", "ok"]
