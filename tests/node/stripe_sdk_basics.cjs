@@ -1,0 +1,210 @@
+// The emulator through the official Node SDK (stripe-node): purchase, 3-D
+// Secure, declines, idempotency, the SDK's own retry after a dropped response,
+// and webhooks verified with stripe.webhooks.constructEvent on a real endpoint.
+//
+// Run by tests/integration/test_emulator_node.py, which installs the SDK and
+// passes: STRIPE_NODE_MODULE (path of the installed package), EMULATOR_URL.
+// Prints one JSON line per passed check; exits 1 on the first failure.
+"use strict";
+
+const assert = require("node:assert/strict");
+const http = require("node:http");
+const Stripe = require(process.env.STRIPE_NODE_MODULE);
+
+const EMULATOR = new URL(process.env.EMULATOR_URL);
+const SECRET = "whsec_node_sink_secret";
+
+const stripe = new Stripe("sk_test_node", {
+  host: EMULATOR.hostname,
+  port: Number(EMULATOR.port),
+  protocol: "http",
+  maxNetworkRetries: 2,
+});
+
+const received = []; // {id, type, verified, error}
+
+function startSink() {
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const payload = Buffer.concat(chunks);
+      const header = req.headers["stripe-signature"];
+      let entry;
+      try {
+        const event = stripe.webhooks.constructEvent(payload, header, SECRET);
+        entry = { id: event.id, type: event.type, verified: true, error: null, object: event.data.object };
+      } catch (err) {
+        const body = JSON.parse(payload.toString("utf8"));
+        entry = { id: body.id, type: body.type, verified: false, error: err.type, object: body.data.object };
+      }
+      received.push(entry);
+      res.writeHead(entry.verified ? 200 : 400).end();
+    });
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+async function control(method, path, body) {
+  const response = await fetch(new URL(`/_control${path}`, EMULATOR), {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await response.json();
+  assert.equal(response.status, 200, `control ${path}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function waitFor(predicate, what, withinMs = 10000) {
+  const deadline = Date.now() + withinMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    // Poll, not sleep: the loop ends as soon as the deliveries have arrived.
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function eventsFor(intentId) {
+  return received.filter((e) => e.object.id === intentId || e.object.payment_intent === intentId);
+}
+
+function passed(check, detail = {}) {
+  console.log(JSON.stringify({ check, ...detail }));
+}
+
+async function main() {
+  const sink = await startSink();
+  await control("POST", "/webhook_endpoints", {
+    url: `http://127.0.0.1:${sink.address().port}/webhooks`,
+    secret: SECRET,
+  });
+
+  // A card purchase: succeeded at once, three signed events.
+  const paid = await stripe.paymentIntents.create({
+    amount: 999,
+    currency: "usd",
+    confirm: true,
+    payment_method: "pm_card_visa",
+    metadata: { userId: "node-fan" },
+  });
+  assert.equal(paid.status, "succeeded");
+  assert.equal(paid.metadata.userId, "node-fan");
+  assert.ok(paid.client_secret.startsWith(`${paid.id}_secret_`));
+  await waitFor(() => eventsFor(paid.id).length >= 3, "three events for the purchase");
+  assert.deepEqual(eventsFor(paid.id).map((e) => e.type).sort(), [
+    "charge.succeeded",
+    "payment_intent.created",
+    "payment_intent.succeeded",
+  ]);
+  assert.ok(eventsFor(paid.id).every((e) => e.verified));
+  passed("purchase", { intent: paid.id });
+
+  // Retrieve and list see the same intent.
+  const again = await stripe.paymentIntents.retrieve(paid.id);
+  assert.equal(again.status, "succeeded");
+  const listed = await stripe.paymentIntents.list({ limit: 10 });
+  assert.ok(listed.data.some((i) => i.id === paid.id));
+  passed("retrieve_and_list");
+
+  // Declines: a StripeCardError with Stripe's codes; the intent waits for a new method.
+  for (const [method, declineCode] of [
+    ["pm_card_chargeDeclined", "generic_decline"],
+    ["pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"],
+  ]) {
+    await assert.rejects(
+      stripe.paymentIntents.create({ amount: 500, currency: "usd", confirm: true, payment_method: method }),
+      (err) => {
+        assert.equal(err.type, "StripeCardError");
+        assert.equal(err.statusCode, 402);
+        assert.equal(err.code, "card_declined");
+        assert.equal(err.decline_code, declineCode);
+        assert.equal(err.payment_intent.status, "requires_payment_method");
+        return true;
+      },
+    );
+  }
+  passed("declines");
+
+  // 3-D Secure: requires_action until the customer authenticates.
+  const challenged = await stripe.paymentIntents.create({
+    amount: 1500,
+    currency: "usd",
+    confirm: true,
+    payment_method: "pm_card_threeDSecure2Required",
+    return_url: "https://example.test/return",
+  });
+  assert.equal(challenged.status, "requires_action");
+  assert.ok(challenged.next_action);
+  await control("POST", `/payment_intents/${challenged.id}/authenticate`);
+  assert.equal((await stripe.paymentIntents.retrieve(challenged.id)).status, "succeeded");
+  await waitFor(
+    () => eventsFor(challenged.id).some((e) => e.type === "payment_intent.succeeded"),
+    "the 3DS intent's succeeded event",
+  );
+  passed("three_ds", { intent: challenged.id });
+
+  // Create without confirm, then confirm and cancel through the SDK.
+  const pending = await stripe.paymentIntents.create({ amount: 700, currency: "usd" });
+  assert.equal(pending.status, "requires_payment_method");
+  const canceled = await stripe.paymentIntents.cancel(pending.id);
+  assert.equal(canceled.status, "canceled");
+  const later = await stripe.paymentIntents.create({ amount: 700, currency: "usd", payment_method: "pm_card_visa" });
+  assert.equal(later.status, "requires_confirmation");
+  assert.equal((await stripe.paymentIntents.confirm(later.id)).status, "succeeded");
+  passed("confirm_and_cancel");
+
+  // Idempotency: the same key replays; other parameters with it are refused.
+  const params = { amount: 2500, currency: "usd", payment_method: "pm_card_visa" };
+  const first = await stripe.paymentIntents.create(params, { idempotencyKey: "node-key-1" });
+  const replay = await stripe.paymentIntents.create(params, { idempotencyKey: "node-key-1" });
+  assert.equal(replay.id, first.id);
+  assert.equal(replay.lastResponse.headers["idempotent-replayed"], "true");
+  await assert.rejects(
+    stripe.paymentIntents.create({ ...params, amount: 2600 }, { idempotencyKey: "node-key-1" }),
+    (err) => err.type === "StripeIdempotencyError" && err.statusCode === 400,
+  );
+  passed("idempotency", { intent: first.id });
+
+  // The charge commits but the response is lost: the SDK retries with its own key
+  // and learns the outcome from the replay, so one intent exists.
+  await control("POST", "/faults", { kind: "commit_then_drop", path: "^/v1/payment_intents$", times: 1 });
+  const retried = await stripe.paymentIntents.create({
+    amount: 3300,
+    currency: "usd",
+    confirm: true,
+    payment_method: "pm_card_visa",
+    metadata: { check: "dropped" },
+  });
+  assert.equal(retried.status, "succeeded");
+  passed("retry_after_dropped_response", { intent: retried.id });
+
+  // A forged signature is refused by constructEvent; the genuine copy follows.
+  await control("POST", "/delivery_rules", { mode: "forge", event_type: "payment_intent.succeeded", times: 1 });
+  const forgedFor = await stripe.paymentIntents.create({
+    amount: 100,
+    currency: "usd",
+    confirm: true,
+    payment_method: "pm_card_visa",
+  });
+  await waitFor(
+    () => eventsFor(forgedFor.id).filter((e) => e.type === "payment_intent.succeeded").length >= 2,
+    "the forged and the genuine copy",
+  );
+  const copies = eventsFor(forgedFor.id).filter((e) => e.type === "payment_intent.succeeded");
+  assert.deepEqual(
+    copies.map((e) => [e.verified, e.error]),
+    [
+      [false, "StripeSignatureVerificationError"],
+      [true, null],
+    ],
+  );
+  passed("forged_signature_rejected", { intent: forgedFor.id });
+
+  sink.close();
+}
+
+main().catch((err) => {
+  console.error(err && err.stack ? err.stack : err);
+  process.exit(1);
+});
