@@ -194,7 +194,9 @@ def verify(
     """
     import asyncio
 
+    from harness.options import RunOptions
     from harness.report import print_table, write_reports
+    from harness.runner import ScenarioReport
     from harness.scenario import select
     from harness.verify import open_target
     from harness.verify import verify as run_verify
@@ -211,10 +213,26 @@ def verify(
                     f"known: {', '.join(s.id for s in chosen)}"
                 )
             chosen = [s for s in chosen if s.id in wanted]
+        colors = {"pass": "green", "fail": "red", "error": "yellow"}
+        # Progress lines go under "running <scenario> ..."; its result then
+        # starts a line of its own.
+        progressed = [False]
+
+        def on_progress(text: str) -> None:
+            progressed[0] = True
+            err.print(f"\n  [dim]{text}[/]", end="")
+
+        def on_done(r: ScenarioReport) -> None:
+            lead = "\n  " if progressed[0] else " "
+            progressed[0] = False
+            err.print(f"{lead}[{colors[r.status]}]{r.status}[/] ({r.duration_s:.1f} s)")
+
+        options = RunOptions(model_examples=examples, model_steps=steps, on_progress=on_progress)
+        if options.cli_args() and not any(s.model_budget for s in chosen):
+            raise UsageError("--examples and --steps size the model suite; add --suite model")
         settings = _settings(
             postgres_bin, None if spec.kind == "url" else database_url, postgres_port
         )
-        colors = {"pass": "green", "fail": "red", "error": "yellow"}
         with open_target(spec, settings, seed=seed, on_info=lambda m: err.print(m)) as target:
             report = asyncio.run(
                 run_verify(
@@ -222,10 +240,9 @@ def verify(
                     chosen,
                     seed=seed,
                     spec=spec,
+                    options=options,
                     on_start=lambda s: err.print(f"[dim]running[/] {s.id} ...", end=""),
-                    on_done=lambda r: err.print(
-                        f" [{colors[r.status]}]{r.status}[/] ({r.duration_s:.1f} s)"
-                    ),
+                    on_done=on_done,
                 )
             )
         print_table(report, err)

@@ -35,6 +35,7 @@ from harness.checkers.responses import INTERNAL_TEXT
 from harness.client import Answer, TargetClient
 from harness.collect import StripeState, read_db
 from harness.history import History
+from harness.options import CI_MODEL_EXAMPLES, CI_MODEL_STEPS
 from harness.targets import Target
 from harness.users import UserSpec, create_users
 
@@ -52,8 +53,8 @@ MODEL_CHECKERS = (
 )
 
 CI_PROFILE = settings(
-    max_examples=25,
-    stateful_step_count=10,
+    max_examples=CI_MODEL_EXAMPLES,
+    stateful_step_count=CI_MODEL_STEPS,
     derandomize=True,
     deadline=None,
     database=None,
@@ -98,6 +99,14 @@ class Pending3DS:
 
 
 @dataclass
+class Tally:
+    """What a run did, for its report: examples run and model-vs-service checks."""
+
+    examples: int = 0
+    checks: int = 0
+
+
+@dataclass
 class ModelState:
     balances: dict[str, int] = field(default_factory=dict)
 
@@ -111,9 +120,11 @@ class TokenModel(RuleBasedStateMachine):
     keyed = Bundle("keyed")
     three_ds = Bundle("three_ds")
 
+    tally: ClassVar[Tally]
+
     @classmethod
-    def bind(cls, target: Target) -> type[TokenModel]:
-        return type("TokenModelRun", (cls,), {"target": target})
+    def bind(cls, target: Target, tally: Tally | None = None) -> type[TokenModel]:
+        return type("TokenModelRun", (cls,), {"target": target, "tally": tally or Tally()})
 
     def __init__(self) -> None:
         super().__init__()
@@ -128,6 +139,7 @@ class TokenModel(RuleBasedStateMachine):
         self.model = ModelState()
         self.keys = itertools.count()
         self.target.emulator.clear_delivery_rules()
+        self.tally.examples += 1
 
     def teardown(self) -> None:
         # Close the HTTP pool on its own loop, then the loop: nothing may leak
@@ -392,6 +404,7 @@ class TokenModel(RuleBasedStateMachine):
         if not self.model.balances:
             return
         assert self.target is not None
+        self.tally.checks += 1
         target = self.target
         db = self.loop.run_until_complete(read_db(target.database_url))
         state = StripeState.from_snapshot(target.emulator.state())
@@ -410,29 +423,24 @@ class ModelOutcome:
     passed: bool
     text: str  # Hypothesis's report: the shrunk steps as code, and how to reproduce
     steps: int | None  # length of the shrunk sequence, when it failed
+    tally: Tally = field(default_factory=Tally)
 
 
-_profile: settings = CI_PROFILE
-
-
-def configure(examples: int | None = None, steps: int | None = None) -> None:
-    """The deep profile for longer sessions (`--examples N --steps M`)."""
-    global _profile
-    _profile = deep_profile(
-        examples or CI_PROFILE.max_examples, steps or CI_PROFILE.stateful_step_count
-    )
-
-
-def run_model(target: Target, profile: settings | None = None) -> ModelOutcome:
+def run_model(
+    target: Target, profile: settings = CI_PROFILE, *, seed: int = 1, tally: Tally | None = None
+) -> ModelOutcome:
+    """Run the state machine; `seed` picks the examples (the same seed, the same run).
+    Pass a `tally` to watch the run's progress from another thread."""
+    from hypothesis import seed as use_seed
     from hypothesis.reporting import with_reporter
     from hypothesis.stateful import run_state_machine_as_test
 
     lines: list[str] = []
     _cancel.clear()
-    machine = TokenModel.bind(target)
+    machine = use_seed(seed)(TokenModel.bind(target, tally))
     with with_reporter(lambda text: lines.append(str(text))):
         try:
-            run_state_machine_as_test(machine, settings=profile or _profile)
+            run_state_machine_as_test(machine, settings=profile)
         except Exception as exc:  # the falsifying example, already shrunk
             # Hypothesis attaches the steps to the exception as PEP 678 notes.
             report = "\n".join([*lines, *getattr(exc, "__notes__", [])])
@@ -442,5 +450,6 @@ def run_model(target: Target, profile: settings | None = None) -> ModelOutcome:
                 if line.strip().startswith("state.")
                 and not line.strip().startswith(("state.teardown", "state.service_matches_model"))
             )
-            return ModelOutcome(False, f"{report}\n{exc.__class__.__name__}: {exc}", steps)
-    return ModelOutcome(True, "\n".join(lines), None)
+            text = f"{report}\n{exc.__class__.__name__}: {exc}"
+            return ModelOutcome(False, text, steps, machine.tally)
+    return ModelOutcome(True, "\n".join(lines), None, machine.tally)

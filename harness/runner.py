@@ -21,6 +21,7 @@ from harness.collect import DbState, StripeState, read_db
 from harness.emulator_client import EmulatorClient
 from harness.gates import ContentionGate
 from harness.history import History, Op
+from harness.options import RunOptions
 from harness.scenario import Scenario
 from harness.targets import Target
 from harness.users import UserSpec, create_users
@@ -72,8 +73,11 @@ class Run:
         history: History,
         users: dict[str, str],
         seed: int,
+        options: RunOptions | None = None,
     ) -> None:
         self.target = target
+        self.seed = seed
+        self.options = options or RunOptions()
         self.client = client
         self.history = history
         self.users = users
@@ -94,6 +98,10 @@ class Run:
     def note(self, text: str) -> None:
         """A figure worth reporting (a latency, a count), shown next to the result."""
         self.notes.append(text)
+
+    def progress(self, text: str) -> None:
+        """How far a long scenario is, for whoever watches the run."""
+        self.options.on_progress(text)
 
     def user(self, local: str) -> str:
         try:
@@ -235,8 +243,15 @@ def user_ids(scenario: Scenario, run_id: str) -> dict[str, str]:
 
 
 async def run_scenario(
-    target: Target, scenario: Scenario, *, seed: int, run_id: str
+    target: Target,
+    scenario: Scenario,
+    *,
+    seed: int,
+    run_id: str,
+    options: RunOptions | None = None,
 ) -> ScenarioReport:
+    options = options or RunOptions()
+    timeout_s = scenario.timeout_for(options)
     started = time.monotonic()
     users = user_ids(scenario, run_id)
     history = History()
@@ -246,8 +261,8 @@ async def run_scenario(
         await asyncio.to_thread(target.emulator.clear_delivery_rules)
         await asyncio.to_thread(target.emulator.clear_faults)
         async with TargetClient(target.base_url, target.jwt_secret) as client:
-            run = Run(target, client, history, users, seed)
-            async with asyncio.timeout(scenario.timeout_s):
+            run = Run(target, client, history, users, seed, options)
+            async with asyncio.timeout(timeout_s):
                 await scenario.body(run)
         await asyncio.to_thread(target.emulator.release)
         await asyncio.to_thread(target.emulator.wait_settled, SETTLE_S)
@@ -261,7 +276,7 @@ async def run_scenario(
         report.notes = run.notes
         report.status = "pass" if all(r.valid for r in report.results) else "fail"
     except TimeoutError:
-        report.error = f"the scenario did not finish within {scenario.timeout_s:g} s"
+        report.error = f"the scenario did not finish within {timeout_s:g} s"
     except Exception as exc:
         report.error = f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=4)}"
     finally:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.errors import UsageError
+from harness.options import RunOptions
 from harness.users import UserSpec
 
 if TYPE_CHECKING:
@@ -40,6 +41,12 @@ class Scenario:
     doc: str
     checkers: tuple[str, ...] | None = None  # None: every checker
     timeout_s: float = 60.0
+    # Its work grows with the run's model budget (--examples x --steps), and its
+    # timeout with it.
+    model_budget: bool = False
+
+    def timeout_for(self, options: RunOptions) -> float:
+        return self.timeout_s * (options.model_budget_factor if self.model_budget else 1.0)
 
     @property
     def id(self) -> str:
@@ -63,6 +70,7 @@ def scenario(
     users: list[UserSpec],
     checkers: tuple[str, ...] | None = None,
     timeout_s: float = 60.0,
+    model_budget: bool = False,
 ) -> Callable[[Callable[[Run], Awaitable[None]]], Callable[[Run], Awaitable[None]]]:
     def register(body: Callable[[Run], Awaitable[None]]) -> Callable[[Run], Awaitable[None]]:
         name = body.__name__.replace("_", "-")
@@ -70,7 +78,9 @@ def scenario(
             raise UsageError(
                 f"scenario {suite}/{name} needs a docstring: what it forces and checks"
             )
-        item = Scenario(name, suite, tuple(users), body, body.__doc__.strip(), checkers, timeout_s)
+        item = Scenario(
+            name, suite, tuple(users), body, body.__doc__.strip(), checkers, timeout_s, model_budget
+        )
         if item.id in REGISTRY:
             raise UsageError(f"scenario {item.id} is defined twice; give one a new name")
         REGISTRY[item.id] = item

@@ -20,6 +20,7 @@ import httpx
 
 import reference_impl
 from harness.errors import SetupError, UsageError
+from harness.options import RunOptions
 from harness.provisioning import DatabaseFactory, PostgresSettings, make_cluster
 from harness.provisioning.emulator import DEFAULT_WEBHOOK_SECRET, EmulatorProcess
 from harness.provisioning.service import REFERENCE_COMMAND
@@ -178,6 +179,7 @@ async def verify(
     seed: int,
     spec: TargetSpec | None = None,
     run_id: str | None = None,
+    options: RunOptions | None = None,
     on_start: Callable[[Scenario], None] = lambda _: None,
     on_done: Callable[[ScenarioReport], None] = lambda _: None,
 ) -> RunReport:
@@ -185,8 +187,8 @@ async def verify(
     reports = []
     for item in scenarios:
         on_start(item)
-        report = await run_scenario(target, item, seed=seed, run_id=run_id)
+        report = await run_scenario(target, item, seed=seed, run_id=run_id, options=options)
         reports.append(report)
         on_done(report)
-    command = (spec or TargetSpec("reference")).cli_args()
+    command = (spec or TargetSpec("reference")).cli_args() + (options or RunOptions()).cli_args()
     return RunReport(target.name, seed, run_id, reports, command)

@@ -3,26 +3,46 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
-from harness.model import cancel_model, run_model
+from harness.model import Tally, cancel_model, deep_profile, run_model
 from harness.runner import Run
 from harness.scenario import scenario
 
+PROGRESS_EVERY_S = 15.0
 
-@scenario("model", users=[], checkers=(), timeout_s=900)
+
+@scenario("model", users=[], checkers=(), timeout_s=900, model_budget=True)
 async def state_machine(run: Run) -> None:
     """Random sequences of purchases (card, 3DS, declined), customer actions, webhook
     delivery modes, tips, deductions, retries of any keyed request and bursts of
     concurrent requests, compared after every step with an in-memory model (a burst
     must match some serial order). A failure shows the shrunk steps as code."""
+    profile = deep_profile(run.options.examples, run.options.steps)
+    tally = Tally()
+    started = time.monotonic()
+    task = asyncio.ensure_future(
+        asyncio.to_thread(run_model, run.target, profile, seed=run.seed, tally=tally)
+    )
     try:
-        outcome = await asyncio.to_thread(run_model, run.target)
+        while not task.done():
+            await asyncio.wait({task}, timeout=PROGRESS_EVERY_S)
+            if not task.done():
+                # Hypothesis runs a few more examples than it counts (invalid ones
+                # are not), so the tally may pass the budget.
+                run.progress(
+                    f"{tally.examples} examples run (budget {run.options.examples}), "
+                    f"{tally.checks} model checks, {time.monotonic() - started:.0f} s"
+                )
+        outcome = task.result()
     except BaseException:
         # Cancelled (Ctrl-C, SIGTERM, the scenario's timeout): the thread cannot be
-        # interrupted, so tell the model to stop at its next step; asyncio.run then
-        # waits for that thread, and nothing is left running.
+        # interrupted, so tell the model to stop at its next step, then wait for the
+        # thread so that nothing is left running.
         cancel_model()
+        await asyncio.gather(task, return_exceptions=True)
         raise
+    run.note(f"{tally.examples} examples, {tally.checks} model checks")
     if outcome.steps is not None:
         run.note(f"shrunk to {outcome.steps} steps")
     run.expect(outcome.passed, "model-matches-service", outcome.text[-6000:], steps=outcome.steps)
