@@ -430,7 +430,8 @@ def selftest(
             on_cell=lambda c: err.print(
                 f"{c.variant:<30} {c.suite:<9} "
                 + (
-                    f"[{colors[True]}]caught[/] by {c.scenario} ({c.seconds:.1f} s, {c.ops} ops)"
+                    f"[{colors[True]}]caught[/] by {c.scenario} ({c.seconds:.1f} s, {c.ops} ops"
+                    + (f", shrunk to {c.shrunk_steps} steps)" if c.shrunk_steps else ")")
                     if c.caught
                     else ("[yellow]error[/] " + "; ".join(c.errors))
                     if c.errors

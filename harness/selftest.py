@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ class Cell:
     invariants: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # e.g. the model suite's shrunk sequence length
     evidence: str = ""  # the first violation's message (the reproduction is in verify)
+    shrunk_steps: int | None = None  # the model suite: length of the shrunk sequence
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +66,7 @@ class Cell:
             "invariants": list(self.invariants),
             "notes": list(self.notes),
             "evidence": self.evidence,
+            "shrunk_steps": self.shrunk_steps,
         }
 
 
@@ -92,8 +95,24 @@ class SelftestReport:
             "verdict": "pass" if self.ok else "fail",
             "seed": self.seed,
             "suites": self.suites,
+            "model_summary": self.model_summary(),
             "cells": [c.to_json() for c in self.cells],
         }
+
+    def model_summary(self) -> str | None:
+        """Which variants the model suite found on its own, and how short it made them."""
+        cells = [c for c in self.cells if c.suite == "model" and c.variant != REFERENCE]
+        if not cells:
+            return None
+        found = [c for c in cells if c.caught]
+        lengths = sorted(c.shrunk_steps for c in found if c.shrunk_steps is not None)
+        text = f"model suite: found {len(found)} of {len(cells)} variants"
+        if lengths:
+            text += (
+                f"; shrunk sequences: median {statistics.median(lengths):g} steps, "
+                f"{sum(n <= 6 for n in lengths)} of {len(lengths)} at most 6"
+            )
+        return text
 
     def markdown(self) -> str:
         header = "| variant | " + " | ".join(self.suites) + " |"
@@ -106,12 +125,17 @@ class SelftestReport:
                 )
                 row.append(_cell_text(cell, variant))
             lines.append("| " + " | ".join(row) + " |")
+        summary = self.model_summary()
+        if summary:
+            lines += ["", summary]
         return "\n".join(lines) + "\n"
 
 
 def _cell_text(cell: Cell | None, variant: str) -> str:
     if cell is None:
         return " "
+    if cell.caught and cell.shrunk_steps is not None:
+        return f"caught {cell.seconds:.1f} s / shrunk to {cell.shrunk_steps} steps"
     if cell.caught:
         return f"caught {cell.seconds:.1f} s / {cell.ops} ops"
     if cell.errors:
@@ -139,8 +163,17 @@ def suite_cell(variant: str, suite: str, reports: list[ScenarioReport]) -> Cell:
                 tuple(sorted({v.invariant for v in report.violations})),
                 tuple(report.notes),
                 report.violations[0].message[-4000:] if report.violations else "",
+                _shrunk_steps(report),
             )
     return Cell(variant, suite, False, None, seconds, ops, tuple(errors))
+
+
+def _shrunk_steps(report: ScenarioReport) -> int | None:
+    for violation in report.violations:
+        steps = violation.evidence.get("steps")
+        if isinstance(steps, int):
+            return steps
+    return None
 
 
 def run_selftest(

@@ -1,0 +1,35 @@
+"""The selftest matrix and the model suite's summary, from hand-made cells."""
+
+from __future__ import annotations
+
+from harness.selftest import REFERENCE, Cell, SelftestReport
+
+
+def _report(*cells: Cell) -> SelftestReport:
+    return SelftestReport(1, ["race", "model"], list(cells))
+
+
+def test_model_summary_counts_finds_and_median_shrunk_length() -> None:
+    report = _report(
+        Cell(REFERENCE, "model", False),
+        Cell("lost-update", "model", True, "model/state-machine", 40.0, 0, shrunk_steps=3),
+        Cell("self-tip", "model", True, "model/state-machine", 20.0, 0, shrunk_steps=2),
+        Cell("jwt-no-exp", "model", True, "model/state-machine", 90.0, 0, shrunk_steps=9),
+        Cell("leaky-errors", "model", False),
+        Cell("leaky-errors", "race", True, "race/x", 1.0, 5),
+    )
+    assert report.model_summary() == (
+        "model suite: found 3 of 4 variants; shrunk sequences: median 3 steps, 2 of 3 at most 6"
+    )
+    matrix = report.markdown()
+    assert "caught 40.0 s / shrunk to 3 steps" in matrix
+    assert matrix.rstrip().endswith(str(report.model_summary()))
+    assert report.to_json()["model_summary"] == report.model_summary()
+    # The model missing a variant another suite catches does not fail the selftest.
+    assert report.ok
+
+
+def test_no_model_cells_no_summary() -> None:
+    report = _report(Cell("lost-update", "race", True, "race/x", 1.0, 5))
+    assert report.model_summary() is None
+    assert "model suite" not in report.markdown()
