@@ -441,15 +441,38 @@ def run_model(
     with with_reporter(lambda text: lines.append(str(text))):
         try:
             run_state_machine_as_test(machine, settings=profile)
-        except Exception as exc:  # the falsifying example, already shrunk
-            # Hypothesis attaches the steps to the exception as PEP 678 notes.
-            report = "\n".join([*lines, *getattr(exc, "__notes__", [])])
-            steps = sum(
-                1
-                for line in report.splitlines()
-                if line.strip().startswith("state.")
-                and not line.strip().startswith(("state.teardown", "state.service_matches_model"))
-            )
-            text = f"{report}\n{exc.__class__.__name__}: {exc}"
-            return ModelOutcome(False, text, steps, machine.tally)
+        except Exception as exc:  # the falsifying example(s), already shrunk
+            failures = _failures(exc)
+            parts = list(lines)
+            for number, (notes, error) in enumerate(failures, start=1):
+                if len(failures) > 1:
+                    parts.append(f"--- failure {number} of {len(failures)} ---")
+                parts += [*notes, error]
+            lengths = [_step_count(notes) for notes, _ in failures]
+            steps = min((n for n in lengths if n), default=None)
+            return ModelOutcome(False, "\n".join(parts), steps, machine.tally)
     return ModelOutcome(True, "\n".join(lines), None, machine.tally)
+
+
+def _failures(exc: BaseException) -> list[tuple[list[str], str]]:
+    """Each distinct failure with its notes (Hypothesis attaches the steps as PEP 678
+    notes). Several distinct failures, or a flaky one, come as an ExceptionGroup:
+    its notes belong to the group, the steps to each sub-exception."""
+    own = [str(n) for n in getattr(exc, "__notes__", [])]
+    if isinstance(exc, BaseExceptionGroup):
+        found = [f for sub in exc.exceptions for f in _failures(sub)]
+        if found:
+            notes, error = found[0]
+            found[0] = (own + notes, error)
+            return found
+    return [(own, f"{exc.__class__.__name__}: {exc}")]
+
+
+def _step_count(notes: list[str]) -> int:
+    skip = ("state.teardown", "state.service_matches_model")
+    return sum(
+        1
+        for note in notes
+        for line in note.splitlines()
+        if line.strip().startswith("state.") and not line.strip().startswith(skip)
+    )
