@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import MISSING, fields
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from harness.emulator.core import Emulator, Outcome, RequestContext
-from harness.emulator.delivery import MODES, DeliveryRule, SendResult
+from harness.emulator.delivery import MODES, DeliveryRule
 from harness.emulator.errors import StripeError
 from harness.emulator.faults import FAULT_KINDS, FaultRule
 from harness.emulator.forms import parse_form
@@ -65,24 +64,6 @@ class DroppedResponse(Response):
         )
         await send({"type": "http.response.body", "body": b'{"id": ', "more_body": True})
         raise ConnectionDropped
-
-
-def httpx_sender() -> tuple[
-    Callable[[str, bytes, dict[str, str], float], Awaitable[SendResult]],
-    Callable[[], Awaitable[None]],
-]:
-    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=200))
-
-    async def send(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> SendResult:
-        try:
-            response = await client.post(url, content=body, headers=headers, timeout=timeout_s)
-        except httpx.TimeoutException:
-            return SendResult(None, "timeout")
-        except httpx.HTTPError as exc:
-            return SendResult(None, f"{exc.__class__.__name__}: {exc}")
-        return SendResult(response.status_code)
-
-    return send, client.aclose
 
 
 def _stripe_json(status: int, body: dict[str, Any], headers: dict[str, str]) -> Response:

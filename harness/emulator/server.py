@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
-from harness.emulator.app import create_app, httpx_sender
+from harness.emulator.app import create_app
 from harness.emulator.clock import Clock
 from harness.emulator.core import Emulator
 from harness.emulator.delivery import DeliverySettings
+from harness.emulator.sender import aiohttp_sender
 
 START_DEADLINE_S = 20.0
 
@@ -28,7 +29,7 @@ class EmulatorConfig:
 
 
 def build(config: EmulatorConfig, clock: Clock | None = None) -> tuple[Emulator, uvicorn.Config]:
-    sender, close_sender = httpx_sender()
+    sender, close_sender = aiohttp_sender()
     emulator = Emulator(sender=sender, clock=clock, seed=config.seed, delivery=config.delivery)
     if config.webhook_url:
         emulator.add_endpoint(config.webhook_url, config.webhook_secret)
