@@ -10,6 +10,7 @@ service then loses updates every time; a correct one serialises.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -50,10 +51,14 @@ class ContentionGate:
         await self._conn.execute(self.lock_sql)
         return self
 
-    async def wait_for_waiters(self) -> int:
+    async def wait_for_waiters(self, *, finished: Callable[[], int] = lambda: 0) -> int:
+        """Until `expect` requests wait on a lock. `finished` counts requests that
+        have already answered without reaching the lock (a refusal, say): they
+        will never wait, so they count as arrived."""
+
         async def filled() -> bool:
             self.waiting = int(await self._watch.fetchval(WAITING_SQL))
-            return self.waiting >= self.expect
+            return self.waiting + finished() >= self.expect
 
         try:
             await wait_until_async(filled, within=self.within, what="requests queue at the gate")
