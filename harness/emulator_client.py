@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -38,8 +39,14 @@ class EmulatorClient:
             raise EmulatorControlError(f"{method} /_control{path}: {response.text}")
         return response.json()
 
-    def state(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "/state")
+    def state(self, *, metadata_prefix: tuple[str, str] | None = None) -> dict[str, Any]:
+        """The emulator's state; with `metadata_prefix=(key, prefix)`, only the intents
+        whose metadata[key] starts with prefix and what belongs to them."""
+        path = "/state"
+        if metadata_prefix is not None:
+            key, prefix = metadata_prefix
+            path += "?" + urlencode({"metadata_key": key, "metadata_prefix": prefix})
+        result: dict[str, Any] = self._call("GET", path)
         return result
 
     def reset(self) -> None:

@@ -225,7 +225,11 @@ def create_app(
         return wrapped
 
     async def state(request: Request) -> Any:
-        return emulator.snapshot()
+        key = request.query_params.get("metadata_key")
+        prefix = request.query_params.get("metadata_prefix")
+        if (key is None) != (prefix is None):
+            raise ControlError("give metadata_key and metadata_prefix together, or neither")
+        return emulator.snapshot(None if key is None or prefix is None else (key, prefix))
 
     async def reset(request: Request) -> Any:
         await emulator.reset()

@@ -408,22 +408,39 @@ class Emulator:
 
     # -- inspection ----------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, metadata_prefix: tuple[str, str] | None = None) -> dict[str, Any]:
+        """Everything, or with `metadata_prefix=(key, prefix)` only the intents whose
+        metadata[key] starts with prefix and what belongs to them (charges, events,
+        their deliveries, requests and idempotency keys): a caller watching its own
+        users need not copy a long run's whole history on every look."""
+        intents = list(self.intents.values())
+        charges = list(self.charges.values())
+        events, attempts, requests = self.events, self.dispatcher.attempts, self.requests
+        keys = list(self.idempotency.records.values())
+        if metadata_prefix is not None:
+            key, prefix = metadata_prefix
+            intents = [i for i in intents if str(i.metadata.get(key, "")).startswith(prefix)]
+            ids = {i.id for i in intents}
+            charges = [c for c in charges if c.get("payment_intent") in ids]
+            events = [e for e in events if e.intent_id in ids]
+            event_ids = {e.id for e in events}
+            attempts = [a for a in attempts if a.event_id in event_ids]
+            requests = [r for r in requests if r.get("intent_id") in ids]
+            used = {r.get("idempotency_key") for r in requests}
+            keys = [k for k in keys if k.key in used]
         return {
             "seed": self.seed,
             "now": self.clock.now(),
-            "intents": [
-                {**i.to_json(), "status_history": i.status_history} for i in self.intents.values()
-            ],
-            "charges": list(self.charges.values()),
-            "events": [e.to_json() for e in self.events],
-            "idempotency_keys": [r.to_json() for r in self.idempotency.records.values()],
-            "deliveries": [a.to_json() for a in self.dispatcher.attempts],
+            "intents": [{**i.to_json(), "status_history": i.status_history} for i in intents],
+            "charges": charges,
+            "events": [e.to_json() for e in events],
+            "idempotency_keys": [r.to_json() for r in keys],
+            "deliveries": [a.to_json() for a in attempts],
             "held": [{"event_id": e.id, "endpoint_id": ep.id} for e, ep in self.dispatcher.held],
             "endpoints": [e.to_json() for e in self.dispatcher.endpoints],
             "delivery_rules": [r.to_json() for r in self.dispatcher.rules],
             "fault_rules": [r.to_json() for r in self.fault_rules],
-            "requests": list(self.requests),
+            "requests": list(requests),
             "deliveries_in_progress": self.dispatcher.in_progress,
         }
 

@@ -432,3 +432,30 @@ def test_reset_forgets_state_and_restarts_ids(world: World) -> None:
     world.control.reset()
     assert world.control.state()["intents"] == []
     assert world.create(payment_method="pm_card_visa").id == first
+
+
+def test_state_scoped_by_metadata_prefix(world: World) -> None:
+    mine = world.create(payment_method="pm_card_visa", metadata={"userId": "run1-fan"})
+    world.create(payment_method="pm_card_visa", metadata={"userId": "run2-fan"})
+    world.control.wait_settled()
+    scoped = world.control.state(metadata_prefix=("userId", "run1-"))
+    assert [i["id"] for i in scoped["intents"]] == [mine.id]
+    assert {c["payment_intent"] for c in scoped["charges"]} == {mine.id}
+    event_ids = {e["id"] for e in scoped["events"]}
+    assert len(event_ids) == 3
+    assert all(
+        mine.id in (e["data"]["object"]["id"], e["data"]["object"].get("payment_intent"))
+        for e in scoped["events"]
+    )
+    assert {d["event_id"] for d in scoped["deliveries"]} == event_ids
+    assert [r["intent_id"] for r in scoped["requests"]] == [mine.id]
+    assert len(scoped["idempotency_keys"]) == 1
+    everything = world.control.state()
+    assert len(everything["intents"]) == 2 and len(everything["events"]) == 6
+
+
+def test_state_scope_needs_key_and_prefix(world: World) -> None:
+    with httpx.Client(base_url=world.emulator.url) as http:
+        answer = http.get("/_control/state", params={"metadata_key": "userId"})
+    assert answer.status_code == 400
+    assert "metadata_prefix" in answer.json()["error"]
