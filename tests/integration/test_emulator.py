@@ -368,14 +368,7 @@ def test_reorder_delivers_later_event_first(world: World) -> None:
     world.control.add_delivery_rule("reorder", event_type="payment_intent.*", window=2)
     intent = world.create(payment_method="pm_card_visa")
     world.control.wait_settled()
-    assert (
-        _types_for(world.sink.received, intent.id)
-        == [
-            "payment_intent.succeeded",
-            "payment_intent.created",
-        ]
-        or _types_for(world.sink.received, intent.id)[0] == "charge.succeeded"
-    )
+    # charge.succeeded is outside the rule and may arrive anywhere between them.
     pi_types = [t for t in _types_for(world.sink.received, intent.id) if t.startswith("payment_")]
     assert pi_types == ["payment_intent.succeeded", "payment_intent.created"]
 
