@@ -34,14 +34,19 @@ KEY = "sk_test_bench"
 BODY = {"amount": "999", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"}
 
 
-async def raw_creates(url: str, clients: int, seconds: float) -> int:
+async def raw_creates(
+    url: str, clients: int, seconds: float = float("inf"), total: int | None = None
+) -> int:
+    """Creates from `clients` concurrent loops until `seconds` pass or `total` are made."""
     done = 0
+    started = 0
     deadline = time.monotonic() + seconds
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as http:
 
         async def worker() -> None:
-            nonlocal done
-            while time.monotonic() < deadline:
+            nonlocal done, started
+            while time.monotonic() < deadline and (total is None or started < total):
+                started += 1
                 response = await http.post("/v1/payment_intents", data=BODY)
                 response.raise_for_status()
                 done += 1
@@ -91,7 +96,7 @@ def delivery_rate(intents: int, clients: int) -> tuple[float, int]:
         with EmulatorProcess(webhook_url=f"http://127.0.0.1:{port}/hook") as emulator:
             control = emulator.control
             control.add_delivery_rule("hold")
-            asyncio.run(raw_create_count(emulator.url, clients, intents))
+            asyncio.run(raw_creates(emulator.url, clients, total=intents))
             started = time.monotonic()
             released = control.release()
             control.wait_settled(within=120)
@@ -111,19 +116,6 @@ def _accepts(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-async def raw_create_count(url: str, clients: int, total: int) -> None:
-    remaining = [total]
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as http:
-
-        async def worker() -> None:
-            while remaining[0] > 0:
-                remaining[0] -= 1
-                response = await http.post("/v1/payment_intents", data=BODY)
-                response.raise_for_status()
-
-        await asyncio.gather(*(worker() for _ in range(clients)))
 
 
 def main() -> None:

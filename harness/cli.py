@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.console import Console
 from harness import __version__
 from harness.errors import SetupError, TokenproofError, UsageError
 from harness.provisioning import PostgresSettings, make_cluster
+
+if TYPE_CHECKING:
+    from harness.selftest import Cell
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_SETUP = 0, 1, 2
 
@@ -420,24 +423,13 @@ def selftest(
         select(suite_names)  # validates the names
         variants = ([] if no_reference else [REFERENCE]) + list(flaws or FLAWS)
         settings = _settings(postgres_bin, database_url, postgres_port)
-        colors = {True: "red", False: "green"}
         report = run_selftest(
             variants,
             suite_names,
             settings,
             seed=seed,
             quick=quick,
-            on_cell=lambda c: err.print(
-                f"{c.variant:<30} {c.suite:<9} "
-                + (
-                    f"[{colors[True]}]caught[/] by {c.scenario} ({c.seconds:.1f} s, {c.ops} ops"
-                    + (f", shrunk to {c.shrunk_steps} steps)" if c.shrunk_steps else ")")
-                    if c.caught
-                    else ("[yellow]error[/] " + "; ".join(c.errors))
-                    if c.errors
-                    else "clean"
-                )
-            ),
+            on_cell=lambda c: err.print(f"{c.variant:<30} {c.suite:<9} {_cell_outcome(c)}"),
         )
         click.echo(report.markdown(), nl=False)
         missed = [v for v in report.variants() if v != REFERENCE and not report.caught(v)]
@@ -451,6 +443,15 @@ def selftest(
         return EXIT_OK if report.ok else EXIT_VIOLATIONS
 
     _run(body)
+
+
+def _cell_outcome(c: Cell) -> str:
+    if c.caught:
+        shrunk = f", shrunk to {c.shrunk_steps} steps" if c.shrunk_steps is not None else ""
+        return f"[red]caught[/] by {c.scenario} ({c.seconds:.1f} s, {c.ops} ops{shrunk})"
+    if c.errors:
+        return "[yellow]error[/] " + "; ".join(c.errors)
+    return "clean"
 
 
 @main.command()
