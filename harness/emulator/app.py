@@ -6,8 +6,9 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import MISSING, fields
-from typing import Any
+from dataclasses import fields
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -144,6 +145,8 @@ def create_app(
                     "Too many requests" if fault.status == 429 else "An unknown error occurred",
                     code="rate_limit" if fault.status == 429 else None,
                 )
+                if fault.should_retry is not None:
+                    headers["Stripe-Should-Retry"] = "true" if fault.should_retry else "false"
                 return _stripe_json(fault.status, error.body(), headers)
             try:
                 outcome = op(params, RequestContext(request_id, key))
@@ -373,35 +376,36 @@ def _build(cls: Any, body: dict[str, Any], kind_field: str, kinds: tuple[str, ..
     unknown = set(body) - allowed
     if unknown:
         raise ControlError(f"unknown fields {sorted(unknown)}; allowed: {sorted(allowed)}")
-    defaults = {
-        f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
-        for f in fields(cls)
-        if f.name != kind_field
-    }
+    hints = get_type_hints(cls)
     for name, value in body.items():
-        if name == kind_field:
-            continue
-        expected = defaults[name]
-        ok = (
-            (
-                isinstance(expected, dict)
-                and isinstance(value, dict)
-                and all(isinstance(v, str) for v in value.values())
-            )
-            or (isinstance(expected, bool) and isinstance(value, bool))
-            or (
-                isinstance(expected, int | float)
-                and not isinstance(expected, bool)
-                and isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and value >= 0
-            )
-            or (isinstance(expected, str) and isinstance(value, str))
-            or (expected is None and (value is None or isinstance(value, str | int)))
-        )
-        if not ok:
+        if name != kind_field and not _fits(hints[name], value):
             raise ControlError(f"{name}={value!r} has the wrong type or sign")
-    return cls(**body)
+    rule = cls(**body)
+    problem = rule.problem() if hasattr(rule, "problem") else None
+    if problem:
+        raise ControlError(problem)
+    return rule
+
+
+def _fits(hint: Any, value: Any) -> bool:
+    """Whether a JSON value fits a rule field's annotation. Numbers are never
+    negative (delays, counts, probabilities); bools are not numbers."""
+    if get_origin(hint) in (Union, UnionType):
+        return any(_fits(arg, value) for arg in get_args(hint))
+    if get_origin(hint) is Literal:
+        return value in get_args(hint)
+    if get_origin(hint) is dict:
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        )
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint in (int, float):
+        number = int if hint is int else int | float
+        return isinstance(value, number) and not isinstance(value, bool) and value >= 0
+    return bool(hint is str and isinstance(value, str))
 
 
 def _intent_id(body: dict[str, Any]) -> str | None:

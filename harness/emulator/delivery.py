@@ -81,6 +81,14 @@ class DeliveryRule:
     id: str = ""
     matched: int = 0
 
+    def problem(self) -> str | None:
+        """What is wrong with this rule, if anything (for the control API's 400)."""
+        if self.probability > 1:
+            return f"probability must be at most 1, not {self.probability}"
+        if self.copies < 1 or self.window < 1:
+            return "copies and window must be at least 1"
+        return None
+
     def matches(self, event: Event, rng: random.Random) -> bool:
         if self.times is not None and self.matched >= self.times:
             return False

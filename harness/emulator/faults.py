@@ -25,11 +25,22 @@ class FaultRule:
     metadata: dict[str, str] = field(default_factory=dict)
     latency_s: float = 0.0
     status: int = 500
+    # Sent as Stripe-Should-Retry with an error: false makes the SDKs give up at
+    # once (Stripe sends it where a retry could not help); None sends no header.
+    should_retry: bool | None = None
     drop: DropStyle = "reset"
     times: int | None = None
     probability: float = 1.0
     id: str = ""
     fired: int = 0
+
+    def problem(self) -> str | None:
+        """What is wrong with this rule, if anything (for the control API's 400)."""
+        if not 400 <= self.status <= 599:
+            return f"status must be an HTTP error status (400-599), not {self.status}"
+        if self.probability > 1:
+            return f"probability must be at most 1, not {self.probability}"
+        return None
 
     def matches(self, method: str, path: str, params: dict[str, Any], rng: random.Random) -> bool:
         if self.times is not None and self.fired >= self.times:
@@ -55,6 +66,7 @@ class FaultRule:
             "metadata": self.metadata,
             "latency_s": self.latency_s,
             "status": self.status,
+            "should_retry": self.should_retry,
             "drop": self.drop,
             "times": self.times,
             "probability": self.probability,

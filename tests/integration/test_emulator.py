@@ -410,13 +410,41 @@ def test_control_rejects_bad_rules(world: World) -> None:
         ("delay", {"delay_s": "soon"}),
         ("delay", {"delay_s": -1}),
         ("duplicate", {"copies": 2, "bogus": 1}),
+        ("duplicate", {"copies": 0}),
+        ("duplicate", {"times": "twice"}),
+        ("delay", {"probability": 1.5}),
+        ("hold", {"event_type": 7}),
     ]
     for mode, fields in cases:
         with pytest.raises(EmulatorControlError):
             world.control.add_delivery_rule(mode, **fields)
-    with pytest.raises(EmulatorControlError):
-        world.control.add_fault("explode")
-    assert world.control.state()["delivery_rules"] == []
+    bad_faults: list[tuple[str, dict[str, Any]]] = [
+        ("explode", {}),
+        ("error", {"status": 200}),
+        ("error", {"times": "abc"}),
+        ("error", {"should_retry": "no"}),
+        ("error", {"drop": "maybe"}),
+        ("latency", {"latency_s": True}),
+    ]
+    for kind, fields in bad_faults:
+        with pytest.raises(EmulatorControlError):
+            world.control.add_fault(kind, **fields)
+    state = world.control.state()
+    assert state["delivery_rules"] == [] and state["fault_rules"] == []
+
+
+def test_error_fault_can_tell_the_sdk_not_to_retry(world: World) -> None:
+    """Stripe-Should-Retry: false makes stripe-python give up after one attempt,
+    though the client is set to retry (and retries the same 500 without it)."""
+    world.control.add_fault("error", status=500, should_retry=False)
+    with pytest.raises(stripe.APIError):
+        world.create(payment_method="pm_card_visa")
+    assert len(world.control.state()["requests"]) == 1
+    world.control.clear_faults()
+    world.control.add_fault("error", status=500)
+    with pytest.raises(stripe.APIError):
+        world.create(payment_method="pm_card_visa")
+    assert len(world.control.state()["requests"]) > 2
 
 
 def test_reset_forgets_state_and_restarts_ids(world: World) -> None:
