@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -74,30 +75,46 @@ class StripeState:
         )
 
 
-async def read_db(dsn: str) -> DbState:
+async def read_db(dsn: str, users: Collection[str] | None = None) -> DbState:
+    """The tables the checkers read; with `users`, only those users' rows (a model
+    run reads after every step, and a deep run's database keeps growing)."""
+    where = "" if users is None else " WHERE {} = ANY($1::text[])"
+    args: tuple[list[str], ...] = () if users is None else (sorted(users),)
     conn = await asyncpg.connect(dsn)
     try:
         # One snapshot for all four reads.
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            users = await conn.fetch(
-                "SELECT supabase_id, is_creator, total_earnings FROM users ORDER BY supabase_id"
+            user_rows = await conn.fetch(
+                "SELECT supabase_id, is_creator, total_earnings FROM users"
+                + where.format("supabase_id")
+                + " ORDER BY supabase_id",
+                *args,
             )
             balances = await conn.fetch(
-                "SELECT user_id, balance, total_earned FROM token_balances ORDER BY user_id"
+                "SELECT user_id, balance, total_earned FROM token_balances"
+                + where.format("user_id")
+                + " ORDER BY user_id",
+                *args,
             )
             ledger = await conn.fetch(
                 """SELECT id, user_id, type, tokens, status, stripe_payment_intent_id,
                           client_idempotency_key, related_user_id, amount_usd
-                   FROM token_transactions ORDER BY id"""
+                   FROM token_transactions"""
+                + where.format("user_id")
+                + " ORDER BY id",
+                *args,
             )
             earnings = await conn.fetch(
                 """SELECT creator_id, earning_type, source_id, tokens_earned, usd_value, fan_id
-                   FROM creator_earnings ORDER BY creator_id, source_id"""
+                   FROM creator_earnings"""
+                + where.format("creator_id")
+                + " ORDER BY creator_id, source_id",
+                *args,
             )
     finally:
         await conn.close()
     return DbState(
-        users=tuple(UserRow(**dict(r)) for r in users),
+        users=tuple(UserRow(**dict(r)) for r in user_rows),
         balances=tuple(BalanceRow(**dict(r)) for r in balances),
         ledger=tuple(LedgerRow(**dict(r)) for r in ledger),
         earnings=tuple(Earning(**dict(r)) for r in earnings),

@@ -266,7 +266,7 @@ async def run_scenario(
                 await scenario.body(run)
         await asyncio.to_thread(target.emulator.release)
         await asyncio.to_thread(target.emulator.wait_settled, SETTLE_S)
-        db = await read_db(target.database_url)
+        db = await read_db(target.database_url, users.values())
         stripe_state = StripeState.from_snapshot(await asyncio.to_thread(target.emulator.state))
         db, stripe_state = scoped(db, stripe_state, frozenset(users.values()))
         report.results = check(Observation(history.ops, db, stripe_state), scenario.checkers)
