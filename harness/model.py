@@ -40,10 +40,20 @@ from harness.history import History
 from harness.options import CI_MODEL_EXAMPLES, CI_MODEL_STEPS
 from harness.targets import Target
 from harness.users import UserSpec, create_users
+from harness.waiting import wait_until_async
 
 PRICES = {100: 0, 500: 0, 1000: 0, 5000: 250, 10000: 500}  # tokens -> bonus
 FANS, CREATORS = ("fan0", "fan1"), ("star0", "star1")
 GATE_WITHIN_S = 10.0
+TRANSFER_PATHS = {"tip": "/api/tokens/tip", "deduct": "/api/tokens/calls/deduct"}
+PATHS = {**TRANSFER_PATHS, "purchase": "/api/tokens/purchase"}
+SLOW_STRIPE_S = 0.3
+# Sessions inside a transaction (idle in one, or holding a transaction id).
+HOLDING_TRANSACTION_SQL = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND (state LIKE 'idle in transaction%' OR backend_xid IS NOT NULL)
+"""
 MODEL_CHECKERS = (
     "non_negative",
     "ledger_explains_balances",
@@ -155,17 +165,50 @@ class TokenModel(RuleBasedStateMachine):
     def uid(self, local: str) -> str:
         return self.prefix + local
 
-    def _call(self, f: str, user: str, method: str, path: str, body: Any) -> Answer:
+    def _call(
+        self, f: str, user: str, method: str, path: str, body: Any, *, record: bool = True
+    ) -> Answer:
+        """One request. `record=False` keeps it out of the history the checkers read:
+        for answers a rule expects to be 5xx, which `no_server_errors` would flag."""
         if _cancel.is_set():
             raise ModelCancelled
-        invoke = self.history.invoke("model", f, user, body if isinstance(body, dict) else {})
+        args = body if isinstance(body, dict) else {}
+        invoke = self.history.invoke("model", f, user, args) if record else None
 
         async def go() -> Answer:
             return await self.client.call(method, path, user=user, json=body)
 
         answer = self.loop.run_until_complete(go())
-        self.history.complete(invoke, answer.status, answer.body)
+        if invoke is not None:
+            self.history.complete(invoke, answer.status, answer.body)
         return answer
+
+    def _fire_gated(self, requests: list[tuple[str, str, dict[str, Any]]]) -> list[Answer]:
+        """Send (f, user, body) requests at once, held at the contention gate until
+        each waits on a lock (or has answered), then released together: the race
+        happens on every replay, so Hypothesis can shrink it (an ungated race happens
+        only sometimes, and a failure that comes and goes cannot be shrunk)."""
+        assert self.target is not None
+        if _cancel.is_set():
+            raise ModelCancelled
+        dsn = self.target.database_url
+
+        async def fire() -> list[Answer]:
+            async def one(f: str, user: str, body: dict[str, Any]) -> Answer:
+                invoke = self.history.invoke("burst", f, user, body)
+                answer = await self.client.call("POST", TRANSFER_PATHS[f], user=user, json=body)
+                self.history.complete(invoke, answer.status, answer.body)
+                return answer
+
+            async with ContentionGate(dsn, len(requests), within=GATE_WITHIN_S) as gate:
+                tasks = [asyncio.ensure_future(one(*request)) for request in requests]
+                with contextlib.suppress(GateNotFilled):
+                    # Not filling is the service's business (it may lock elsewhere);
+                    # the requests then race ungated.
+                    await gate.wait_for_waiters(finished=lambda: sum(t.done() for t in tasks))
+            return list(await asyncio.gather(*tasks))
+
+        return self.loop.run_until_complete(fire())
 
     def _transfer_body(self, f: str, creator: str, amount: int, key: str | None) -> dict[str, Any]:
         body: dict[str, Any] = {"creatorId": self.uid(creator), "tokenAmount": amount}
@@ -221,8 +264,7 @@ class TokenModel(RuleBasedStateMachine):
     def transfer(self, f: str, fan: str, creator: str, amount: int, with_key: bool) -> Any:
         key = f"k{next(self.keys)}" if with_key else None
         body = self._transfer_body(f, creator, amount, key)
-        path = "/api/tokens/tip" if f == "tip" else "/api/tokens/calls/deduct"
-        answer = self._call(f, self.uid(fan), "POST", path, body)
+        answer = self._call(f, self.uid(fan), "POST", TRANSFER_PATHS[f], body)
         self._expect_transfer(answer, fan, creator, amount)
         return Keyed(f, self.uid(fan), body, answer) if key else multiple()
 
@@ -245,9 +287,10 @@ class TokenModel(RuleBasedStateMachine):
     def bad_amount(self, f: str, fan: str, amount: Any) -> None:
         body = self._transfer_body(f, CREATORS[0], 1, None)
         body["tokenAmount"] = amount
-        path = "/api/tokens/tip" if f == "tip" else "/api/tokens/calls/deduct"
-        answer = self._call(f, self.uid(fan), "POST", path, body)
-        assert 400 <= answer.status < 500, f"amount {amount!r} answered {answer}"
+        answer = self._call(f, self.uid(fan), "POST", TRANSFER_PATHS[f], body)
+        # 400 exactly (the contract's answer to bad input): a 402 would mean the
+        # amount was parsed into something and checked against the balance.
+        assert answer.status == 400, f"amount {amount!r} answered {answer}"
 
     @rule(fan=st.sampled_from(FANS))
     def token_without_exp(self, fan: str) -> None:
@@ -343,17 +386,117 @@ class TokenModel(RuleBasedStateMachine):
         event_type = "payment_intent.*" if mode == "reorder" else "payment_intent.succeeded"
         self.target.emulator.add_delivery_rule(mode, event_type=event_type, **extra)
 
+    @rule(
+        target=keyed,
+        f=st.sampled_from(["tip", "deduct"]),
+        fan=st.sampled_from(FANS),
+        creator=st.sampled_from(CREATORS),
+        amount=st.integers(1, 60),
+        copies=st.integers(2, 3),
+    )
+    def double_submit(self, f: str, fan: str, creator: str, amount: int, copies: int) -> Any:
+        """A new keyed transfer sent `copies` times at once (a double click): money
+        moves once and every copy answers alike, except that a copy may be told 409
+        while the first is in flight. Catches key checks that race."""
+        body = self._transfer_body(f, creator, amount, f"k{next(self.keys)}")
+        answers = self._fire_gated([(f, self.uid(fan), body)] * copies)
+        outcomes = {a.status for a in answers} - {409}
+        assert len(outcomes) == 1, f"{copies} copies of one keyed {f} answered {answers}"
+        first = next(a for a in answers if a.status != 409)
+        self._expect_transfer(first, fan, creator, amount)
+        return Keyed(f, self.uid(fan), body, first)
+
+    @rule(target=keyed, fan=st.sampled_from(FANS), tokens=st.sampled_from([100, 500]))
+    def purchase_during_outage(self, fan: str, tokens: int) -> Any:
+        """Stripe answers 500 to every call: the purchase fails cleanly (502 or 503,
+        no internal text, nothing credited). Its retry after the outage (the `retry`
+        rule) must then succeed. The 500 says Stripe-Should-Retry: false, so the
+        SDK gives up at once instead of spending seconds in backoff on every
+        replay (the faults suite covers an outage the SDK retries through)."""
+        assert self.target is not None
+        key = f"p{next(self.keys)}"
+        body = {
+            "tokenAmount": tokens,
+            "paymentMethodId": "pm_card_visa",
+            "clientIdempotencyKey": key,
+        }
+        self.target.emulator.add_fault("error", status=500, should_retry=False)
+        try:
+            # Not recorded: its 5xx is the expected answer, not a server error.
+            answer = self._call(
+                "purchase", self.uid(fan), "POST", PATHS["purchase"], body, record=False
+            )
+        finally:
+            self.target.emulator.clear_faults()
+        assert answer.status in (502, 503), f"a purchase during a Stripe outage answered {answer}"
+        leaked = [m for m in INTERNAL_TEXT if m in str(answer.body)]
+        assert not leaked, f"an outage answer carries internal text {leaked}: {answer.body}"
+        self._settle()
+        return Keyed("purchase", self.uid(fan), body, answer)
+
+    @rule(target=keyed, fan=st.sampled_from(FANS))
+    def purchase_while_stripe_slow(self, fan: str) -> Any:
+        """Stripe takes SLOW_STRIPE_S to create the intent: while the service waits
+        on it, no database session may hold a transaction open (it would hold row
+        locks and a pooled connection for as long as Stripe is slow)."""
+        assert self.target is not None
+        emulator = self.target.emulator
+        key = f"p{next(self.keys)}"
+        body = {"tokenAmount": 100, "paymentMethodId": "pm_card_visa", "clientIdempotencyKey": key}
+        fault = emulator.add_fault(
+            "latency", latency_s=SLOW_STRIPE_S, path="^/v1/payment_intents$", method="POST"
+        )
+        dsn = self.target.database_url
+
+        def fault_fired() -> bool:
+            rules = emulator.state(metadata_prefix=("userId", self.prefix))["fault_rules"]
+            return any(r["id"] == fault["id"] and r["fired"] for r in rules)
+
+        async def go() -> tuple[Answer, int]:
+            user = self.uid(fan)
+            invoke = self.history.invoke("model", "purchase", user, body)
+            call = asyncio.ensure_future(
+                self.client.call("POST", PATHS["purchase"], user=user, json=body)
+            )
+            try:
+                await wait_until_async(
+                    lambda: asyncio.to_thread(fault_fired),
+                    within=GATE_WITHIN_S,
+                    what="the purchase reaches Stripe",
+                )
+                conn = await asyncpg.connect(dsn)
+                try:
+                    holding = int(await conn.fetchval(HOLDING_TRANSACTION_SQL))
+                finally:
+                    await conn.close()
+            finally:
+                # Whatever happened, the purchase is awaited: nothing outlives the step.
+                answer = await call
+                self.history.complete(invoke, answer.status, answer.body)
+            return answer, holding
+
+        try:
+            answer, holding = self.loop.run_until_complete(go())
+        finally:
+            emulator.clear_faults()
+        assert holding == 0, f"{holding} sessions held a transaction while Stripe was answering"
+        assert answer.status == 200, f"a card purchase answered {answer}"
+        self.model.balances[self.uid(fan)] += 100
+        self._settle()
+        return Keyed("purchase", self.uid(fan), body, answer)
+
     @rule(request=keyed)
     def retry(self, request: Keyed) -> None:
-        path = {
-            "tip": "/api/tokens/tip",
-            "deduct": "/api/tokens/calls/deduct",
-            "purchase": "/api/tokens/purchase",
-        }[request.f]
-        answer = self._call(request.f, request.user, "POST", path, request.body)
-        assert answer.status == request.first.status, (
-            f"a retry answered {answer.status}, the first answer was {request.first.status}"
-        )
+        answer = self._call(request.f, request.user, "POST", PATHS[request.f], request.body)
+        if request.first.status in (502, 503):
+            # The first try met a Stripe outage, now over: this one charges, once.
+            assert answer.status == 200, f"a purchase retried after an outage answered {answer}"
+            self.model.balances[request.user] += request.body["tokenAmount"]
+            request.first = answer
+        else:
+            assert answer.status == request.first.status, (
+                f"a retry answered {answer.status}, the first answer was {request.first.status}"
+            )
         self._settle()
 
     @rule(
@@ -369,32 +512,30 @@ class TokenModel(RuleBasedStateMachine):
         )
     )
     def burst(self, ops: list[tuple[str, str, str, int]]) -> None:
-        """k requests at once: the outcome must equal some serial order's. They are
-        held at the contention gate until each waits on a lock (or has answered),
-        then released together: the race happens on every replay, so Hypothesis can
-        shrink it (an ungated burst races only sometimes, and a failure that comes
-        and goes cannot be shrunk). Creators send too, so transfers can cross."""
-        assert self.target is not None
-        dsn = self.target.database_url
+        """k requests at once, gated (see _fire_gated): the outcome must equal some
+        serial order's. Creators send too, so transfers can cross."""
+        self._burst(ops)
 
-        async def fire() -> list[Answer]:
-            async def one(f: str, fan: str, creator: str, amount: int) -> Answer:
-                body = self._transfer_body(f, creator, amount, None)
-                path = "/api/tokens/tip" if f == "tip" else "/api/tokens/calls/deduct"
-                invoke = self.history.invoke("burst", f, self.uid(fan), body)
-                answer = await self.client.call("POST", path, user=self.uid(fan), json=body)
-                self.history.complete(invoke, answer.status, answer.body)
-                return answer
+    @rule(
+        f=st.sampled_from(["tip", "deduct"]),
+        amounts=st.lists(st.integers(1, 60), min_size=2, max_size=6).filter(
+            lambda a: len(a) % 2 == 0
+        ),
+    )
+    def crossing_transfers(self, f: str, amounts: list[int]) -> None:
+        """The two creators pay each other at the same moment, in pairs: each
+        transfer locks both rows, in opposite request order. Catches lock orders
+        that deadlock (more pairs, more chances for the locks to interleave)."""
+        a, b = CREATORS
+        self._burst([(f, *((a, b) if i % 2 == 0 else (b, a)), n) for i, n in enumerate(amounts)])
 
-            async with ContentionGate(dsn, len(ops), within=GATE_WITHIN_S) as gate:
-                tasks = [asyncio.ensure_future(one(*op)) for op in ops]
-                with contextlib.suppress(GateNotFilled):
-                    # Not filling is the service's business (it may lock elsewhere);
-                    # the burst then runs as an ungated one.
-                    await gate.wait_for_waiters(finished=lambda: sum(t.done() for t in tasks))
-            return list(await asyncio.gather(*tasks))
-
-        answers = self.loop.run_until_complete(fire())
+    def _burst(self, ops: list[tuple[str, str, str, int]]) -> None:
+        answers = self._fire_gated(
+            [
+                (f, self.uid(fan), self._transfer_body(f, creator, amount, None))
+                for f, fan, creator, amount in ops
+            ]
+        )
         statuses = [a.status for a in answers]
         for order in itertools.permutations(range(len(ops))):
             balances = dict(self.model.balances)
@@ -421,7 +562,7 @@ class TokenModel(RuleBasedStateMachine):
         assert self.target is not None
         self.tally.checks += 1
         target = self.target
-        db = self.loop.run_until_complete(read_db(target.database_url))
+        db = self.loop.run_until_complete(read_db(target.database_url, self.model.balances))
         # Only this example's intents: a deep run's whole history would be copied
         # on every step otherwise.
         snapshot = target.emulator.state(metadata_prefix=("userId", self.prefix))

@@ -14,10 +14,11 @@ PROGRESS_EVERY_S = 15.0
 
 @scenario("model", users=[], checkers=(), timeout_s=900, model_budget=True)
 async def state_machine(run: Run) -> None:
-    """Random sequences of purchases (card, 3DS, declined), customer actions, webhook
-    delivery modes, tips, deductions, retries of any keyed request and bursts of
-    concurrent requests, compared after every step with an in-memory model (a burst
-    must match some serial order). A failure shows the shrunk steps as code."""
+    """Random sequences of purchases (card, 3DS, declined, during a Stripe outage,
+    while Stripe is slow), customer actions, webhook delivery modes, tips,
+    deductions, bad input, retries of any keyed request, double submits and bursts
+    of concurrent requests, compared after every step with an in-memory model (a
+    burst must match some serial order). A failure shows the shrunk steps as code."""
     profile = deep_profile(run.options.examples, run.options.steps)
     tally = Tally()
     started = time.monotonic()
