@@ -447,7 +447,11 @@ def selftest(
 
 def _cell_outcome(c: Cell) -> str:
     if c.caught:
-        shrunk = f", shrunk to {c.shrunk_steps} steps" if c.shrunk_steps is not None else ""
+        shrunk = (
+            f", shrunk to {c.shrunk_steps} step{'s' * (c.shrunk_steps != 1)}"
+            if c.shrunk_steps is not None
+            else ""
+        )
         return f"[red]caught[/] by {c.scenario} ({c.seconds:.1f} s, {c.ops} ops{shrunk})"
     if c.errors:
         return "[yellow]error[/] " + "; ".join(c.errors)

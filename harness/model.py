@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
+import re
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import asyncpg
 import jwt
@@ -113,10 +115,46 @@ class Pending3DS:
 
 @dataclass
 class Tally:
-    """What a run did, for its report: examples run and model-vs-service checks."""
+    """What a run did, for its report: examples run, model-vs-service checks, and
+    the shortest failing sequence it ran (its `state.…` lines and the error)."""
 
     examples: int = 0
     checks: int = 0
+    shortest_failure: tuple[list[str], str] | None = None
+
+    def saw_failure(self, steps: list[str], error: BaseException) -> None:
+        if self.shortest_failure is None or len(steps) < len(self.shortest_failure[0]):
+            self.shortest_failure = (list(steps), f"{type(error).__name__}: {error}")
+
+
+T = TypeVar("T")
+
+
+def _logged(method: Callable[..., T]) -> Callable[..., T]:
+    """Log each rule call as a `state.…` line, as Hypothesis prints them. Hypothesis
+    prints only the final, shrunk sequence; when it cannot shrink a failure (a race
+    whose outcome varies between replays of the same steps) it prints none, and
+    this log is what still shows a sequence that failed."""
+
+    @functools.wraps(method)
+    def logged(self: TokenModel, **kwargs: Any) -> T:
+        args = ", ".join(f"{k}={self.names.get(id(v), repr(v))}" for k, v in sorted(kwargs.items()))
+        call = f"state.{method.__name__}({args})"
+        try:
+            result = method(self, **kwargs)
+        except Exception as exc:
+            self.steps.append(call)
+            self.tally.saw_failure(self.steps, exc)
+            raise
+        if isinstance(result, Keyed | Pending3DS):
+            bundle = "keyed" if isinstance(result, Keyed) else "three_ds"
+            name = f"{bundle}_{sum(n.startswith(bundle) for n in self.names.values())}"
+            self.names[id(result)] = name
+            call = f"{name} = {call}"
+        self.steps.append(call)
+        return result
+
+    return logged
 
 
 @dataclass
@@ -151,6 +189,8 @@ class TokenModel(RuleBasedStateMachine):
         self.history = History()
         self.model = ModelState()
         self.keys = itertools.count()
+        self.steps: list[str] = []  # see _logged
+        self.names: dict[int, str] = {}  # id of a bundle value -> its name in `steps`
         self.target.emulator.clear_delivery_rules()
         self.tally.examples += 1
 
@@ -234,6 +274,7 @@ class TokenModel(RuleBasedStateMachine):
     # -- rules ------------------------------------------------------------------------
 
     @initialize(grants=st.lists(st.integers(0, 120), min_size=4, max_size=4))
+    @_logged
     def create_users(self, grants: list[int]) -> None:
         users = [UserSpec(self.uid(f), grant=g) for f, g in zip(FANS, grants, strict=False)]
         users += [
@@ -261,6 +302,7 @@ class TokenModel(RuleBasedStateMachine):
         amount=st.integers(1, 60),
         with_key=st.booleans(),
     )
+    @_logged
     def transfer(self, f: str, fan: str, creator: str, amount: int, with_key: bool) -> Any:
         key = f"k{next(self.keys)}" if with_key else None
         body = self._transfer_body(f, creator, amount, key)
@@ -269,6 +311,7 @@ class TokenModel(RuleBasedStateMachine):
         return Keyed(f, self.uid(fan), body, answer) if key else multiple()
 
     @rule(fan=st.sampled_from(CREATORS), amount=st.integers(1, 10))
+    @_logged
     def self_transfer(self, fan: str, amount: int) -> None:
         answer = self._call(
             "tip",
@@ -284,6 +327,7 @@ class TokenModel(RuleBasedStateMachine):
         fan=st.sampled_from(FANS),
         amount=st.sampled_from(["12abc", "1e1", " 5", "0100", 1.5, -5, "-5", 0, True, None]),
     )
+    @_logged
     def bad_amount(self, f: str, fan: str, amount: Any) -> None:
         body = self._transfer_body(f, CREATORS[0], 1, None)
         body["tokenAmount"] = amount
@@ -293,6 +337,7 @@ class TokenModel(RuleBasedStateMachine):
         assert answer.status == 400, f"amount {amount!r} answered {answer}"
 
     @rule(fan=st.sampled_from(FANS))
+    @_logged
     def token_without_exp(self, fan: str) -> None:
         assert self.target is not None
         if _cancel.is_set():
@@ -308,6 +353,7 @@ class TokenModel(RuleBasedStateMachine):
         assert answer.status == 401, f"a token without exp answered {answer.status}"
 
     @rule(fan=st.sampled_from(FANS))
+    @_logged
     def forged_success_for_declined(self, fan: str) -> None:
         """A declined purchase, then a badly signed `succeeded` for it: nothing credited."""
         assert self.target is not None
@@ -328,6 +374,7 @@ class TokenModel(RuleBasedStateMachine):
         tokens=st.sampled_from(sorted(PRICES)),
         method=st.sampled_from(["pm_card_visa", "pm_card_chargeDeclined"]),
     )
+    @_logged
     def purchase(self, fan: str, tokens: int, method: str) -> Any:
         key = f"p{next(self.keys)}"
         body = {"tokenAmount": tokens, "paymentMethodId": method, "clientIdempotencyKey": key}
@@ -341,6 +388,7 @@ class TokenModel(RuleBasedStateMachine):
         return Keyed("purchase", self.uid(fan), body, answer)
 
     @rule(target=three_ds, fan=st.sampled_from(FANS), tokens=st.sampled_from([100, 500]))
+    @_logged
     def purchase_three_ds(self, fan: str, tokens: int) -> Any:
         body = {"tokenAmount": tokens, "paymentMethodId": "pm_card_threeDSecure2Required"}
         answer = self._call("purchase", self.uid(fan), "POST", "/api/tokens/purchase", body)
@@ -348,6 +396,7 @@ class TokenModel(RuleBasedStateMachine):
         return Pending3DS(answer.body["paymentIntent"]["id"], self.uid(fan), tokens)
 
     @rule(pending=three_ds, action=st.sampled_from(["authenticate", "abandon", "fail"]))
+    @_logged
     def customer_acts(self, pending: Pending3DS, action: str) -> None:
         assert self.target is not None
         if pending.done:
@@ -374,6 +423,7 @@ class TokenModel(RuleBasedStateMachine):
             ]
         )
     )
+    @_logged
     def webhook_delivery(self, mode: str) -> None:
         """How the next purchases' events arrive."""
         assert self.target is not None
@@ -394,6 +444,7 @@ class TokenModel(RuleBasedStateMachine):
         amount=st.integers(1, 60),
         copies=st.integers(2, 3),
     )
+    @_logged
     def double_submit(self, f: str, fan: str, creator: str, amount: int, copies: int) -> Any:
         """A new keyed transfer sent `copies` times at once (a double click): money
         moves once and every copy answers alike, except that a copy may be told 409
@@ -407,6 +458,7 @@ class TokenModel(RuleBasedStateMachine):
         return Keyed(f, self.uid(fan), body, first)
 
     @rule(target=keyed, fan=st.sampled_from(FANS), tokens=st.sampled_from([100, 500]))
+    @_logged
     def purchase_during_outage(self, fan: str, tokens: int) -> Any:
         """Stripe answers 500 to every call: the purchase fails cleanly (502 or 503,
         no internal text, nothing credited). Its retry after the outage (the `retry`
@@ -435,6 +487,7 @@ class TokenModel(RuleBasedStateMachine):
         return Keyed("purchase", self.uid(fan), body, answer)
 
     @rule(target=keyed, fan=st.sampled_from(FANS))
+    @_logged
     def purchase_while_stripe_slow(self, fan: str) -> Any:
         """Stripe takes SLOW_STRIPE_S to create the intent: while the service waits
         on it, no database session may hold a transaction open (it would hold row
@@ -486,6 +539,7 @@ class TokenModel(RuleBasedStateMachine):
         return Keyed("purchase", self.uid(fan), body, answer)
 
     @rule(request=keyed)
+    @_logged
     def retry(self, request: Keyed) -> None:
         answer = self._call(request.f, request.user, "POST", PATHS[request.f], request.body)
         if request.first.status in (502, 503):
@@ -511,6 +565,7 @@ class TokenModel(RuleBasedStateMachine):
             max_size=4,
         )
     )
+    @_logged
     def burst(self, ops: list[tuple[str, str, str, int]]) -> None:
         """k requests at once, gated (see _fire_gated): the outcome must equal some
         serial order's. Creators send too, so transfers can cross."""
@@ -522,6 +577,7 @@ class TokenModel(RuleBasedStateMachine):
             lambda a: len(a) % 2 == 0
         ),
     )
+    @_logged
     def crossing_transfers(self, f: str, amounts: list[int]) -> None:
         """The two creators pay each other at the same moment, in pairs: each
         transfer locks both rows, in opposite request order. Catches lock orders
@@ -557,6 +613,13 @@ class TokenModel(RuleBasedStateMachine):
 
     @invariant()
     def service_matches_model(self) -> None:
+        try:
+            self._compare_with_service()
+        except Exception as exc:
+            self.tally.saw_failure([*self.steps, "state.service_matches_model()"], exc)
+            raise
+
+    def _compare_with_service(self) -> None:
         if not self.model.balances:
             return
         assert self.target is not None
@@ -601,16 +664,40 @@ def run_model(
         try:
             run_state_machine_as_test(machine, settings=profile)
         except Exception as exc:  # the falsifying example(s), already shrunk
-            failures = _failures(exc)
-            parts = list(lines)
-            for number, (notes, error) in enumerate(failures, start=1):
-                if len(failures) > 1:
-                    parts.append(f"--- failure {number} of {len(failures)} ---")
-                parts += [*notes, error]
-            lengths = [_step_count(notes) for notes, _ in failures]
-            steps = min((n for n in lengths if n), default=None)
-            return ModelOutcome(False, "\n".join(parts), steps, machine.tally)
+            text, steps = _report(exc, lines, machine.tally.shortest_failure)
+            return ModelOutcome(False, text, steps, machine.tally)
     return ModelOutcome(True, "\n".join(lines), None, machine.tally)
+
+
+def _report(
+    exc: BaseException, lines: list[str], seen: tuple[list[str], str] | None
+) -> tuple[str, int | None]:
+    """Hypothesis's report of a failed run, and the length of the shortest failing
+    sequence in it. `seen` (the shortest failing sequence the run logged) stands in
+    when Hypothesis reports no steps: it gives up shrinking a failure whose replay
+    does not fail the same way (a race whose outcome varies), and says only that."""
+    failures = _failures(exc)
+    parts = list(lines)
+    for number, (notes, error) in enumerate(failures, start=1):
+        if len(failures) > 1:
+            parts.append(f"--- failure {number} of {len(failures)} ---")
+        parts += [*notes, error]
+    lengths = [_step_count(notes) for notes, _ in failures]
+    steps = min((n for n in lengths if n), default=None)
+    if steps is None and seen is not None:
+        seen_steps, seen_error = seen
+        parts += [
+            "",
+            "Hypothesis could not shrink this failure: replaying the same steps did not "
+            "always fail the same way (a race whose outcome varies). The shortest "
+            "failing sequence it ran:",
+            "state = TokenModelRun()",
+            *seen_steps,
+            "state.teardown()",
+            seen_error,
+        ]
+        steps = _step_count(seen_steps)
+    return "\n".join(parts), steps
 
 
 def _failures(exc: BaseException) -> list[tuple[list[str], str]]:
@@ -628,10 +715,11 @@ def _failures(exc: BaseException) -> list[tuple[list[str], str]]:
 
 
 def _step_count(notes: list[str]) -> int:
+    """Rule calls in printed steps: `state.rule(...)` or `keyed_0 = state.rule(...)`
+    (a rule that adds to a bundle), not the invariant or the teardown."""
     skip = ("state.teardown", "state.service_matches_model")
-    return sum(
-        1
-        for note in notes
-        for line in note.splitlines()
-        if line.strip().startswith("state.") and not line.strip().startswith(skip)
-    )
+    calls = (_STEP.match(line) for note in notes for line in note.splitlines())
+    return sum(1 for call in calls if call and not call.group(1).startswith(skip))
+
+
+_STEP = re.compile(r"\s*(?:\w+ = )?(state\.\w+\()")

@@ -135,7 +135,8 @@ def _cell_text(cell: Cell | None, variant: str) -> str:
     if cell is None:
         return " "
     if cell.caught and cell.shrunk_steps is not None:
-        return f"caught {cell.seconds:.1f} s / shrunk to {cell.shrunk_steps} steps"
+        plural = "s" * (cell.shrunk_steps != 1)
+        return f"caught {cell.seconds:.1f} s / shrunk to {cell.shrunk_steps} step{plural}"
     if cell.caught:
         return f"caught {cell.seconds:.1f} s / {cell.ops} ops"
     if cell.errors:

@@ -45,5 +45,5 @@ async def state_machine(run: Run) -> None:
         raise
     run.note(f"{tally.examples} examples, {tally.checks} model checks")
     if outcome.steps is not None:
-        run.note(f"shrunk to {outcome.steps} steps")
+        run.note(f"shrunk to {outcome.steps} step{'s' * (outcome.steps != 1)}")
     run.expect(outcome.passed, "model-matches-service", outcome.text[-6000:], steps=outcome.steps)

@@ -104,6 +104,11 @@ def test_each_rule_catches_its_defect_every_time(
         for _ in range(3):
             with machine_on(target) as machine, pytest.raises(AssertionError):
                 step_and_check(machine, RULE_CALLS[flaw])
+            # The step log (shown when Hypothesis cannot shrink a race) has the call.
+            assert machine.tally.shortest_failure is not None
+            steps, error = machine.tally.shortest_failure
+            assert steps[0].startswith("state.create_users(grants=[100, 100, 100, 100])")
+            assert len(steps) in (2, 3) and error.startswith("AssertionError: ")
 
 
 def test_the_rules_pass_on_the_reference(reference_target: Target) -> None:

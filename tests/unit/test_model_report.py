@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.model import _failures, _step_count
+from harness.model import _failures, _report, _step_count
 
 STEPS = "\n".join(
     [
@@ -10,6 +10,7 @@ STEPS = "\n".join(
         "state.create_users(grants=[0, 0, 0, 0])",
         "state.service_matches_model()",
         "state.burst(ops=[])",
+        "keyed_0 = state.purchase(fan='fan0', method='pm_card_visa', tokens=100)",
         "state.teardown()",
     ]
 )
@@ -24,7 +25,8 @@ def _noted(exc: Exception, *notes: str) -> Exception:
 def test_one_failure_keeps_its_steps() -> None:
     [(notes, error)] = _failures(_noted(AssertionError("off by 5"), STEPS))
     assert error == "AssertionError: off by 5"
-    assert _step_count(notes) == 2  # create_users and burst; not the invariant or teardown
+    # create_users, burst and purchase (a bundle assignment); not the invariant or teardown
+    assert _step_count(notes) == 3
 
 
 def test_distinct_failures_are_each_reported() -> None:
@@ -38,9 +40,43 @@ def test_distinct_failures_are_each_reported() -> None:
     failures = _failures(_noted(group, "reproduce with seed 1"))
     assert [e for _, e in failures] == ["AssertionError: a 500", "AssertionError: no serial order"]
     assert failures[0][0][0] == "reproduce with seed 1"
-    assert [_step_count(n) for n, _ in failures] == [2, 3]
+    assert [_step_count(n) for n, _ in failures] == [3, 4]
 
 
 def test_a_group_without_notes_still_names_its_errors() -> None:
     failures = _failures(ExceptionGroup("flaky", [ValueError("x")]))
     assert failures == [([], "ValueError: x")]
+
+
+def test_shrunk_steps_win_over_the_logged_sequence() -> None:
+    seen = (["state.create_users(grants=[1, 0, 0, 0])"], "AssertionError: other")
+    text, steps = _report(_noted(AssertionError("off by 5"), STEPS), [], seen)
+    assert steps == 3
+    assert "could not shrink" not in text
+
+
+def test_a_failure_hypothesis_could_not_shrink_shows_the_logged_sequence() -> None:
+    """Hypothesis gives up on a race whose replay passes and reports no steps; the
+    shortest failing sequence the run logged is shown instead, and counted."""
+    flaky = _noted(RuntimeError("Inconsistent data generation!"), "state = TokenModelRun()")
+    logged = [
+        "state.create_users(grants=[2, 0, 0, 0])",
+        "state.burst(ops=[('tip', 'star0', 'star1', 1), ('tip', 'fan0', 'star0', 1)])",
+        "state.service_matches_model()",
+    ]
+    text, steps = _report(flaky, ["seed 1"], (logged, "AssertionError: service != model"))
+    assert steps == 2
+    lines = text.splitlines()
+    assert lines[0] == "seed 1"
+    assert "RuntimeError: Inconsistent data generation!" in lines
+    assert lines[-6:] == [
+        "state = TokenModelRun()",
+        *logged,
+        "state.teardown()",
+        "AssertionError: service != model",
+    ]
+
+
+def test_no_steps_and_nothing_logged_reports_no_length() -> None:
+    text, steps = _report(RuntimeError("flaky"), [], None)
+    assert steps is None and text.endswith("RuntimeError: flaky")
