@@ -430,6 +430,9 @@ def selftest(
             seed=seed,
             quick=quick,
             on_cell=lambda c: err.print(f"{c.variant:<30} {c.suite:<9} {_cell_outcome(c)}"),
+            on_progress=lambda variant, suite, text: err.print(
+                f"[dim]{variant:<30} {suite:<9} {text}[/]"
+            ),
         )
         click.echo(report.markdown(), nl=False)
         missed = [v for v in report.variants() if v != REFERENCE and not report.caught(v)]
@@ -447,12 +450,12 @@ def selftest(
 
 def _cell_outcome(c: Cell) -> str:
     if c.caught:
-        shrunk = (
-            f", shrunk to {c.shrunk_steps} step{'s' * (c.shrunk_steps != 1)}"
-            if c.shrunk_steps is not None
-            else ""
-        )
-        return f"[red]caught[/] by {c.scenario} ({c.seconds:.1f} s, {c.ops} ops{shrunk})"
+        detail = [f"{c.seconds:.1f} s"]
+        if c.shrunk_steps is not None:
+            detail.append(f"shrunk to {c.shrunk_steps} step{'s' * (c.shrunk_steps != 1)}")
+        elif c.ops:  # the model's calls are not in the runner's history: no count to show
+            detail.append(f"{c.ops} ops")
+        return f"[red]caught[/] by {c.scenario} ({', '.join(detail)})"
     if c.errors:
         return "[yellow]error[/] " + "; ".join(c.errors)
     return "clean"

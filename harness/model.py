@@ -126,6 +126,22 @@ class Tally:
         if self.shortest_failure is None or len(steps) < len(self.shortest_failure[0]):
             self.shortest_failure = (list(steps), f"{type(error).__name__}: {error}")
 
+    def progress(self, budget: int, elapsed_s: float) -> str:
+        """A progress line for a long run. Hypothesis runs a few more examples than
+        it counts (invalid ones are not) and keeps running them while it shrinks,
+        so the count may pass the budget; the line says when that is shrinking."""
+        text = (
+            f"{self.examples} examples run (budget {budget}), "
+            f"{self.checks} model checks, {elapsed_s:.0f} s"
+        )
+        if self.shortest_failure is not None:
+            steps = _step_count(self.shortest_failure[0])
+            text += (
+                f"; a failure was found, shrinking it "
+                f"(shortest failing run so far: {steps} step{'s' * (steps != 1)})"
+            )
+        return text
+
 
 T = TypeVar("T")
 

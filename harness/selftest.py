@@ -8,12 +8,14 @@ its first catch: the rest would say nothing new).
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.options import RunOptions
 from harness.provisioning import PostgresSettings
 from harness.runner import ScenarioReport, run_scenario
 from harness.scenario import load_suites
@@ -186,7 +188,10 @@ def run_selftest(
     quick: bool = False,
     on_cell: Callable[[Cell], None] = lambda _: None,
     on_info: Callable[[str], None] = lambda _: None,
+    on_progress: Callable[[str, str, str], None] = lambda *_: None,
 ) -> SelftestReport:
+    """`on_progress(variant, suite, text)` hears from long scenarios (the model
+    suite spends minutes shrinking each failure it finds)."""
     all_suites = load_suites()
     # The model suite shrinks every failure it finds (minutes per variant): it
     # joins the matrix only when asked for with --suite.
@@ -200,9 +205,14 @@ def run_selftest(
         with open_target(spec, postgres, seed=seed, on_info=on_info) as target:
             run_id = secrets.token_hex(3)
             for suite in names:
+                options = RunOptions(
+                    on_progress=functools.partial(on_progress, variant, suite),
+                )
                 reports = []
                 for item in all_suites[suite]:
-                    result = asyncio.run(run_scenario(target, item, seed=seed, run_id=run_id))
+                    result = asyncio.run(
+                        run_scenario(target, item, seed=seed, run_id=run_id, options=options)
+                    )
                     reports.append(result)
                     if result.status == "fail" and variant != REFERENCE:
                         break

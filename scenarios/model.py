@@ -29,12 +29,7 @@ async def state_machine(run: Run) -> None:
         while not task.done():
             await asyncio.wait({task}, timeout=PROGRESS_EVERY_S)
             if not task.done():
-                # Hypothesis runs a few more examples than it counts (invalid ones
-                # are not), so the tally may pass the budget.
-                run.progress(
-                    f"{tally.examples} examples run (budget {run.options.examples}), "
-                    f"{tally.checks} model checks, {time.monotonic() - started:.0f} s"
-                )
+                run.progress(tally.progress(run.options.examples, time.monotonic() - started))
         outcome = task.result()
     except BaseException:
         # Cancelled (Ctrl-C, SIGTERM, the scenario's timeout): the thread cannot be

@@ -80,3 +80,14 @@ def test_a_failure_hypothesis_could_not_shrink_shows_the_logged_sequence() -> No
 def test_no_steps_and_nothing_logged_reports_no_length() -> None:
     text, steps = _report(RuntimeError("flaky"), [], None)
     assert steps is None and text.endswith("RuntimeError: flaky")
+
+
+def test_progress_says_when_the_run_is_shrinking() -> None:
+    from harness.model import Tally
+
+    tally = Tally(examples=30, checks=120)
+    assert tally.progress(25, 14.6) == "30 examples run (budget 25), 120 model checks, 15 s"
+    tally.saw_failure(STEPS.splitlines(), AssertionError("off by 5"))
+    assert tally.progress(25, 20).endswith(
+        "; a failure was found, shrinking it (shortest failing run so far: 3 steps)"
+    )

@@ -39,7 +39,9 @@ def test_progress_line_names_the_outcome() -> None:
     from harness.cli import _cell_outcome
 
     shrunk = Cell("lost-update", "model", True, "model/state-machine", 4.0, 0, shrunk_steps=2)
-    assert _cell_outcome(shrunk).endswith("model/state-machine (4.0 s, 0 ops, shrunk to 2 steps)")
+    assert _cell_outcome(shrunk).endswith("model/state-machine (4.0 s, shrunk to 2 steps)")
     assert _cell_outcome(Cell("x", "race", True, "race/y", 1.0, 5)).endswith("(1.0 s, 5 ops)")
+    unshrunk = Cell("lost-update", "model", True, "model/state-machine", 4.0, 0)
+    assert _cell_outcome(unshrunk).endswith("model/state-machine (4.0 s)")
     assert _cell_outcome(Cell("x", "race", False, errors=("race/y: boom",))).endswith("boom")
     assert _cell_outcome(Cell(REFERENCE, "race", False)) == "clean"
