@@ -453,7 +453,7 @@ def _cell_outcome(c: Cell) -> str:
         detail = [f"{c.seconds:.1f} s"]
         if c.shrunk_steps is not None:
             detail.append(f"shrunk to {c.shrunk_steps} step{'s' * (c.shrunk_steps != 1)}")
-        elif c.ops:  # the model's calls are not in the runner's history: no count to show
+        elif c.ops:
             detail.append(f"{c.ops} ops")
         return f"[red]caught[/] by {c.scenario} ({', '.join(detail)})"
     if c.errors:

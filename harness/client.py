@@ -31,6 +31,7 @@ class TargetClient:
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
         )
         self._tokens: dict[str, str] = {}
+        self.requests_sent = 0
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -61,6 +62,7 @@ class TargetClient:
         all_headers = dict(headers or {})
         if user is not None:
             all_headers["Authorization"] = f"Bearer {self.token(user)}"
+        self.requests_sent += 1
         if json is not None:
             response = await self.http.request(
                 method, path, json=json, headers=all_headers, timeout=timeout

@@ -120,6 +120,7 @@ class Tally:
 
     examples: int = 0
     checks: int = 0
+    requests: int = 0  # sent to the service, in every example
     shortest_failure: tuple[list[str], str] | None = None
 
     def saw_failure(self, steps: list[str], error: BaseException) -> None:
@@ -211,6 +212,7 @@ class TokenModel(RuleBasedStateMachine):
         self.tally.examples += 1
 
     def teardown(self) -> None:
+        self.tally.requests += self.client.requests_sent
         # Close the HTTP pool on its own loop, then the loop: nothing may leak
         # from one example into the next.
         self.loop.run_until_complete(self.client.aclose())

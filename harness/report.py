@@ -72,7 +72,7 @@ def print_table(report: RunReport, console: Console) -> None:
         table.add_row(
             s.scenario.id,
             f"[{colors[s.status]}]{s.status}[/]",
-            str(len([op for op in s.ops if op.type == "invoke"])),
+            str(s.op_count),
             f"{s.duration_s:.1f} s",
             detail,
         )

@@ -42,6 +42,13 @@ class ScenarioReport:
     users: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Requests a scenario sent outside this history (the model keeps one history
+    # per example): counted in `op_count`, not checked here.
+    ops_elsewhere: int = 0
+
+    @property
+    def op_count(self) -> int:
+        return len([op for op in self.ops if op.type == "invoke"]) + self.ops_elsewhere
 
     @property
     def violations(self) -> list[Violation]:
@@ -54,7 +61,7 @@ class ScenarioReport:
             "status": self.status,
             "seed": self.seed,
             "duration_s": round(self.duration_s, 3),
-            "ops": len([op for op in self.ops if op.type == "invoke"]),
+            "ops": self.op_count,
             "users": self.users,
             "error": self.error,
             "notes": self.notes,
@@ -86,6 +93,7 @@ class Run:
         self.expectations: list[Violation] = []
         self.expectations_checked = 0
         self.notes: list[str] = []
+        self.ops_elsewhere = 0  # see ScenarioReport.ops_elsewhere
         self._worker = 0
 
     def expect(self, holds: bool, invariant: str, message: str, **evidence: Any) -> bool:
@@ -274,6 +282,7 @@ async def run_scenario(
             CheckResult.of("expectations", run.expectations_checked, run.expectations)
         )
         report.notes = run.notes
+        report.ops_elsewhere = run.ops_elsewhere
         report.status = "pass" if all(r.valid for r in report.results) else "fail"
     except TimeoutError:
         report.error = f"the scenario did not finish within {timeout_s:g} s"

@@ -151,7 +151,7 @@ def suite_cell(variant: str, suite: str, reports: list[ScenarioReport]) -> Cell:
     errors = []
     for report in reports:
         seconds += report.duration_s
-        ops += len([op for op in report.ops if op.type == "invoke"])
+        ops += report.op_count
         if report.status == "error":
             errors.append(f"{report.scenario.id}: {(report.error or '').splitlines()[0]}")
         if report.status == "fail":

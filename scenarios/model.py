@@ -38,6 +38,7 @@ async def state_machine(run: Run) -> None:
         cancel_model()
         await asyncio.gather(task, return_exceptions=True)
         raise
+    run.ops_elsewhere = tally.requests
     run.note(f"{tally.examples} examples, {tally.checks} model checks")
     if outcome.steps is not None:
         run.note(f"shrunk to {outcome.steps} step{'s' * (outcome.steps != 1)}")

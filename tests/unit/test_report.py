@@ -41,6 +41,15 @@ def test_report_json_names_verdict_and_reproduction(tmp_path: Path) -> None:
     assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 4
 
 
+def test_ops_a_scenario_sent_outside_its_history_are_counted() -> None:
+    report = _report()
+    scenario = report.scenarios[0]
+    assert scenario.op_count == 2  # two invokes, their completions are not ops sent
+    scenario.ops_elsewhere = 40  # e.g. the model's per-example histories
+    assert scenario.op_count == 42
+    assert scenario.to_json()["ops"] == 42
+
+
 def test_junit_and_html() -> None:
     report = _report()
     case = ET.fromstring(junit(report)).find("testsuite/testcase")
