@@ -450,12 +450,7 @@ def selftest(
 
 def _cell_outcome(c: Cell) -> str:
     if c.caught:
-        detail = [f"{c.seconds:.1f} s"]
-        if c.shrunk_steps is not None:
-            detail.append(f"shrunk to {c.shrunk_steps} step{'s' * (c.shrunk_steps != 1)}")
-        elif c.ops:
-            detail.append(f"{c.ops} ops")
-        return f"[red]caught[/] by {c.scenario} ({', '.join(detail)})"
+        return f"[red]caught[/] by {c.scenario} ({', '.join(c.figures())})"
     if c.errors:
         return "[yellow]error[/] " + "; ".join(c.errors)
     return "clean"

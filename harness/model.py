@@ -136,11 +136,8 @@ class Tally:
             f"{self.checks} model checks, {elapsed_s:.0f} s"
         )
         if self.shortest_failure is not None:
-            steps = _step_count(self.shortest_failure[0])
-            text += (
-                f"; a failure was found, shrinking it "
-                f"(shortest failing run so far: {steps} step{'s' * (steps != 1)})"
-            )
+            steps = steps_text(_step_count(self.shortest_failure[0]))
+            text += f"; a failure was found, shrinking it (shortest failing run so far: {steps})"
         return text
 
 
@@ -730,6 +727,10 @@ def _failures(exc: BaseException) -> list[tuple[list[str], str]]:
             found[0] = (own + notes, error)
             return found
     return [(own, f"{exc.__class__.__name__}: {exc}")]
+
+
+def steps_text(count: int) -> str:
+    return f"{count} step{'s' * (count != 1)}"
 
 
 def _step_count(notes: list[str]) -> int:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.model import steps_text
 from harness.options import RunOptions
 from harness.provisioning import PostgresSettings
 from harness.runner import ScenarioReport, run_scenario
@@ -55,6 +56,13 @@ class Cell:
     notes: tuple[str, ...] = ()  # e.g. the model suite's shrunk sequence length
     evidence: str = ""  # the first violation's message (the reproduction is in verify)
     shrunk_steps: int | None = None  # the model suite: length of the shrunk sequence
+
+    def figures(self) -> list[str]:
+        """What a catch cost: the time, then the shrunk length (the model, whose op
+        count includes its shrinking) or the ops sent."""
+        if self.shrunk_steps is not None:
+            return [f"{self.seconds:.1f} s", f"shrunk to {steps_text(self.shrunk_steps)}"]
+        return [f"{self.seconds:.1f} s", f"{self.ops} ops"]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,11 +144,8 @@ class SelftestReport:
 def _cell_text(cell: Cell | None, variant: str) -> str:
     if cell is None:
         return " "
-    if cell.caught and cell.shrunk_steps is not None:
-        plural = "s" * (cell.shrunk_steps != 1)
-        return f"caught {cell.seconds:.1f} s / shrunk to {cell.shrunk_steps} step{plural}"
     if cell.caught:
-        return f"caught {cell.seconds:.1f} s / {cell.ops} ops"
+        return "caught " + " / ".join(cell.figures())
     if cell.errors:
         return "error"
     return "clean" if variant == REFERENCE else "-"

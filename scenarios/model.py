@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from harness.model import Tally, cancel_model, deep_profile, run_model
+from harness.model import Tally, cancel_model, deep_profile, run_model, steps_text
 from harness.runner import Run
 from harness.scenario import scenario
 
@@ -41,5 +41,5 @@ async def state_machine(run: Run) -> None:
     run.ops_elsewhere = tally.requests
     run.note(f"{tally.examples} examples, {tally.checks} model checks")
     if outcome.steps is not None:
-        run.note(f"shrunk to {outcome.steps} step{'s' * (outcome.steps != 1)}")
+        run.note(f"shrunk to {steps_text(outcome.steps)}")
     run.expect(outcome.passed, "model-matches-service", outcome.text[-6000:], steps=outcome.steps)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from harness.selftest import REFERENCE, Cell, SelftestReport
 
 
@@ -23,6 +25,7 @@ def test_model_summary_counts_finds_and_median_shrunk_length() -> None:
     )
     matrix = report.markdown()
     assert "caught 40.0 s / shrunk to 3 steps" in matrix
+    assert "| leaky-errors | caught 1.0 s / 5 ops | - |" in matrix
     assert matrix.rstrip().endswith(str(report.model_summary()))
     assert report.to_json()["model_summary"] == report.model_summary()
     # The model missing a variant another suite catches does not fail the selftest.
@@ -41,7 +44,36 @@ def test_progress_line_names_the_outcome() -> None:
     shrunk = Cell("lost-update", "model", True, "model/state-machine", 4.0, 0, shrunk_steps=2)
     assert _cell_outcome(shrunk).endswith("model/state-machine (4.0 s, shrunk to 2 steps)")
     assert _cell_outcome(Cell("x", "race", True, "race/y", 1.0, 5)).endswith("(1.0 s, 5 ops)")
-    unshrunk = Cell("lost-update", "model", True, "model/state-machine", 4.0, 0)
-    assert _cell_outcome(unshrunk).endswith("model/state-machine (4.0 s)")
+    unshrunk = Cell("lost-update", "model", True, "model/state-machine", 4.0, 310)
+    assert _cell_outcome(unshrunk).endswith("model/state-machine (4.0 s, 310 ops)")
     assert _cell_outcome(Cell("x", "race", False, errors=("race/y: boom",))).endswith("boom")
     assert _cell_outcome(Cell(REFERENCE, "race", False)) == "clean"
+
+
+def test_long_scenarios_progress_reaches_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_selftest passes each scenario a progress callback naming the variant and
+    suite (the target and the scenario runs are faked: only the wiring is tested)."""
+    import contextlib
+
+    import harness.selftest as selftest
+    from harness.options import RunOptions
+    from harness.provisioning import PostgresSettings
+    from harness.runner import ScenarioReport
+    from harness.scenario import Scenario
+
+    async def fake_run(
+        target: object, item: Scenario, *, seed: int, run_id: str, options: RunOptions
+    ) -> ScenarioReport:
+        options.on_progress(f"{item.name} halfway")
+        return ScenarioReport(item, "pass", seed, 0.1)
+
+    monkeypatch.setattr(selftest, "open_target", lambda *a, **k: contextlib.nullcontext())
+    monkeypatch.setattr(selftest, "run_scenario", fake_run)
+    heard: list[tuple[str, str, str]] = []
+    selftest.run_selftest(
+        ["lost-update"],
+        ["model"],
+        PostgresSettings(),
+        on_progress=lambda *args: heard.append(args),
+    )
+    assert heard == [("lost-update", "model", "state-machine halfway")]
