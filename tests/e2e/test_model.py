@@ -45,6 +45,8 @@ def test_budget_and_progress_reach_the_run(
     examples = int(notes[0].split()[0])
     # The CI profile would run at least 25; a budget of 3 runs a handful.
     assert 3 <= examples < 10, notes
+    # The model's requests are counted though they are not in the runner's history.
+    assert report.scenarios[0].op_count > 0 and not report.scenarios[0].ops
     assert progress and all("model checks" in line for line in progress)
     assert report.reproduce(report.scenarios[0]).endswith(
         "--examples 3 --steps 4 --scenario model/state-machine --seed 3"
@@ -56,6 +58,7 @@ def test_model_finds_a_missing_funds_check(no_funds_check_target: Target) -> Non
     tally = Tally()
     outcome = run_model(no_funds_check_target, generate_only, seed=1, tally=tally)
     assert not outcome.passed
+    assert tally.requests > 0  # counted in teardown, which a failing example runs too
     assert outcome.steps is not None and outcome.steps >= 1
     assert "state = TokenModelRun()" in outcome.text
     assert "@reproduce_failure(" in outcome.text
