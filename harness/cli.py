@@ -24,6 +24,7 @@ from harness.provisioning import PostgresSettings, make_cluster
 
 if TYPE_CHECKING:
     from harness.selftest import Cell
+    from harness.targets import TargetSpec
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_SETUP = 0, 1, 2
 
@@ -201,7 +202,7 @@ def verify(
     from harness.report import print_table, write_reports
     from harness.runner import ScenarioReport
     from harness.scenario import select
-    from harness.verify import open_target
+    from harness.targets import open_target
     from harness.verify import verify as run_verify
 
     def body() -> int:
@@ -269,38 +270,20 @@ def _target_spec(
     jwt_secret: str | None,
     webhook_secret: str,
     stripe_port: int | None,
-) -> Any:
-    from harness.verify import TargetSpec
+) -> TargetSpec:
+    from harness.targets import TargetSpec
 
-    command, cwd, schema, url = target_command, target_cwd, target_schema, target_url
-
-    if command and url:
-        raise UsageError("give either --target-command or --target-url, not both")
-    for path in schema:
-        if not path.is_file():
-            raise UsageError(f"--target-schema {path} is not a readable file")
-    if (cwd or schema) and not command:
-        raise UsageError("--target-cwd and --target-schema go with --target-command")
-    if command:
-        return TargetSpec("command", command=command, cwd=cwd, schema=schema)
-    if url:
-        if not database_url or not jwt_secret:
-            raise UsageError("--target-url needs --database-url (its database) and --jwt-secret")
-        return TargetSpec(
-            "url",
-            url=url,
-            database_url=database_url,
-            jwt_secret=jwt_secret,
-            webhook_secret=webhook_secret,
-            stripe_port=stripe_port,
-        )
-    name, _, flaw = target_name.partition(":")
-    if name != "reference":
-        raise UsageError(
-            f"unknown target {target_name!r}; use reference[:FLAW], --target-command or "
-            "--target-url"
-        )
-    return TargetSpec("reference", flaw=flaw or None)
+    return TargetSpec.from_options(
+        target=target_name,
+        command=target_command,
+        cwd=target_cwd,
+        schema=target_schema,
+        url=target_url,
+        database_url=database_url,
+        jwt_secret=jwt_secret,
+        webhook_secret=webhook_secret,
+        stripe_port=stripe_port,
+    )
 
 
 @main.command()
@@ -504,7 +487,7 @@ def load(
     Exit 1 if any invariant broke or any request answered 5xx (each is listed).
     """
     from harness.load import LoadSettings, run_load
-    from harness.verify import open_target
+    from harness.targets import open_target
 
     def body() -> int:
         spec = _target_spec(**target_args, database_url=database_url)

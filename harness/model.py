@@ -33,12 +33,12 @@ from hypothesis.stateful import (
     rule,
 )
 
-from harness.checkers import Observation, check, scoped
+from harness.checkers import check
 from harness.checkers.responses import INTERNAL_TEXT
 from harness.client import Answer, TargetClient
-from harness.collect import StripeState, read_db
 from harness.gates import ContentionGate, GateNotFilled
 from harness.history import History
+from harness.observe import observe
 from harness.options import CI_MODEL_EXAMPLES, CI_MODEL_STEPS
 from harness.targets import Target
 from harness.users import UserSpec, create_users
@@ -640,15 +640,14 @@ class TokenModel(RuleBasedStateMachine):
         assert self.target is not None
         self.tally.checks += 1
         target = self.target
-        db = self.loop.run_until_complete(read_db(target.database_url, self.model.balances))
         # Only this example's intents: a deep run's whole history would be copied
         # on every step otherwise.
-        snapshot = target.emulator.state(metadata_prefix=("userId", self.prefix))
-        state = StripeState.from_snapshot(snapshot)
-        db, state = scoped(db, state, frozenset(self.model.balances))
-        actual = {u: db.balance_of(u) for u in self.model.balances}
+        observation = self.loop.run_until_complete(
+            observe(target, self.model.balances, self.history.ops, metadata_prefix=self.prefix)
+        )
+        actual = {u: observation.db.balance_of(u) for u in self.model.balances}
         assert actual == self.model.balances, f"service {actual} != model {self.model.balances}"
-        for result in check(Observation(self.history.ops, db, state), MODEL_CHECKERS):
+        for result in check(observation, MODEL_CHECKERS):
             assert result.valid, "; ".join(v.message for v in result.violations[:3])
         for op in self.history.completions():
             text = str(op.body)

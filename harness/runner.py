@@ -15,15 +15,16 @@ from typing import Any, Literal, TypeVar
 import asyncpg
 import httpx
 
-from harness.checkers import CheckResult, Observation, Violation, check, scoped
+from harness.checkers import CheckResult, Violation, check
 from harness.client import Answer, TargetClient
-from harness.collect import DbState, StripeState, read_db
+from harness.collect import DbState, read_db
 from harness.emulator_client import EmulatorClient
 from harness.gates import ContentionGate
 from harness.history import History, Op
+from harness.observe import observe
 from harness.options import RunOptions
 from harness.scenario import Scenario
-from harness.targets import Target
+from harness.targets import ServiceCrash, Target
 from harness.users import UserSpec, create_users
 
 T = TypeVar("T")
@@ -258,13 +259,19 @@ async def run_scenario(
     run_id: str,
     options: RunOptions | None = None,
 ) -> ScenarioReport:
+    """Run one scenario and judge it. A violation makes it `fail` even when the
+    scenario also errored (Jepsen's order: invalid outranks unknown): what was
+    observed before the error is still checked."""
     options = options or RunOptions()
     timeout_s = scenario.timeout_for(options)
     started = time.monotonic()
     users = user_ids(scenario, run_id)
     history = History()
     report = ScenarioReport(scenario, "error", seed, 0.0, users=users)
+    errors: list[str] = []
+    run: Run | None = None
     try:
+        await asyncio.to_thread(target.ensure_running)
         await _create_users(target, scenario, users)
         await asyncio.to_thread(target.emulator.clear_delivery_rules)
         await asyncio.to_thread(target.emulator.clear_faults)
@@ -272,26 +279,67 @@ async def run_scenario(
             run = Run(target, client, history, users, seed, options)
             async with asyncio.timeout(timeout_s):
                 await scenario.body(run)
-        await asyncio.to_thread(target.emulator.release)
-        await asyncio.to_thread(target.emulator.wait_settled, SETTLE_S)
-        db = await read_db(target.database_url, users.values())
-        stripe_state = StripeState.from_snapshot(await asyncio.to_thread(target.emulator.state))
-        db, stripe_state = scoped(db, stripe_state, frozenset(users.values()))
-        report.results = check(Observation(history.ops, db, stripe_state), scenario.checkers)
-        report.results.append(
-            CheckResult.of("expectations", run.expectations_checked, run.expectations)
-        )
-        report.notes = run.notes
-        report.ops_elsewhere = run.ops_elsewhere
-        report.status = "pass" if all(r.valid for r in report.results) else "fail"
     except TimeoutError:
-        report.error = f"the scenario did not finish within {timeout_s:g} s"
+        errors.append(f"the scenario did not finish within {timeout_s:g} s")
     except Exception as exc:
-        report.error = f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=4)}"
+        errors.append(_describe(exc))
+    try:
+        if run is not None:
+            report.results = await _observe_and_check(target, scenario, users, history)
+            report.results.append(
+                CheckResult.of("expectations", run.expectations_checked, run.expectations)
+            )
+            report.notes = run.notes
+            report.ops_elsewhere = run.ops_elsewhere
+    except Exception as exc:
+        errors.append(f"while checking: {_describe(exc)}")
     finally:
+        # After settling: a crash while webhooks were delivered is this scenario's.
+        crash = target.crash_report()
+        if crash is not None:
+            report.results.append(CheckResult.of("service", 1, [crashed(crash, history.ops)]))
         report.ops = history.ops
+        errors += [f"checker {r.checker} crashed:\n{r.error}" for r in report.results if r.error]
+        report.error = "\n".join(errors) or None
+        report.status = _status(report)
         report.duration_s = time.monotonic() - started
     return report
+
+
+def _status(report: ScenarioReport) -> Status:
+    if report.violations:
+        return "fail"
+    if report.error or any(r.validity == "unknown" for r in report.results):
+        return "error"
+    return "pass"
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=4)}"
+
+
+async def _observe_and_check(
+    target: Target, scenario: Scenario, users: dict[str, str], history: History
+) -> list[CheckResult]:
+    await asyncio.to_thread(target.emulator.release)
+    await asyncio.to_thread(target.emulator.wait_settled, SETTLE_S)
+    observation = await observe(target, users.values(), history.ops)
+    return check(observation, scenario.checkers)
+
+
+def crashed(crash: ServiceCrash, ops: list[Op]) -> Violation:
+    """The service tokenproof started exited by itself during the scenario."""
+    unknown = [op for op in ops if op.type == "info"]
+    return Violation(
+        "service-crashed",
+        f"the service process exited during the scenario ({crash.how}); "
+        f"{len(unknown)} requests got no answer. It was restarted for the next scenario.",
+        {
+            "exit": crash.how,
+            "log_tail": crash.log_tail,
+            "ops_in_flight": [op.to_json() for op in unknown[:20]],
+        },
+    )
 
 
 async def _create_users(target: Target, scenario: Scenario, users: dict[str, str]) -> None:

@@ -84,6 +84,13 @@ class ServiceProcess:
     def stop(self) -> None:
         self._child.stop()
 
+    def alive(self) -> bool:
+        return self._child.alive()
+
+    def exit_code(self) -> int | None:
+        """Its exit code (negative: the signal) if it ended without our asking."""
+        return self._child.ended_by_itself()
+
     def kill(self) -> None:
         self._child.kill()
 
