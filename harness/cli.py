@@ -237,7 +237,9 @@ def verify(
         settings = _settings(
             postgres_bin, None if spec.kind == "url" else database_url, postgres_port
         )
-        with open_target(spec, settings, seed=seed, on_info=lambda m: err.print(m)) as target:
+        with open_target(
+            spec, settings, seed=seed, on_info=lambda m: err.print(m), log_dir=report_dir
+        ) as target:
             report = asyncio.run(
                 run_verify(
                     target,
