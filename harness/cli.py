@@ -177,6 +177,12 @@ def main() -> None:
     "--examples", type=click.IntRange(1), help="Model suite: Hypothesis examples (deep runs)."
 )
 @click.option("--steps", type=click.IntRange(1), help="Model suite: steps per example.")
+@click.option(
+    "--shrink-seconds",
+    type=click.FloatRange(1),
+    help="Model suite: how long to shrink a failure before reporting the shortest "
+    "failing sequence reached (default 30).",
+)
 def verify(
     postgres_bin: str | None,
     database_url: str | None,
@@ -188,6 +194,7 @@ def verify(
     as_json: bool,
     examples: int | None,
     steps: int | None,
+    shrink_seconds: float | None,
     **target_args: Any,
 ) -> None:
     """Run the scenario suites against a target and check every invariant.
@@ -231,9 +238,16 @@ def verify(
             progressed[0] = False
             err.print(f"{lead}[{colors[r.status]}]{r.status}[/] ({r.duration_s:.1f} s)")
 
-        options = RunOptions(model_examples=examples, model_steps=steps, on_progress=on_progress)
+        options = RunOptions(
+            model_examples=examples,
+            model_steps=steps,
+            model_shrink_s=shrink_seconds,
+            on_progress=on_progress,
+        )
         if options.cli_args() and not any(s.model_budget for s in chosen):
-            raise UsageError("--examples and --steps size the model suite; add --suite model")
+            raise UsageError(
+                "--examples, --steps and --shrink-seconds size the model suite; add --suite model"
+            )
         settings = _settings(
             postgres_bin, None if spec.kind == "url" else database_url, postgres_port
         )
