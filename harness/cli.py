@@ -90,6 +90,12 @@ def target_options(func: F) -> F:
         click.option("--target-command", metavar="CMD", help="Start your service with this."),
         click.option("--target-cwd", metavar="DIR", help="Working directory for the command."),
         click.option(
+            "--target-env",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Extra environment for a service tokenproof starts (repeatable).",
+        ),
+        click.option(
             "--target-schema",
             multiple=True,
             type=click.Path(dir_okay=False, path_type=Path),
@@ -280,6 +286,7 @@ def _target_spec(
     target_name: str,
     target_command: str | None,
     target_cwd: str | None,
+    target_env: tuple[str, ...],
     target_schema: tuple[Path, ...],
     target_url: str | None,
     database_url: str | None,
@@ -293,6 +300,7 @@ def _target_spec(
         target=target_name,
         command=target_command,
         cwd=target_cwd,
+        env=target_env,
         schema=target_schema,
         url=target_url,
         database_url=database_url,

@@ -236,6 +236,7 @@ class TargetSpec:
         target: str = "reference",
         command: str | None = None,
         cwd: str | None = None,
+        env: Sequence[str] = (),
         schema: Sequence[Path] = (),
         url: str | None = None,
         database_url: str | None = None,
@@ -252,8 +253,17 @@ class TargetSpec:
                 raise UsageError(f"--target-schema {path} is not a readable file")
         if (cwd or schema) and not command:
             raise UsageError("--target-cwd and --target-schema go with --target-command")
+        extra_env = _parse_env(env)
+        if extra_env and url:
+            raise UsageError("--target-env goes with a service tokenproof starts, not --target-url")
         if command:
-            return cls("command", command=command, cwd=cwd, schema=tuple(Path(p) for p in schema))
+            return cls(
+                "command",
+                command=command,
+                cwd=cwd,
+                schema=tuple(Path(p) for p in schema),
+                extra_env=extra_env,
+            )
         if url:
             if not database_url or not jwt_secret:
                 raise UsageError(
@@ -272,14 +282,15 @@ class TargetSpec:
             raise UsageError(
                 f"unknown target {target!r}; use reference[:FLAW], --target-command or --target-url"
             )
-        return cls("reference", flaw=flaw or None)
+        return cls("reference", flaw=flaw or None, extra_env=extra_env)
 
     def cli_args(self) -> list[str]:
         """The options that select this target again, for reproduction commands."""
+        env = [a for k, v in self.extra_env.items() for a in ("--target-env", f"{k}={v}")]
         if self.kind == "reference":
-            return ["--target", self.label]
+            return ["--target", self.label, *env]
         if self.kind == "command":
-            args = ["--target-command", str(self.command)]
+            args = ["--target-command", str(self.command), *env]
             if self.cwd:
                 args += ["--target-cwd", self.cwd]
             for schema in self.schema:
@@ -295,6 +306,16 @@ class TargetSpec:
             "--webhook-secret",
             "<secret>",
         ]
+
+
+def _parse_env(pairs: Sequence[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not key.replace("_", "").isalnum():
+            raise UsageError(f"--target-env {pair!r}: give KEY=VALUE, e.g. TOKENPROOF_DEFECT=x")
+        env[key] = value
+    return env
 
 
 @contextlib.contextmanager
