@@ -21,6 +21,7 @@ class LedgerRow:
     client_idempotency_key: str | None
     related_user_id: str | None
     amount_usd: Decimal | None
+    created_at: float | None = None  # epoch seconds (the database's clock)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ async def read_db(dsn: str, users: Collection[str] | None = None) -> DbState:
             )
             ledger = await conn.fetch(
                 """SELECT id, user_id, type, tokens, status, stripe_payment_intent_id,
-                          client_idempotency_key, related_user_id, amount_usd
+                          client_idempotency_key, related_user_id, amount_usd,
+                          extract(epoch FROM created_at)::float8 AS created_at
                    FROM token_transactions"""
                 + where.format("user_id")
                 + " ORDER BY id",

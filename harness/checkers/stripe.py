@@ -32,11 +32,12 @@ def reconciliation(db: DbState, stripe: StripeState) -> CheckResult:
         if intent["status"] == "succeeded":
             expected = _expected_tokens(intent)
             if len(rows) != 1:
+                hint, evidence = diagnose(pi, db, stripe)
                 violations.append(
                     Violation(
                         "credited-exactly-once",
-                        f"{pi} succeeded at Stripe and was credited {len(rows)} times",
-                        {"intent": _brief(intent), "rows": [r.id for r in rows]},
+                        f"{pi} succeeded at Stripe and was credited {len(rows)} times: {hint}",
+                        {"intent": _brief(intent), "rows": [r.id for r in rows], **evidence},
                     )
                 )
             elif expected is not None and rows[0].tokens != expected:
@@ -169,6 +170,66 @@ def _purchase_calls(ops: list[Op]) -> dict[str, dict[str | None, list[int]]]:
         key = op.args.get("clientIdempotencyKey")
         calls[op.user][key if isinstance(key, str) and key else None].append(op.index)
     return calls
+
+
+def diagnose(pi: str, db: DbState, stripe: StripeState) -> tuple[str, dict[str, Any]]:
+    """Where to look when a succeeded intent is not credited exactly once: does
+    its purchase row exist, in which status, created when relative to each
+    webhook delivery, and what the service answered to each delivery."""
+    rows = [r for r in db.ledger if r.type == "purchase" and r.stripe_payment_intent_id == pi]
+    events = {e["id"]: e["type"] for e in stripe.events if e["data"]["object"].get("id") == pi}
+    attempts = sorted(
+        (a for a in stripe.deliveries if a["event_id"] in events), key=lambda a: a["started"]
+    )
+    first_row = min((r.created_at for r in rows if r.created_at is not None), default=None)
+    deliveries = [
+        {
+            "event": a["event_type"],
+            "attempt": a.get("attempt"),
+            "signature": a.get("signature"),
+            "answered": a["status"],
+            "when": None if first_row is None else _relative(a["started"] - first_row),
+        }
+        for a in attempts
+    ]
+    genuine_ok = [
+        a
+        for a in attempts
+        if a["event_type"] == "payment_intent.succeeded"
+        and a.get("signature", "valid") == "valid"
+        and a["status"] is not None
+        and 200 <= a["status"] < 300
+    ]
+    completed = [r for r in rows if r.status == "completed"]
+    if len(completed) > 1:
+        hint = f"{len(completed)} completed purchase rows name it (a credit per delivery?)"
+    elif not rows:
+        hint = (
+            f"no purchase row names it, yet the service answered {len(genuine_ok)} genuine "
+            "succeeded deliveries with 2xx: the event was acknowledged and dropped"
+            if genuine_ok
+            else "no purchase row names it and no succeeded delivery was accepted"
+        )
+    elif genuine_ok:
+        hint = (
+            f"its purchase row is {rows[0].status!r}, and the service answered "
+            f"{len(genuine_ok)} genuine succeeded deliveries with 2xx without crediting it"
+        )
+        if first_row is not None and genuine_ok[0]["started"] < first_row:
+            hint += " (the first one came before the row existed)"
+    else:
+        hint = f"its purchase row is {rows[0].status!r}; no succeeded delivery was accepted"
+    evidence = {
+        "purchase_rows": [
+            {"id": r.id, "status": r.status, "tokens": r.tokens, "user": r.user_id} for r in rows
+        ],
+        "deliveries": deliveries,
+    }
+    return hint, evidence
+
+
+def _relative(seconds: float) -> str:
+    return f"{abs(seconds):.3f} s {'after' if seconds >= 0 else 'before'} the row was created"
 
 
 def _brief(intent: dict[str, Any]) -> dict[str, Any]:

@@ -257,3 +257,29 @@ def test_internal_text_in_error_answers_is_flagged() -> None:
     history.complete(history.invoke("w", "tip", "fan", {}), 402, {"error": "Insufficient"})
     result = responses.no_internal_text(history.ops)
     assert [v.evidence["op"]["status"] for v in result.violations] == [500]
+
+
+def test_a_lost_credit_says_where_to_look() -> None:
+    ok = StripeState(
+        (intent("pi_1", "succeeded"),),
+        ({"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi_1"}}},),
+        (
+            {
+                "event_id": "evt_1",
+                "event_type": "payment_intent.succeeded",
+                "attempt": 1,
+                "signature": "valid",
+                "started": 100.0,
+                "status": 200,
+            },
+        ),
+        (),
+    )
+    pending = row("fan", "purchase", 100, "pending", stripe_payment_intent_id="pi_1")
+    late = DbState((), (), (LedgerRow(**{**pending.__dict__, "created_at": 100.5}),), ())
+    [violation] = stripe.reconciliation(late, ok).violations
+    assert "answered 1 genuine succeeded deliveries with 2xx" in violation.message
+    assert "before the row existed" in violation.message
+    assert violation.evidence["deliveries"][0]["when"] == "0.500 s before the row was created"
+    [missing] = stripe.reconciliation(DbState((), (), (), ()), ok).violations
+    assert "acknowledged and dropped" in missing.message
