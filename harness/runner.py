@@ -324,12 +324,17 @@ async def run_scenario(
             async with asyncio.timeout(timeout_s):
                 await scenario.body(run)
     except TimeoutError:
-        errors.append(f"the scenario did not finish within {timeout_s:g} s")
+        pending = [op for op in history.ops if op.type == "info" and op.error == "cancelled"]
+        if pending:
+            stalled = await _stalled(target, pending, timeout_s)
+            report.results.append(CheckResult.of("liveness", 1, [stalled]))
+        else:
+            errors.append(f"the scenario did not finish within {timeout_s:g} s")
     except Exception as exc:
         errors.append(_describe(exc))
     try:
         if run is not None:
-            report.results = await _observe_and_check(target, scenario, users, history)
+            report.results += await _observe_and_check(target, scenario, users, history)
             report.results.append(
                 CheckResult.of("expectations", run.expectations_checked, run.expectations)
             )
@@ -369,6 +374,20 @@ async def _observe_and_check(
     await asyncio.to_thread(target.emulator.wait_settled, SETTLE_S)
     observation = await observe(target, users.values(), history.ops)
     return check(observation, scenario.checkers)
+
+
+async def _stalled(target: Target, pending: list[Op], timeout_s: float) -> Violation:
+    """Requests the service never answered within the scenario's time: a stall of
+    the service (its pool starved, a lock never released), not of the harness."""
+    try:
+        sessions = await database_sessions(target.database_url)
+    except (OSError, asyncpg.PostgresError) as exc:
+        sessions = [{"error": f"cannot read pg_stat_activity: {exc}"}]
+    return Violation(
+        "service-stalled",
+        f"{len(pending)} requests had no answer when the scenario's {timeout_s:g} s ran out",
+        {"pending": [op.to_json() for op in pending[:20]], "database_sessions": sessions},
+    )
 
 
 def crashed(crash: ServiceCrash, ops: list[Op]) -> Violation:
