@@ -170,6 +170,13 @@ def main() -> None:
     metavar="SUITE/NAME",
     help="Run only this scenario (repeatable); reproduction commands use it.",
 )
+@click.option(
+    "--scenarios-from",
+    multiple=True,
+    metavar="MODULE",
+    help="Also run the scenarios of this Python module (repeatable): a team's own, "
+    "written with harness.api.",
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed for ids and choices.")
 @click.option(
     "--report",
@@ -195,6 +202,7 @@ def verify(
     postgres_port: int | None,
     suites: str | None,
     scenario_ids: tuple[str, ...],
+    scenarios_from: tuple[str, ...],
     seed: int,
     report_dir: Path | None,
     as_json: bool,
@@ -220,16 +228,11 @@ def verify(
 
     def body() -> int:
         spec = _target_spec(**target_args, database_url=database_url)
-        chosen = select([s.strip() for s in suites.split(",")] if suites else None)
-        if scenario_ids:
-            wanted = set(scenario_ids)
-            unknown = wanted - {s.id for s in chosen}
-            if unknown:
-                raise UsageError(
-                    f"unknown scenario {', '.join(sorted(unknown))}; "
-                    f"known: {', '.join(s.id for s in chosen)}"
-                )
-            chosen = [s for s in chosen if s.id in wanted]
+        chosen = select(
+            [s.strip() for s in suites.split(",")] if suites else None,
+            scenarios_from,
+            scenario_ids,
+        )
         colors = {"pass": "green", "fail": "red", "error": "yellow"}
         # Progress lines go under "running <scenario> ..."; its result then
         # starts a line of its own.
@@ -248,9 +251,10 @@ def verify(
             model_examples=examples,
             model_steps=steps,
             model_shrink_s=shrink_seconds,
+            scenarios_from=scenarios_from,
             on_progress=on_progress,
         )
-        if options.cli_args() and not any(s.model_budget for s in chosen):
+        if options.model_args() and not any(s.model_budget for s in chosen):
             raise UsageError(
                 "--examples, --steps and --shrink-seconds size the model suite; add --suite model"
             )

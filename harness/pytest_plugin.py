@@ -66,12 +66,37 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--jwt-secret", default=None, metavar="S")
     group.addoption("--webhook-secret", default="whsec_tokenproof_test_secret", metavar="S")
     group.addoption(
+        "--scenarios-from",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="tokenproof: also run the scenarios of this module (repeatable).",
+    )
+    group.addoption(
         "--tokenproof-seed",
         default=1,
         type=int,
         metavar="N",
         help="tokenproof: seed for the scenarios (default 1).",
     )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Stand on its own in another repository: register the marker it uses, and
+    give pytest-asyncio the loop scope it otherwise warns about (only when the
+    project has not chosen one)."""
+    config.addinivalue_line(
+        "markers", "tokenproof: a tokenproof scenario run against the target under test"
+    )
+    if not config.getini("asyncio_default_fixture_loop_scope"):
+        config.inicfg["asyncio_default_fixture_loop_scope"] = "function"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tokenproof_target" in getattr(item, "fixturenames", ()):
+            item.add_marker("tokenproof")
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,10 @@ class ScenarioCouldNotRun(TokenproofError):
     """Something a scenario needs did not happen; it says nothing of the service."""
 
 
+class ScenarioNeverCalledTarget(TokenproofError):
+    """A scenario returned without one request to the service: a bug of the scenario."""
+
+
 class Run:
     """What a scenario body acts through. Every call is recorded in the history."""
 
@@ -101,6 +105,7 @@ class Run:
         self.expectations_checked = 0
         self.notes: list[str] = []
         self.ops_elsewhere = 0  # see ScenarioReport.ops_elsewhere
+        self.skipped = False
         self._worker = 0
 
     def expect(self, holds: bool, invariant: str, message: str, **evidence: Any) -> bool:
@@ -124,6 +129,18 @@ class Run:
         full = self.user(user)
         state = await asyncio.to_thread(self.stripe.state, metadata_prefix=("userId", full))
         return [i for i in state["intents"] if (i.get("metadata") or {}).get("userId") == full]
+
+    def skip(self, reason: str) -> None:
+        """Say why this scenario has nothing to do against this target (it passes,
+        with the reason noted); call it before returning early."""
+        self.skipped = True
+        self.notes.append(f"skipped: {reason}")
+
+    async def settled(self, within: float = SETTLE_S) -> None:
+        """Release held webhooks and wait until Stripe has delivered everything it
+        meant to (then the service has had its say on every event)."""
+        await asyncio.to_thread(self.stripe.release)
+        await asyncio.to_thread(self.stripe.wait_settled, within)
 
     def note(self, text: str) -> None:
         """A figure worth reporting (a latency, a count), shown next to the result."""
@@ -323,6 +340,12 @@ async def run_scenario(
             run = Run(target, client, history, users, seed, options)
             async with asyncio.timeout(timeout_s):
                 await scenario.body(run)
+            if not history.ops and not run.ops_elsewhere and not run.skipped:
+                raise ScenarioNeverCalledTarget(
+                    f"scenario {scenario.id} finished without calling the service: await "
+                    "run.tip/purchase/deduct/balance/call (a coroutine that is not awaited "
+                    "never runs), or run.skip(reason) when there is nothing to do"
+                )
     except TimeoutError:
         pending = [op for op in history.ops if op.type == "info" and op.error == "cancelled"]
         if pending:

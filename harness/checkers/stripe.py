@@ -7,15 +7,19 @@ from typing import Any
 
 from harness.checkers.result import CheckResult, Violation
 from harness.collect import DbState, StripeState
+from harness.contract import BONUS_FROM, BONUS_PERCENT
 from harness.history import Op
 
 
 def _expected_tokens(intent: dict[str, Any]) -> int | None:
+    """What the contract says a purchase of `tokenAmount` credits: the tokens plus
+    the 5% bonus (floored) from 5000 up, whatever the metadata's bonusTokens says."""
     meta = intent.get("metadata") or {}
     try:
-        return int(meta["tokenAmount"]) + int(meta.get("bonusTokens", "0"))
+        tokens = int(meta["tokenAmount"])
     except (KeyError, ValueError):
         return None
+    return tokens + (tokens * BONUS_PERCENT // 100 if tokens >= BONUS_FROM else 0)
 
 
 def reconciliation(db: DbState, stripe: StripeState) -> CheckResult:
