@@ -30,10 +30,10 @@ from __future__ import annotations
 
 from harness.checkers import ALLOW_5XX, CHECKERS
 from harness.client import Answer
-from harness.contract import invariant
+from harness.contract import InvariantDefinitionError, invariant
 from harness.emulator_client import EmulatorClient
 from harness.gates import ContentionGate, GateNotFilled
-from harness.runner import Run, ScenarioCouldNotRun, ScenarioReport
+from harness.runner import Run, ScenarioCouldNotRun, ScenarioNeverCalledTarget, ScenarioReport
 from harness.scenario import (
     Scenario,
     ScenarioDefinitionError,
@@ -51,10 +51,12 @@ __all__ = [
     "ContentionGate",
     "EmulatorClient",
     "GateNotFilled",
+    "InvariantDefinitionError",
     "Run",
     "Scenario",
     "ScenarioCouldNotRun",
     "ScenarioDefinitionError",
+    "ScenarioNeverCalledTarget",
     "ScenarioReport",
     "creator",
     "fan",
