@@ -49,7 +49,7 @@ def _scalar(value: Any) -> str:
     if isinstance(value, str) and ("\n" in value or len(value) > 160):
         return f'<pre class="wrap">{html.escape(value)}</pre>'
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return f'<span class="num">{value:,}</span>' if isinstance(value, int) else str(value)
+        return f'<span class="num">{value}</span>'
     return f"<code>{html.escape(str(value))}</code>"
 
 
@@ -67,9 +67,10 @@ def _table(rows: list[dict[str, Any]], ops: bool, t0: float) -> str:
         columns = [c for c in OP_COLUMNS if any(c in r for r in rows)]
     for r in rows:
         columns.extend(k for k in r if k not in columns and not (ops and k in ("index", "error")))
+    labels = {"time_s": "at", "f": "call", "type": "outcome"} if ops else {}
     if ops and any(r.get("error") for r in rows):
         columns.append("error")
-    head = "".join(f"<th>{html.escape(_label(c))}</th>" for c in columns)
+    head = "".join(f"<th>{html.escape(labels.get(c) or _label(c))}</th>" for c in columns)
     body = []
     for r in rows[:MAX_ROWS]:
         attrs = ""
@@ -108,9 +109,42 @@ def _table(rows: list[dict[str, Any]], ops: bool, t0: float) -> str:
     return shown
 
 
+OUTCOME = {"ok": "ok", "fail": "refused", "info": "unknown", "invoke": "sent, no answer"}
+
+
+def _op_card(op: dict[str, Any], depth: int, t0: float) -> str:
+    """One call: what was sent and what came back, the answer laid out in full."""
+    status = op.get("status")
+    outcome = OUTCOME.get(str(op.get("type")), str(op.get("type")))
+    fields = {
+        "call": f"{op.get('f')} by {op.get('user')} (worker {op.get('worker')}, "
+        f"call #{op.get('process')})",
+        "sent": op.get("args") or {},
+        "answer": f"{status} {outcome}" if status is not None else outcome,
+    }
+    if isinstance(op.get("time_s"), int | float):
+        fields["at"] = f"{(op['time_s'] - t0) * 1000:,.1f} ms (on the timeline, outlined)"
+    if op.get("body") is not None:
+        fields["body"] = op["body"]
+    if op.get("error"):
+        fields["error"] = op["error"]
+    rows = "".join(
+        f"<dt>{html.escape(k)}</dt><dd>"
+        + (
+            html.escape(v)
+            if isinstance(v, str) and k != "error"
+            else render_value(v, depth + 1, t0)
+        )
+        + "</dd>"
+        for k, v in fields.items()
+    )
+    kind = html.escape(str(op.get("type")))
+    return f'<dl class="kv op-card o-{kind}" data-process="{op.get("process")}">{rows}</dl>'
+
+
 def render_value(value: Any, depth: int = 0, t0: float = 0.0) -> str:
     if _is_op(value):
-        return _table([value], True, t0)
+        return _op_card(value, depth, t0)
     if isinstance(value, dict):
         return _dl(value, depth, t0)
     if isinstance(value, list | tuple):

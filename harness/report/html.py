@@ -37,7 +37,7 @@ def _first_sentence(text: str) -> str:
 
 def _what_went_wrong(s: ScenarioReport) -> str:
     if s.status == "error":
-        return html.escape((s.error or "").strip().splitlines()[0] if s.error else "")
+        return html.escape(error_line(s.error or ""))
     if s.status == "pass":
         checked = sum(r.checked for r in s.results)
         return f"{_plural(len(s.results), 'check')} held ({checked:,} things checked)"
@@ -47,6 +47,14 @@ def _what_went_wrong(s: ScenarioReport) -> str:
     )
     first = s.violations[0].message if s.violations else ""
     return f"{kinds}: {html.escape(first)}"
+
+
+def error_line(text: str) -> str:
+    """The line that says what went wrong: a traceback's last, else the first."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
 def _header(report: RunReport) -> str:
@@ -120,23 +128,52 @@ def _by_invariant(report: RunReport) -> str:
         for inv, n in counts.most_common()
     )
     return (
-        '<div><h3>Violations by invariant</h3><table class="list"><thead><tr><th>invariant</th>'
-        f"<th>count</th><th>in scenarios</th></tr></thead><tbody>{body}</tbody></table></div>"
+        '<h3>Violations by invariant</h3><table class="list"><thead><tr><th>invariant</th>'
+        f"<th>count</th><th>in scenarios</th></tr></thead><tbody>{body}</tbody></table>"
     )
 
 
-def _scenario_table(ordered: list[ScenarioReport]) -> str:
-    rows = "".join(
+def _row(s: ScenarioReport) -> str:
+    return (
         f'<tr class="st-{s.status}"><td>{badge(s.status, STATUS_WORDS[s.status])}</td>'
         f'<td><a href="#{anchor(s.scenario.id)}">{html.escape(s.scenario.id)}</a></td>'
         f"<td>{_what_went_wrong(s)}</td><td class=num>{s.op_count:,}</td>"
         f"<td class=num>{s.duration_s:.1f} s</td></tr>"
-        for s in ordered
     )
+
+
+def _scenario_table(ordered: list[ScenarioReport]) -> str:
+    """Every scenario, failures first. When something failed, the passing ones
+    fold into one row (a list of links) so the failures fill the first screen."""
+    bad = [s for s in ordered if s.status != "pass"]
+    good = [s for s in ordered if s.status == "pass"]
+    rows = "".join(_row(s) for s in (bad if bad else good))
+    if bad and good:
+        links = "".join(
+            f'<a href="#{anchor(s.scenario.id)}">{html.escape(s.scenario.id)}</a>' for s in good
+        )
+        rows += (
+            f'<tr class="st-pass"><td>{badge("pass")}</td><td colspan=4><details>'
+            f"<summary>{len(good)} scenarios passed (every invariant held)</summary>"
+            f'<div class="passed">{links}</div></details></td></tr>'
+        )
     return (
         '<div><h3>Scenarios, failures first</h3><table class="list scenarios"><thead><tr>'
         "<th>result</th><th>scenario</th><th>what went wrong</th><th>requests</th><th>time</th>"
         f"</tr></thead><tbody>{rows}</tbody></table></div>"
+    )
+
+
+def _could_not_run(report: RunReport) -> str:
+    if not report.could_not_run:
+        return ""
+    items = "".join(
+        f'<li><a href="#{anchor(s.scenario.id)}">{html.escape(s.scenario.id)}</a></li>'
+        for s in report.could_not_run
+    )
+    return (
+        "<h3>Could not run</h3><p class=muted>These scenarios decided nothing; the verdict "
+        f"cannot be a pass while any remain.</p><ul>{items}</ul>"
     )
 
 
@@ -186,6 +223,8 @@ def _violations(s: ScenarioReport) -> str:
 
 
 def _timeline(s: ScenarioReport) -> str:
+    if not s.ops:
+        return ""
     marked: set[int] = set()
     for v in s.violations:
         marked |= named_processes(v.evidence)
@@ -244,8 +283,10 @@ def html_report(report: RunReport) -> str:
     ordered = sorted(report.scenarios, key=lambda s: ORDER[s.status])
     body = (
         _cards(report)
-        + '<div class="summary-grid">'
+        + '<div class="summary-grid"><div>'
         + _by_invariant(report)
+        + _could_not_run(report)
+        + "</div>"
         + _scenario_table(ordered)
         + "</div>"
         + "".join(_section(report, s) for s in ordered)

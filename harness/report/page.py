@@ -43,6 +43,7 @@ table.data,table.list{width:100%;font-size:13px}
 th,td{border:1px solid var(--line);padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#eef1f4;font-weight:600}
 td{overflow-wrap:break-word}
+table.scenarios td:nth-child(2){white-space:nowrap}
 table.list tr.st-pass td{color:var(--muted);padding-top:1px;padding-bottom:1px}
 .table-box{max-width:100%;overflow-x:auto}
 table.data{width:auto;min-width:50%}
@@ -55,9 +56,11 @@ section.scenario,details.scenario{background:#fff;border:1px solid var(--line);b
 margin:14px 0;padding:14px 16px}
 section.scenario.st-fail{border-left:6px solid var(--fail)}
 section.scenario.st-error{border-left:6px solid var(--error)}
-details.scenario{padding:6px 16px}
+details.scenario{padding:4px 16px;margin:6px 0}
 details.scenario>summary{cursor:pointer;padding:2px 0}
 details.scenario[open]>summary{margin-bottom:8px}
+.passed{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:0 14px;
+font-size:13px;margin:4px 0}
 .up{font-size:12px;font-weight:400;margin-left:8px}
 .doc{margin:4px 0 10px;max-width:110ch}
 .violation{border:1px solid #f5c2c7;background:#fff8f8;border-radius:6px;padding:10px 12px;
@@ -95,7 +98,10 @@ svg .op-label{font-size:10px;fill:#fff;pointer-events:none}
 tr.o-ok td:first-child{box-shadow:inset 4px 0 #2da44e}
 tr.o-fail td:first-child{box-shadow:inset 4px 0 #8c959f}
 tr.o-info td:first-child{box-shadow:inset 4px 0 #e16f24}
-tr.hot td{background:#ddf4ff}
+tr.hot td,dl.hot{background:#ddf4ff}
+dl.op-card{border-left:4px solid #8c959f;padding-left:8px}
+dl.op-card.o-ok{border-color:#2da44e}dl.op-card.o-info{border-color:#e16f24}
+td.num,th{white-space:nowrap}
 figure.chart-box{margin:0;background:#fff;border:1px solid var(--line);border-radius:6px;
 padding:6px 8px}
 figure.chart-box figcaption{font-weight:600;font-size:13px}
@@ -166,7 +172,8 @@ SCRIPT = r"""
   }
   var current = null;
   document.addEventListener('mouseover', function(ev){
-    var t = ev.target.closest ? ev.target.closest('g.op, tr[data-process]') : null;
+    var t = ev.target.closest &&
+      ev.target.closest('g.op, tr[data-process], dl[data-process]');
     if (t === current) return;
     if (current) { hot(current.closest('.scenario'), current.getAttribute('data-process'), false); }
     current = t;

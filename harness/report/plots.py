@@ -164,7 +164,7 @@ def timeline_svg(ops: Sequence[Op], highlight: Iterable[int] = ()) -> str:
             f'<text class="lane-label" x="{label_w - 6}" y="{y + lane_h - 4}" '
             f'text-anchor="end">{html.escape(lane)}</text>'
         )
-    for tick in nice_ticks(0, span_ms):
+    for tick in nice_ticks(0, span_ms, 12):
         tx = label_w + tick / span_ms * plot_w
         parts.append(
             f'<line class="grid" x1="{tx:.1f}" x2="{tx:.1f}" y1="{axis_h - 4}" y2="{height - 8}"/>'
