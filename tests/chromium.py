@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 FLAGS = (
     "--headless",
     "--no-sandbox",  # tests run as root in CI
@@ -165,7 +167,7 @@ class Chromium:
 
     # ---- pages -----------------------------------------------------------
 
-    def open(self, url: str) -> Page:
+    def open(self, url: str, javascript: bool = True) -> Page:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
@@ -178,6 +180,8 @@ class Chromium:
             {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False},
             session,
         )
+        if not javascript:
+            self.send("Emulation.setScriptExecutionDisabled", {"value": True}, session)
         frame = self.send("Page.navigate", {"url": url}, session)
         if frame.get("errorText"):
             raise BrowserError(f"could not open {url}: {frame['errorText']}")
@@ -212,6 +216,35 @@ class Page:
         if "exceptionDetails" in result:
             raise BrowserError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+    def in_first_screen(self, selector: str) -> bool:
+        """The element is rendered and lies wholly within the viewport at the top
+        of the page (what a person sees on opening it)."""
+        return bool(
+            self.evaluate(
+                f"""(() => {{
+                  window.scrollTo(0, 0);
+                  const el = document.querySelector({json.dumps(selector)});
+                  if (!el) return false;
+                  const r = el.getBoundingClientRect();
+                  return el.checkVisibility({{visibilityProperty: true}}) &&
+                    r.width > 0 && r.height > 0 && r.top >= 0 &&
+                    r.bottom <= window.innerHeight && r.right <= window.innerWidth;
+                }})()"""
+            )
+        )
+
+    def hover_element(self, selector: str) -> None:
+        """Scroll the element into view and move the mouse onto its middle."""
+        box = self.evaluate(
+            f"""(() => {{
+              const el = document.querySelector({json.dumps(selector)});
+              el.scrollIntoView({{block: 'center'}});
+              const r = el.getBoundingClientRect();
+              return [r.left + r.width / 2, r.top + r.height / 2];
+            }})()"""
+        )
+        self.hover(box[0], box[1])
 
     def hover(self, x: float, y: float) -> None:
         self.browser.send(
@@ -268,6 +301,25 @@ class Page:
             for e in self.browser.events
             if e.get("sessionId") == self.session and e["method"] == "Network.requestWillBeSent"
         ]
+
+
+def require_chromium() -> str:
+    """Chromium's path; without one a developer's run skips, CI (CI=true) fails."""
+    binary = find_chromium()
+    if binary:
+        return binary
+    reason = "no chromium on PATH (apt-get install chromium, or set TOKENPROOF_CHROMIUM)"
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"{reason}; CI must run the browser tests (.ci/run installs it)")
+    pytest.skip(reason)
+
+
+def keep_artifact(path: Path) -> None:
+    """Copy a file the test made (a screenshot) to $TOKENPROOF_ARTIFACTS, if set."""
+    folder = os.environ.get("TOKENPROOF_ARTIFACTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, Path(folder) / path.name)
 
 
 @contextlib.contextmanager

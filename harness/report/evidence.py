@@ -173,22 +173,32 @@ def _dl(value: dict[str, Any], depth: int, t0: float) -> str:
     return f'<dl class="kv">{items}</dl>'
 
 
-def render_evidence(evidence: dict[str, Any], t0: float = 0.0) -> str:
-    """Scalars first (who, how much), then each structured item under its name.
+def _holds_ops(value: Any) -> bool:
+    if _is_op(value):
+        return True
+    return isinstance(value, list | tuple) and bool(value) and all(_is_op(i) for i in value)
+
+
+def render_evidence(evidence: dict[str, Any], t0: float = 0.0, aside: str = "") -> str:
+    """Scalars first (who, how much), then each structured item under its name;
+    `aside` (a plot) goes beside them, and the calls, wide, below.
     `t0`: the scenario's first request, so op times read as on its timeline."""
-    if not evidence:
-        return ""
     simple = {k: v for k, v in evidence.items() if _is_scalar(v) and not _long_text(v)}
-    parts = [_dl(simple, 0, t0)] if simple else []
+    narrow = [_dl(simple, 0, t0)] if simple else []
+    wide = []
     for key, value in evidence.items():
         if key in simple:
             continue
         count = f" ({len(value)})" if isinstance(value, list | tuple) and len(value) > 1 else ""
-        parts.append(
+        item = (
             f'<div class="ev-item"><h5>{html.escape(_label(key))}{count}</h5>'
             f"{render_value(value, 1, t0)}</div>"
         )
-    return f'<div class="evidence">{"".join(parts)}</div>'
+        (wide if _holds_ops(value) else narrow).append(item)
+    top = "".join(narrow)
+    if aside:
+        top = f'<div class="ev-grid"><div>{top}</div><div>{aside}</div></div>'
+    return f'<div class="evidence">{top}{"".join(wide)}</div>'
 
 
 def _long_text(value: Any) -> bool:

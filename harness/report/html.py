@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import inspect
+import re
 from collections import Counter
 
 from harness.checkers import CheckResult
@@ -45,8 +46,30 @@ def _what_went_wrong(s: ScenarioReport) -> str:
     kinds = ", ".join(
         f"<b>{html.escape(k)}</b>" + (f" \u00d7{n}" if n > 1 else "") for k, n in counts.items()
     )
-    first = s.violations[0].message if s.violations else ""
+    first = headline(s.violations[0].message) if s.violations else ""
     return f"{kinds}: {html.escape(first)}"
+
+
+HEADLINE_CHARS = 240
+
+
+def headline(message: str) -> str:
+    """One line that says what broke: a multi-line message (the model's, with
+    Hypothesis's steps) is summed up by its first exception line."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if len(lines) > 1:
+        exceptions = [line for line in lines if re.match(r"[\w.]*(Error|Exception):", line)]
+        plain = [line for line in lines if not line.startswith("WARNING")]
+        lines = exceptions or plain or lines
+    line = lines[0] if lines else ""
+    return line if len(line) <= HEADLINE_CHARS else line[: HEADLINE_CHARS - 3] + "..."
+
+
+def _message(message: str) -> str:
+    text = f'<p class="msg">{html.escape(headline(message))}</p>'
+    if "\n" in message.strip() or len(message) > HEADLINE_CHARS:
+        text += f'<pre class="wrap">{html.escape(message.strip())}</pre>'
+    return text
 
 
 def error_line(text: str) -> str:
@@ -203,13 +226,11 @@ def _violations(s: ScenarioReport) -> str:
     parts = []
     t0 = min((op.time_s for op in s.ops), default=0.0)
     for i, v in enumerate(s.violations):
-        chart = balance_chart(s, v.evidence)
-        grid = "ev-grid" if chart else "ev-grid single"
         block = (
             f'<div class="violation"><h4>{html.escape(v.invariant)}</h4>'
-            f'<p class="msg">{html.escape(v.message)}</p>'
-            f'<div class="{grid}"><div>{render_evidence(v.evidence, t0)}</div>'
-            f"{f'<div>{chart}</div>' if chart else ''}</div></div>"
+            + _message(v.message)
+            + render_evidence(v.evidence, t0, balance_chart(s, v.evidence))
+            + "</div>"
         )
         if i == VIOLATIONS_SHOWN:
             parts.append(

@@ -68,7 +68,6 @@ margin:8px 0}
 .violation .msg{font-weight:600;margin:0 0 6px}
 .ev-grid{display:grid;grid-template-columns:minmax(340px,1fr) minmax(0,600px);gap:16px;
 align-items:start}
-.ev-grid.single{grid-template-columns:minmax(0,1fr)}
 dl.kv{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:2px 12px;margin:4px 0}
 dl.kv dt{color:var(--muted)}dl.kv dd{margin:0;overflow-wrap:break-word;min-width:0}
 .cmd{display:flex;gap:8px;align-items:flex-start;background:#fff;border:1px solid var(--line);
