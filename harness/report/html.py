@@ -22,7 +22,7 @@ VIOLATIONS_SHOWN = 6
 OUTCOME_WORDS = {"ok": "ok", "fail": "refused", "info": "unknown", "open": "never answered"}
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
@@ -41,7 +41,7 @@ def _what_went_wrong(s: ScenarioReport) -> str:
         return html.escape(error_line(s.error or ""))
     if s.status == "pass":
         checked = sum(r.checked for r in s.results)
-        return f"{_plural(len(s.results), 'check')} held ({checked:,} things checked)"
+        return f"{plural(len(s.results), 'check')} held ({checked:,} things checked)"
     counts = Counter(v.invariant for v in s.violations)
     kinds = ", ".join(
         f"<b>{html.escape(k)}</b>" + (f" \u00d7{n}" if n > 1 else "") for k, n in counts.items()
@@ -88,7 +88,7 @@ def _header(report: RunReport) -> str:
     if report.verdict == "fail":
         why = (
             f"{len(failed)} of {total} scenarios found violations "
-            f"({_plural(violations, 'violation')})"
+            f"({plural(violations, 'violation')})"
         )
         if errors:
             why += f"; {len(errors)} could not run"
@@ -256,7 +256,7 @@ def _timeline(s: ScenarioReport) -> str:
         f"{n} {OUTCOME_WORDS[k]}" for k, n in [*ends.most_common(), ("open", open_)] if n
     )
     return (
-        f'<h3>Timeline <span class="muted">· {_plural(calls, "call")}: {counts}</span></h3>'
+        f'<h3>Timeline <span class="muted">· {plural(calls, "call")}: {counts}</span></h3>'
         + timeline_legend(bool(marked))
         + timeline_svg(s.ops, marked)
     )

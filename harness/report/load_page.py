@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.report.evidence import render_evidence
-from harness.report.html import check_table
+from harness.report.html import check_table, plural
 from harness.report.page import badge, document
 from harness.report.plots import Chart, Series, line_chart
 
@@ -128,7 +128,8 @@ def load_html(report: LoadReport, directory: Path) -> str:
     by_invariant = Counter(v.invariant for v in violations)
     verdict = "pass" if report.ok else "fail"
     why = (
-        f"{len(violations)} violations of {len(by_invariant)} invariants in {requests:,} requests"
+        f"{plural(len(violations), 'violation')} of {plural(len(by_invariant), 'invariant')} "
+        f"in {requests:,} requests"
         if violations
         else f"every invariant held over {requests:,} requests"
     )
