@@ -185,7 +185,7 @@ def render_evidence(evidence: dict[str, Any], t0: float = 0.0, aside: str = "") 
     `t0`: the scenario's first request, so op times read as on its timeline."""
     simple = {k: v for k, v in evidence.items() if _is_scalar(v) and not _long_text(v)}
     narrow = [_dl(simple, 0, t0)] if simple else []
-    wide = []
+    wide: list[str] = []
     for key, value in evidence.items():
         if key in simple:
             continue
