@@ -13,7 +13,7 @@ from harness.checkers import CheckResult
 from harness.report.evidence import render_evidence
 from harness.report.page import anchor, badge, command, document
 from harness.report.plots import balance_chart, named_processes, timeline_legend, timeline_svg
-from harness.report.summary import RunReport
+from harness.report.summary import RunReport, error_line
 from harness.runner import ScenarioReport
 
 ORDER = {"fail": 0, "error": 1, "pass": 2}
@@ -70,14 +70,6 @@ def _message(message: str) -> str:
     if "\n" in message.strip() or len(message) > HEADLINE_CHARS:
         text += f'<pre class="wrap">{html.escape(message.strip())}</pre>'
     return text
-
-
-def error_line(text: str) -> str:
-    """The line that says what went wrong: a traceback's last, else the first."""
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    if not lines:
-        return ""
-    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
 def _header(report: RunReport) -> str:

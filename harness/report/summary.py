@@ -50,6 +50,19 @@ class RunReport:
         }
 
 
+def error_line(text: str) -> str:
+    """The line that says what went wrong: a traceback's last line, also after
+    a heading such as "checker reconciliation crashed:"; else the first line."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if lines[0].startswith("Traceback"):
+        return lines[-1].strip()
+    if lines[0].endswith(":") and len(lines) > 1 and lines[1].startswith("Traceback"):
+        return f"{lines[0]} {lines[-1].strip()}"
+    return lines[0]
+
+
 def print_table(report: RunReport, console: Console) -> None:
     table = Table(title=f"tokenproof verify: {report.target} (seed {report.seed})")
     table.add_column("scenario")
@@ -61,7 +74,7 @@ def print_table(report: RunReport, console: Console) -> None:
     for s in report.scenarios:
         detail = "; ".join(f"{v.invariant}: {v.message}" for v in s.violations[:3])
         if s.error:
-            detail = s.error.splitlines()[0]
+            detail = error_line(s.error)
         table.add_row(
             s.scenario.id,
             f"[{colors[s.status]}]{s.status}[/]",

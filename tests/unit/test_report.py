@@ -204,3 +204,16 @@ def test_load_report_html_plots_locust_history(tmp_path: Path) -> None:
     assert page.count('<svg class="chart"') == 3  # throughput, latency, users
     assert '<a href="locust.html">' in page
     assert "<td>POST tip</td>" in page
+
+
+def test_error_line_names_the_exception() -> None:
+    from harness.report.summary import error_line
+
+    trace = "Traceback (most recent call last):\n  File x\nKeyError: 'id'"
+    assert error_line(trace) == "KeyError: 'id'"
+    assert error_line(f"checker reconciliation crashed:\n{trace}") == (
+        "checker reconciliation crashed: KeyError: 'id'"
+    )
+    assert error_line("while running: GateNotFilled: 3 of 20\nTraceback ...") == (
+        "while running: GateNotFilled: 3 of 20"
+    )
