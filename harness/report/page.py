@@ -117,7 +117,8 @@ overflow-wrap:anywhere;max-height:260px;overflow:hidden}
  -webkit-print-color-adjust:exact}
  button.copy,#tip,.up{display:none}
  details::details-content{content-visibility:visible;display:contents}
- section.scenario,details.scenario{break-inside:avoid-page}
+ .summary-grid,.ev-grid{grid-template-columns:minmax(0,1fr)}
+ g.op{break-inside:avoid}
 }
 """
 

@@ -25,7 +25,7 @@ OUTCOMES = {
     "info": "unknown (5xx or no answer)",
     "open": "never answered",
 }
-MAX_LANES = 40
+MAX_LANES = 64
 MAX_BARS = 3000
 BODY_CHARS = 1500
 
