@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.report.plots import named_processes
 
-MAX_ROWS = 50
+MAX_ROWS = 200
 ROWS_OPEN = 8  # longer tables show this many, the rest folded
 CELL_CHARS = 240
 OP_COLUMNS = ("process", "worker", "f", "user", "args", "type", "status", "body", "time_s")
@@ -201,8 +201,28 @@ def render_evidence(evidence: dict[str, Any], t0: float = 0.0, aside: str = "") 
     return f'<div class="evidence">{top}{"".join(wide)}</div>'
 
 
+def as_rows(evidences: list[dict[str, Any]], messages: list[str]) -> list[dict[str, Any]] | None:
+    """Many violations of one invariant with flat evidence (scalars, or one call
+    plus scalars) as the rows of one table; None when they do not flatten."""
+    keys = [tuple(e) for e in evidences]
+    if len(set(keys)) != 1:
+        return None
+    ops = [k for k in keys[0] if all(_is_op(e[k]) for e in evidences)]
+    rest = [k for k in keys[0] if k not in ops]
+    flat = all(_is_scalar(e[k]) or isinstance(e[k], list) for e in evidences for k in rest)
+    if len(ops) > 1 or not flat:
+        return None
+    if ops:
+        return [{**e[ops[0]], **{k: e[k] for k in rest}} for e in evidences]
+    return [{"message": m, **e} for m, e in zip(messages, evidences, strict=True)]
+
+
+def rows_table(rows: list[dict[str, Any]], t0: float = 0.0) -> str:
+    return _table(rows, all(_is_op(r) for r in rows), t0)
+
+
 def _long_text(value: Any) -> bool:
     return isinstance(value, str) and ("\n" in value or len(value) > 160)
 
 
-__all__ = ["named_processes", "render_evidence", "render_value"]
+__all__ = ["as_rows", "named_processes", "render_evidence", "render_value", "rows_table"]

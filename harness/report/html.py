@@ -9,8 +9,8 @@ import inspect
 import re
 from collections import Counter
 
-from harness.checkers import CheckResult
-from harness.report.evidence import render_evidence
+from harness.checkers import CheckResult, Violation
+from harness.report.evidence import as_rows, render_evidence, rows_table
 from harness.report.page import anchor, badge, command, document
 from harness.report.plots import balance_chart, named_processes, timeline_legend, timeline_svg
 from harness.report.summary import RunReport, error_line
@@ -214,25 +214,48 @@ def check_table(results: list[CheckResult], open_: bool) -> str:
     )
 
 
-def _violations(s: ScenarioReport) -> str:
-    parts = []
+GROUP_FROM = 3  # this many violations of one invariant, with flat evidence, share a table
+
+
+def _violation_blocks(s: ScenarioReport) -> list[str]:
     t0 = min((op.time_s for op in s.ops), default=0.0)
-    for i, v in enumerate(s.violations):
-        block = (
+    groups: dict[str, list[Violation]] = {}
+    for v in s.violations:
+        groups.setdefault(v.invariant, []).append(v)
+    blocks = []
+    for invariant, group in groups.items():
+        rows = None
+        if len(group) >= GROUP_FROM:
+            rows = as_rows([v.evidence for v in group], [v.message for v in group])
+        if rows is not None:
+            blocks.append(
+                f'<div class="violation"><h4>{html.escape(invariant)} \u00d7{len(group)}</h4>'
+                + _message(group[0].message)
+                + f'<p class="muted">and {len(group) - 1} more like it:</p>'
+                + rows_table(rows, t0)
+                + "</div>"
+            )
+            continue
+        blocks += [
             f'<div class="violation"><h4>{html.escape(v.invariant)}</h4>'
             + _message(v.message)
             + render_evidence(v.evidence, t0, balance_chart(s, v.evidence))
             + "</div>"
+            for v in group
+        ]
+    return blocks
+
+
+def _violations(s: ScenarioReport) -> str:
+    blocks = _violation_blocks(s)
+    shown = "".join(blocks[:VIOLATIONS_SHOWN])
+    if len(blocks) > VIOLATIONS_SHOWN:
+        shown += (
+            f"<details><summary>{len(blocks) - VIOLATIONS_SHOWN} more</summary>"
+            + "".join(blocks[VIOLATIONS_SHOWN:])
+            + "</details>"
         )
-        if i == VIOLATIONS_SHOWN:
-            parts.append(
-                f"<details><summary>{len(s.violations) - VIOLATIONS_SHOWN} more violations"
-                "</summary>"
-            )
-        parts.append(block)
-    if len(s.violations) > VIOLATIONS_SHOWN:
-        parts.append("</details>")
-    return f"<h3>Violations ({len(s.violations)})</h3>" + "".join(parts)
+    return f"<h3>Violations ({len(s.violations)})</h3>{shown}"
 
 
 def _timeline(s: ScenarioReport) -> str:

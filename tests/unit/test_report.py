@@ -217,3 +217,27 @@ def test_error_line_names_the_exception() -> None:
     assert error_line("while running: GateNotFilled: 3 of 20\nTraceback ...") == (
         "while running: GateNotFilled: 3 of 20"
     )
+
+
+def test_many_violations_of_one_invariant_share_a_table() -> None:
+    from tests.report_data import Ops
+
+    ops = Ops()
+    calls = [ops.call(f"w{i}", "tip", "a", {"tokenAmount": 1}, 0.0, 0.1, 503, {}) for i in range(4)]
+    bad = [
+        Violation("no-5xx", f"tip by a answered 503 ({i})", {"op": op.to_json()})
+        for i, op in enumerate(calls)
+        if op is not None
+    ]
+    scenario = ScenarioReport(
+        Scenario("crossed", "race", (), _noop, "doc"),
+        "fail",
+        1,
+        0.3,
+        [CheckResult.of("no_server_errors", 4, bad)],
+        ops.ops,
+    )
+    page = html_report(RunReport("reference", 1, "r", [scenario], []))
+    assert "no-5xx \u00d74" in page
+    assert page.count('<tr class="o-info" data-process=') == 4  # one table, a row per call
+    assert page.count('class="violation"') == 1
