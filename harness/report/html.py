@@ -172,9 +172,12 @@ def _scenario_table(ordered: list[ScenarioReport]) -> str:
             f"<summary>{len(good)} scenarios passed (every invariant held)</summary>"
             f'<div class="passed">{links}</div></details></td></tr>'
         )
+    title, detail = (
+        ("Scenarios, failures first", "what went wrong") if bad else ("Scenarios", "checks")
+    )
     return (
-        '<div><h3>Scenarios, failures first</h3><table class="list scenarios"><thead><tr>'
-        "<th>result</th><th>scenario</th><th>what went wrong</th><th>requests</th><th>time</th>"
+        f'<div><h3>{title}</h3><table class="list scenarios"><thead><tr>'
+        f"<th>result</th><th>scenario</th><th>{detail}</th><th>requests</th><th>time</th>"
         f"</tr></thead><tbody>{rows}</tbody></table></div>"
     )
 
