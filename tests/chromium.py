@@ -234,7 +234,17 @@ class Page:
             )
         )
 
-    def hover_element(self, selector: str) -> None:
+    def click_element(self, selector: str) -> None:
+        """Press and release the left button on the element's middle."""
+        x, y = self.hover_element(selector)
+        for kind in ("mousePressed", "mouseReleased"):
+            self.browser.send(
+                "Input.dispatchMouseEvent",
+                {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
+                self.session,
+            )
+
+    def hover_element(self, selector: str) -> tuple[float, float]:
         """Scroll the element into view and move the mouse onto its middle."""
         box = self.evaluate(
             f"""(() => {{
@@ -245,6 +255,7 @@ class Page:
             }})()"""
         )
         self.hover(box[0], box[1])
+        return box[0], box[1]
 
     def hover(self, x: float, y: float) -> None:
         self.browser.send(

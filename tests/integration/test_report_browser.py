@@ -90,9 +90,14 @@ def test_hovering_an_op_shows_its_call_and_answer(browser: Chromium, tmp_path: P
     # The call that never answered says so.
     page.hover_element("#s-retry-same-key-concurrently g.op.o-open")
     page.wait_for("document.getElementById('tip').innerText.includes('never answered')")
-    # Off the bars, the tooltip goes away.
-    page.hover(5, 5)
+    # Off the bars (onto the section's heading), the tooltip goes away.
+    page.hover_element("#s-retry-same-key-concurrently h2")
     page.wait_for("document.getElementById('tip').hidden")
+    # The reproduction command's copy button answers.
+    page.click_element("#s-race-drain-one-fan button.copy")
+    page.wait_for(
+        "document.querySelector('#s-race-drain-one-fan button.copy').innerText == 'copied'"
+    )
     assert page.console_errors() == []
 
 
