@@ -186,6 +186,11 @@ class Chromium:
         if frame.get("errorText"):
             raise BrowserError(f"could not open {url}: {frame['errorText']}")
         self.wait_event("Page.loadEventFired", session)
+        # That event may be the blank page's, from before the navigation.
+        page.wait_for(
+            f"location.href === {json.dumps(url)} && document.readyState === 'complete'",
+            TIMEOUT_S,
+        )
         return page
 
     def close(self) -> None:
