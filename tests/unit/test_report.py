@@ -241,3 +241,16 @@ def test_many_violations_of_one_invariant_share_a_table() -> None:
     assert "no-5xx \u00d74" in page
     assert page.count('<tr class="o-info" data-process=') == 4  # one table, a row per call
     assert page.count('class="violation"') == 1
+
+
+def test_a_multi_line_message_is_headed_by_its_exception_line() -> None:
+    from harness.report.html import headline
+
+    model = (
+        "WARNING: Hypothesis has spent more than five minutes shrinking.\n"
+        "--- failure 1 of 1 ---\nstate = TokenModelRun()\nstate.burst(ops=[...])\n"
+        "AssertionError: no serial order of the burst gives the answers [200, 200]"
+    )
+    assert headline(model).startswith("AssertionError: no serial order")
+    assert headline("fan: off by 10") == "fan: off by 10"
+    assert len(headline("x" * 1000)) == 240
