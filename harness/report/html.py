@@ -143,7 +143,8 @@ def _by_invariant(report: RunReport) -> str:
         for inv, n in counts.most_common()
     )
     return (
-        '<h3>Violations by invariant</h3><table class="list"><thead><tr><th>invariant</th>'
+        '<h3>Violations by invariant</h3><table class="list by-invariant"><thead><tr>'
+        "<th>invariant</th>"
         f"<th>count</th><th>in scenarios</th></tr></thead><tbody>{body}</tbody></table>"
     )
 

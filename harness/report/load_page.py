@@ -177,7 +177,8 @@ def load_html(report: LoadReport, directory: Path) -> str:
             for inv, n in by_invariant.most_common()
         )
         body.append(
-            '<h3>Violations by invariant</h3><table class="list"><thead><tr><th>invariant</th>'
+            '<h3>Violations by invariant</h3><table class="list by-invariant"><thead><tr>'
+            "<th>invariant</th>"
             f"<th>count</th><th>first example</th></tr></thead><tbody>{rows}</tbody></table>"
         )
     body.append("<h3>Over time</h3>" + history_charts(directory / "locust_stats_history.csv"))

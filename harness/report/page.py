@@ -43,7 +43,7 @@ table.data,table.list{width:100%;font-size:13px}
 th,td{border:1px solid var(--line);padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#eef1f4;font-weight:600}
 td{overflow-wrap:break-word}
-table.scenarios td:nth-child(2){white-space:nowrap}
+table.scenarios td:nth-child(2),table.by-invariant td:first-child{white-space:nowrap}
 table.list tr.st-pass td{color:var(--muted);padding-top:1px;padding-bottom:1px}
 .table-box{max-width:100%;overflow-x:auto}
 table.data{width:auto;min-width:50%}
