@@ -83,14 +83,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Stand on its own in another repository: register the marker it uses, and
-    give pytest-asyncio the loop scope it otherwise warns about (only when the
-    project has not chosen one)."""
+    """Stand on its own in another repository: register the marker it uses. (It
+    needs nothing of pytest-asyncio: scenario tests are plain functions that run
+    their own event loop, so tokenproof does not install pytest-asyncio for its
+    users; this repository's own tests get it from the `dev` extra.)"""
     config.addinivalue_line(
         "markers", "tokenproof: a tokenproof scenario run against the target under test"
     )
-    if not config.getini("asyncio_default_fixture_loop_scope"):
-        config.inicfg["asyncio_default_fixture_loop_scope"] = "function"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -143,17 +142,33 @@ def reference_target(reference_database_factory: DatabaseFactory) -> Iterator[Ta
 
 @pytest.fixture(scope="session")
 def tokenproof_target_spec(request: pytest.FixtureRequest) -> TargetSpec:
+    from harness.config import resolve
+
     opt = request.config.getoption
+    given = {
+        "target": None if opt("--target") == "reference" else opt("--target"),
+        "target_command": opt("--target-command"),
+        "target_cwd": opt("--target-cwd"),
+        "target_env": opt("--target-env"),
+        "target_schema": opt("--target-schema"),
+        "target_url": opt("--target-url"),
+    }
+    # tokenproof.toml or [tool.tokenproof] where pytest runs; options override it.
+    resolved = resolve(Path.cwd(), given)
+    env = resolved.get("target_env") or []
+    if isinstance(env, dict):
+        env = [f"{k}={v}" for k, v in env.items()]
     return TargetSpec.from_options(
-        target=opt("--target"),
-        command=opt("--target-command"),
-        cwd=opt("--target-cwd"),
-        env=opt("--target-env"),
-        schema=[Path(p) for p in opt("--target-schema")],
-        url=opt("--target-url"),
+        target=resolved.get("target") or "reference",
+        command=resolved.get("target_command"),
+        cwd=resolved.get("target_cwd"),
+        env=env,
+        schema=[Path(p) for p in resolved.get("target_schema") or []],
+        url=resolved.get("target_url"),
         database_url=opt("--database-url"),
         jwt_secret=opt("--jwt-secret"),
         webhook_secret=opt("--webhook-secret"),
+        start_timeout_s=resolved.get("service_start_timeout"),
     )
 
 
