@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from decimal import Decimal
 
 from harness.checkers.result import CheckResult, Violation
-from harness.collect import DbState, LedgerRow
+from harness.state import DbState, LedgerRow
 
 TOKEN_VALUE_USD = Decimal("0.05")
 TRANSFER_TYPES = ("tip", "call")

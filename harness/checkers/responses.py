@@ -9,8 +9,8 @@ from collections import defaultdict
 from typing import Any
 
 from harness.checkers.result import CheckResult, Violation
-from harness.collect import DbState, StripeState
 from harness.history import Op
+from harness.state import DbState, StripeState
 
 TRANSFER_OPS = {"tip": "tip", "deduct": "call"}
 
