@@ -96,8 +96,8 @@ function purchaseRowStatus(intentStatus) {
   }
 }
 
-async function recordPurchase(userId, intent, tokenAmount, bonus, cents, key, status) {
-  const inserted = await pool.query(
+async function recordPurchase(db, userId, intent, tokenAmount, bonus, cents, key, status) {
+  const inserted = await db.query(
     `INSERT INTO token_transactions
        (user_id, type, tokens, amount_usd, bonus_tokens, stripe_payment_intent_id,
         client_idempotency_key, status, description)
@@ -109,7 +109,7 @@ async function recordPurchase(userId, intent, tokenAmount, bonus, cents, key, st
   );
   if (inserted.rows.length) return inserted.rows[0];
   // The webhook got here first (or a concurrent copy of this request did).
-  const existing = await pool.query(
+  const existing = await db.query(
     'SELECT id, status FROM token_transactions WHERE stripe_payment_intent_id = $1',
     [intent.id],
   );
@@ -119,7 +119,7 @@ async function recordPurchase(userId, intent, tokenAmount, bonus, cents, key, st
 /** Map a Stripe SDK error to our outcome; null when it is not Stripe's. */
 function stripeFailure(err) {
   if (!(err instanceof Stripe.errors.StripeError)) return null;
-  const leak = defect('leaky-errors') ? { details: err.message } : {};
+  const leak = defect('leaky-errors') ? { details: err.message, stack: err.stack } : {};
   switch (err.type) {
     case 'StripeCardError':
       return fail(402, 'card_declined', 'The card was declined', {
@@ -171,13 +171,14 @@ router.post(
       : `purchase-${crypto.randomUUID()}`;
 
     // Optional defect: hold a transaction (and its pooled client) open while
-    // Stripe works, as the first hardening patch did.
+    // Stripe works and insert through it, as the first hardening patch did.
     let heldClient = null;
     if (defect('tx-across-stripe')) {
       heldClient = await pool.connect();
       await heldClient.query('BEGIN');
-      await heldClient.query('SELECT id FROM users WHERE supabase_id = $1 FOR UPDATE', [userId]);
+      await heldClient.query('SELECT id FROM users WHERE supabase_id = $1', [userId]);
     }
+    const db = heldClient || pool;
 
     let outcome;
     try {
@@ -206,13 +207,13 @@ router.post(
         logger.warn('stripe create failed', { requestId: req.id, type: err.type, status: err.statusCode, code: err.code });
         const declined = err.type === 'StripeCardError' ? err.payment_intent : null;
         if (declined && declined.id) {
-          await recordPurchase(userId, declined, tokenAmount, bonus, cents, metaKey, 'failed');
+          await recordPurchase(db, userId, declined, tokenAmount, bonus, cents, metaKey, 'failed');
         }
       }
 
       if (intent) {
         const row = await recordPurchase(
-          userId, intent, tokenAmount, bonus, cents, metaKey, purchaseRowStatus(intent.status),
+          db, userId, intent, tokenAmount, bonus, cents, metaKey, purchaseRowStatus(intent.status),
         );
         outcome = ok({
           transaction: { id: Number(row.id), status: row.status, tokens: tokenAmount, bonusTokens: bonus },
@@ -333,8 +334,8 @@ async function moveTokens(client, fanId, t) {
     [usd, t.creatorId],
   );
 
-  let sourceId = t.kind === 'call' ? `call_${t.callId}_${creditId}` : `tip_${creditId}`;
-  if (defect('timestamp-source-id')) sourceId = `${t.kind}_${Date.now()}`;
+  // The earning is keyed by the credit's own ledger row: unique per credit.
+  const sourceId = t.sourceId || (t.kind === 'call' ? `call_${t.callId}_${creditId}` : `tip_${creditId}`);
   await client.query(
     `INSERT INTO creator_earnings
        (creator_id, earning_type, source_id, tokens_earned, usd_value, description, fan_id)
@@ -355,6 +356,8 @@ async function runTransfer(req, res, t) {
     throw badRequest('self_transfer', 'You cannot send tokens to yourself');
   }
   const key = defect('transfer-key-ignored') ? null : t.key;
+  // Defect: an earning id taken from the clock when the request arrives.
+  if (defect('timestamp-source-id')) t.sourceId = `${t.kind}_${Date.now()}`;
   const result = await withTransaction(
     async (client) => {
       if (key) {
