@@ -90,6 +90,12 @@ def target_options(func: F) -> F:
         click.option("--target-command", metavar="CMD", help="Start your service with this."),
         click.option("--target-cwd", metavar="DIR", help="Working directory for the command."),
         click.option(
+            "--target-env",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Extra environment for a service tokenproof starts (repeatable).",
+        ),
+        click.option(
             "--target-schema",
             multiple=True,
             type=click.Path(dir_okay=False, path_type=Path),
@@ -177,6 +183,12 @@ def main() -> None:
     "--examples", type=click.IntRange(1), help="Model suite: Hypothesis examples (deep runs)."
 )
 @click.option("--steps", type=click.IntRange(1), help="Model suite: steps per example.")
+@click.option(
+    "--shrink-seconds",
+    type=click.FloatRange(1),
+    help="Model suite: how long to shrink a failure before reporting the shortest "
+    "failing sequence reached (default 30).",
+)
 def verify(
     postgres_bin: str | None,
     database_url: str | None,
@@ -188,6 +200,7 @@ def verify(
     as_json: bool,
     examples: int | None,
     steps: int | None,
+    shrink_seconds: float | None,
     **target_args: Any,
 ) -> None:
     """Run the scenario suites against a target and check every invariant.
@@ -231,13 +244,22 @@ def verify(
             progressed[0] = False
             err.print(f"{lead}[{colors[r.status]}]{r.status}[/] ({r.duration_s:.1f} s)")
 
-        options = RunOptions(model_examples=examples, model_steps=steps, on_progress=on_progress)
+        options = RunOptions(
+            model_examples=examples,
+            model_steps=steps,
+            model_shrink_s=shrink_seconds,
+            on_progress=on_progress,
+        )
         if options.cli_args() and not any(s.model_budget for s in chosen):
-            raise UsageError("--examples and --steps size the model suite; add --suite model")
+            raise UsageError(
+                "--examples, --steps and --shrink-seconds size the model suite; add --suite model"
+            )
         settings = _settings(
             postgres_bin, None if spec.kind == "url" else database_url, postgres_port
         )
-        with open_target(spec, settings, seed=seed, on_info=lambda m: err.print(m)) as target:
+        with open_target(
+            spec, settings, seed=seed, on_info=lambda m: err.print(m), log_dir=report_dir
+        ) as target:
             report = asyncio.run(
                 run_verify(
                     target,
@@ -264,6 +286,7 @@ def _target_spec(
     target_name: str,
     target_command: str | None,
     target_cwd: str | None,
+    target_env: tuple[str, ...],
     target_schema: tuple[Path, ...],
     target_url: str | None,
     database_url: str | None,
@@ -277,6 +300,7 @@ def _target_spec(
         target=target_name,
         command=target_command,
         cwd=target_cwd,
+        env=target_env,
         schema=target_schema,
         url=target_url,
         database_url=database_url,

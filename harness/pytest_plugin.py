@@ -52,6 +52,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="tokenproof: start your service with this command.",
     )
     group.addoption("--target-cwd", default=None, metavar="DIR")
+    group.addoption(
+        "--target-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="tokenproof: extra environment for the service it starts (repeatable).",
+    )
     group.addoption("--target-schema", action="append", default=[], metavar="FILE")
     group.addoption(
         "--target-url", default=None, metavar="URL", help="tokenproof: a service already running."
@@ -116,6 +123,7 @@ def tokenproof_target_spec(request: pytest.FixtureRequest) -> TargetSpec:
         target=opt("--target"),
         command=opt("--target-command"),
         cwd=opt("--target-cwd"),
+        env=opt("--target-env"),
         schema=[Path(p) for p in opt("--target-schema")],
         url=opt("--target-url"),
         database_url=opt("--database-url"),

@@ -18,7 +18,9 @@ import httpx
 from harness.checkers import CheckResult, Violation, check
 from harness.client import Answer, TargetClient
 from harness.collect import DbState, read_db
+from harness.contract import citation
 from harness.emulator_client import EmulatorClient
+from harness.errors import TokenproofError
 from harness.gates import ContentionGate
 from harness.history import History, Op
 from harness.observe import observe
@@ -71,6 +73,10 @@ class ScenarioReport:
         }
 
 
+class ScenarioCouldNotRun(TokenproofError):
+    """Something a scenario needs did not happen; it says nothing of the service."""
+
+
 class Run:
     """What a scenario body acts through. Every call is recorded in the history."""
 
@@ -98,11 +104,26 @@ class Run:
         self._worker = 0
 
     def expect(self, holds: bool, invariant: str, message: str, **evidence: Any) -> bool:
-        """A scenario's own expectation (a 4xx for bad input, a rejected forgery, ...)."""
+        """A scenario's own expectation (a 4xx for bad input, a rejected forgery, ...).
+        `invariant` must cite the contract (`harness.contract.INVARIANTS`)."""
+        citation(invariant)
         self.expectations_checked += 1
         if not holds:
             self.expectations.append(Violation(invariant, message, evidence))
         return holds
+
+    def require(self, holds: bool, what: str) -> None:
+        """What the scenario needs to go on (not a property of the service): when it
+        does not hold, the scenario could not run, and says why."""
+        if not holds:
+            raise ScenarioCouldNotRun(what)
+
+    async def intents_of(self, user: str) -> list[dict[str, Any]]:
+        """The PaymentIntents created for one of this scenario's users, as Stripe
+        knows them (the contract puts `userId` in every intent's metadata)."""
+        full = self.user(user)
+        state = await asyncio.to_thread(self.stripe.state, metadata_prefix=("userId", full))
+        return [i for i in state["intents"] if (i.get("metadata") or {}).get("userId") == full]
 
     def note(self, text: str) -> None:
         """A figure worth reporting (a latency, a count), shown next to the result."""
@@ -230,13 +251,16 @@ class Run:
             timeout_s=timeout_s,
         )
 
-    async def balance(self, fan: str) -> Answer:
-        return await self.call("balance", "GET", "/api/tokens/balance", user=fan)
+    async def balance(self, fan: str, *, timeout_s: float | None = None) -> Answer:
+        return await self.call(
+            "balance", "GET", "/api/tokens/balance", user=fan, timeout_s=timeout_s
+        )
 
     async def gather(self, *calls: Awaitable[T]) -> list[T]:
         return list(await asyncio.gather(*calls))
 
     def gate(self, expect: int, **kwargs: Any) -> ContentionGate:
+        kwargs.setdefault("on_partial", self.note)
         return ContentionGate(self.target.database_url, expect, **kwargs)
 
     async def db(self) -> DbState:
@@ -244,6 +268,26 @@ class Run:
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         return asyncio.ensure_future(coro)
+
+
+SESSIONS_SQL = """
+SELECT state, wait_event_type, wait_event, left(query, 200) AS query,
+       round(extract(epoch FROM now() - xact_start)::numeric, 3) AS transaction_s
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+ORDER BY xact_start NULLS LAST
+"""
+
+
+async def database_sessions(dsn: str) -> list[dict[str, Any]]:
+    """What the service's database sessions are doing now (evidence for a stall:
+    idle in transaction, waiting for a lock)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(SESSIONS_SQL)
+    finally:
+        await conn.close()
+    return [{k: (str(v) if v is not None else None) for k, v in r.items()} for r in rows]
 
 
 def user_ids(scenario: Scenario, run_id: str) -> dict[str, str]:

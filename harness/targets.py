@@ -36,6 +36,7 @@ from harness.provisioning.emulator import DEFAULT_WEBHOOK_SECRET, EmulatorProces
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ProcessStartFailed
 from harness.provisioning.service import REFERENCE_COMMAND, ServiceEnv, ServiceProcess
+from harness.waiting import DeadlineExceeded, wait_until_async
 
 WEBHOOK_PATH = "/api/payments/webhook"
 TargetKind = Literal["reference", "command", "url"]
@@ -71,6 +72,22 @@ class Target:
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         return ServiceCrash(how, self.process.log_tail(30))
 
+    async def answers(self, within: float = 5.0) -> bool:
+        """GET /health answers 200 within `within` seconds."""
+        async with httpx.AsyncClient(timeout=2.0) as client:
+
+            async def healthy() -> bool:
+                try:
+                    return (await client.get(f"{self.base_url}/health")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            try:
+                await wait_until_async(healthy, within=within, what="GET /health", interval=0.1)
+            except DeadlineExceeded:
+                return False
+        return True
+
     def ensure_running(self) -> None:
         """Start the service again if it died in an earlier scenario, so that one
         crash does not fail every scenario after it."""
@@ -92,6 +109,7 @@ class ManagedTarget:
         extra_env: dict[str, str] | None = None,
         seed: int = 0,
         retry_delays: str = "0.05,0.2,0.5,1,2",
+        log_path: Path | None = None,
     ) -> None:
         self.factory = factory
         self.command = command
@@ -100,6 +118,7 @@ class ManagedTarget:
         self.extra_env = extra_env or {}
         self.seed = seed
         self.retry_delays = retry_delays
+        self.log_path = log_path
         self.jwt_secret = secrets.token_urlsafe(24)
         self.webhook_secret = DEFAULT_WEBHOOK_SECRET
         self.database: FreshDatabase | None = None
@@ -139,6 +158,7 @@ class ManagedTarget:
                 port=service_port,
                 cwd=self.cwd,
                 extra_env=self.extra_env,
+                log_path=self.log_path,
             ).start()
         except BaseException:
             # Includes Ctrl-C while starting: leave nothing running.
@@ -216,6 +236,7 @@ class TargetSpec:
         target: str = "reference",
         command: str | None = None,
         cwd: str | None = None,
+        env: Sequence[str] = (),
         schema: Sequence[Path] = (),
         url: str | None = None,
         database_url: str | None = None,
@@ -232,8 +253,17 @@ class TargetSpec:
                 raise UsageError(f"--target-schema {path} is not a readable file")
         if (cwd or schema) and not command:
             raise UsageError("--target-cwd and --target-schema go with --target-command")
+        extra_env = _parse_env(env)
+        if extra_env and url:
+            raise UsageError("--target-env goes with a service tokenproof starts, not --target-url")
         if command:
-            return cls("command", command=command, cwd=cwd, schema=tuple(Path(p) for p in schema))
+            return cls(
+                "command",
+                command=command,
+                cwd=cwd,
+                schema=tuple(Path(p) for p in schema),
+                extra_env=extra_env,
+            )
         if url:
             if not database_url or not jwt_secret:
                 raise UsageError(
@@ -252,14 +282,15 @@ class TargetSpec:
             raise UsageError(
                 f"unknown target {target!r}; use reference[:FLAW], --target-command or --target-url"
             )
-        return cls("reference", flaw=flaw or None)
+        return cls("reference", flaw=flaw or None, extra_env=extra_env)
 
     def cli_args(self) -> list[str]:
         """The options that select this target again, for reproduction commands."""
+        env = [a for k, v in self.extra_env.items() for a in ("--target-env", f"{k}={v}")]
         if self.kind == "reference":
-            return ["--target", self.label]
+            return ["--target", self.label, *env]
         if self.kind == "command":
-            args = ["--target-command", str(self.command)]
+            args = ["--target-command", str(self.command), *env]
             if self.cwd:
                 args += ["--target-cwd", self.cwd]
             for schema in self.schema:
@@ -277,6 +308,16 @@ class TargetSpec:
         ]
 
 
+def _parse_env(pairs: Sequence[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not key.replace("_", "").isalnum():
+            raise UsageError(f"--target-env {pair!r}: give KEY=VALUE, e.g. TOKENPROOF_DEFECT=x")
+        env[key] = value
+    return env
+
+
 @contextlib.contextmanager
 def open_target(
     spec: TargetSpec,
@@ -284,6 +325,29 @@ def open_target(
     *,
     seed: int = 0,
     on_info: Callable[[str], None] = lambda _: None,
+    log_dir: Path | None = None,
+    check_first: bool = True,
+) -> Iterator[Target]:
+    """The running target, stopped on the way out (also on errors and Ctrl-C).
+
+    `log_dir`: keep the started service's output there as `service.log` (else in
+    a temporary file, removed afterwards). `check_first`: run the preflight
+    before handing the target out (see harness.preflight)."""
+    with _running_target(spec, postgres, seed, on_info, log_dir) as target:
+        if check_first:
+            from harness.preflight import preflight
+
+            asyncio.run(preflight(target, run_id=secrets.token_hex(3)))
+        yield target
+
+
+@contextlib.contextmanager
+def _running_target(
+    spec: TargetSpec,
+    postgres: PostgresSettings,
+    seed: int,
+    on_info: Callable[[str], None],
+    log_dir: Path | None,
 ) -> Iterator[Target]:
     if spec.kind == "url":
         with _external_target(spec, seed, on_info) as target:
@@ -313,7 +377,13 @@ def open_target(
         factory = asyncio.run(DatabaseFactory.open(cluster, schema))
         try:
             managed = ManagedTarget(
-                factory, command, name=spec.label, cwd=spec.cwd, extra_env=env, seed=seed
+                factory,
+                command,
+                name=spec.label,
+                cwd=spec.cwd,
+                extra_env=env,
+                seed=seed,
+                log_path=None if log_dir is None else log_dir / "service.log",
             )
             with managed as target:
                 on_info(f"service: {target.base_url} ({spec.label}); stripe: {target.emulator_url}")

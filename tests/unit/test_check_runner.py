@@ -9,7 +9,6 @@ from harness.checkers import Observation, check
 from harness.collect import DbState, StripeState
 
 
-
 def test_a_crashing_checker_is_unknown_with_its_traceback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
