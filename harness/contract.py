@@ -212,6 +212,7 @@ INVARIANTS: dict[str, Citation] = {
     "malformed-webhook-refused": _WEBHOOK,
     "unknown-intent-handled": _WEBHOOK,
     "credit-survives-later-failure": _FAILED_ROWS,
+    "purchase-row-final-status": _FAILED_ROWS,
     "webhook-only-credits": _WEBHOOK_ONLY,
     "service-stalled": _BALANCE_ROUTE,
     "works-after-restart": _HEALTH,

@@ -4,6 +4,7 @@ unknown (`info`) may or may not have happened: they widen bounds, never guess.""
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -131,30 +132,83 @@ def purchases_match_answers(ops: list[Op], stripe: StripeState) -> CheckResult:
     return CheckResult.of("purchases_match_answers", checked, violations)
 
 
-# Text that only comes from inside a service: SQL, drivers, SDKs, stack traces.
+# Text that only comes from inside a service, whatever its stack: what
+# PostgreSQL and its drivers say, what runtimes say, what Stripe says, and the
+# shape of a stack frame in the common languages.
 INTERNAL_TEXT = (
     "Traceback (most recent call last)",
-    'File "',
     "asyncpg",
     "psycopg",
     "sqlalchemy",
-    "duplicate key value",
-    "violates check constraint",
-    "violates unique constraint",
-    "syntax error at or near",
+    "node_modules",
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "NoneType",
+    "KeyError",
+    "AttributeError",
     "StripeError",
     "stripe.error",
     "stripe._error",
     "APIConnectionError",
-    "at Object.<anonymous>",
-    "node_modules",
-    "ECONNREFUSED",
-    'column "',
+    # PostgreSQL's own messages (any driver passes them through).
+    "deadlock detected",
+    "could not serialize access",
+    "duplicate key value",
+    "violates check constraint",
+    "violates unique constraint",
+    "violates foreign key constraint",
+    "violates not-null constraint",
+    "null value in column",
+    "invalid input syntax for type",
+    "syntax error at or near",
+    "current transaction is aborted",
+    "terminating connection due to administrator command",
+    "canceling statement due to",
+    "connection was closed in the middle of operation",
+    "server closed the connection unexpectedly",
+    "the underlying connection is closed",
+    "Connection terminated unexpectedly",
+    "remaining connection slots are reserved",
+    "division by zero",
+    "out of range for type",
     'relation "',
-    "NoneType",
-    "KeyError",
-    "AttributeError",
+    'column "',
+    # Runtimes.
+    "Cannot read properties of",
+    "is not a function",
+    "is not defined",
+    "UnhandledPromiseRejection",
+    "NullPointerException",
+    "panic: runtime error",
+    "NoMethodError",
+    "System.NullReferenceException",
+    # Stripe's own messages (the emulator speaks them as Stripe does).
+    "Your card was declined",
+    "Your card has insufficient funds",
+    "No such PaymentMethod",
+    "No such payment_intent",
+    "Invalid API Key",
+    "idempotency_key_in_use",
+    "Keys for idempotent requests",
 )
+STACK_FRAMES = re.compile(
+    r'File "[^"]+", line \d+'  # Python
+    r"|\bat [\w.<>$]+ \((?:file://)?/[^)]*:\d+:\d+\)"  # Node
+    r"|\bat (?:async )?/[\w/.-]+\.m?js:\d+:\d+"  # Node, anonymous
+    r"|\bat [\w$.]+\([\w$]+\.java:\d+\)"  # Java
+    r"|\.go:\d+ \+0x[0-9a-f]+|goroutine \d+ \["  # Go
+    r"|\.rb:\d+:in `"  # Ruby
+    r"|\bat [\w.`<>]+\(.*\) in [^\n]+:line \d+"  # .NET
+    r"|\bSQLSTATE\b|\bsqlstate\b"
+    r"|\b\w+\.__\w+__\("  # a Python dunder call, only ever in an exception text
+)
+
+
+def internal_text(text: str) -> list[str]:
+    """What in `text` could only have come from inside the service."""
+    found = [marker for marker in INTERNAL_TEXT if marker in text]
+    found += [m.group(0)[:80] for m in STACK_FRAMES.finditer(text)][:3]
+    return found
 
 
 def no_internal_text(ops: list[Op]) -> CheckResult:
@@ -164,7 +218,7 @@ def no_internal_text(ops: list[Op]) -> CheckResult:
     violations = []
     for op in errors:
         text = op.body if isinstance(op.body, str) else json.dumps(op.body, default=str)
-        found = [marker for marker in INTERNAL_TEXT if marker in text]
+        found = internal_text(text)
         if found:
             violations.append(
                 Violation(

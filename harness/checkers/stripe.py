@@ -7,6 +7,7 @@ from typing import Any
 
 from harness.checkers.result import CheckResult, Violation
 from harness.collect import DbState, StripeState
+from harness.history import Op
 
 
 def _expected_tokens(intent: dict[str, Any]) -> int | None:
@@ -67,24 +68,107 @@ def reconciliation(db: DbState, stripe: StripeState) -> CheckResult:
     return CheckResult.of("reconciliation", len(intents), violations)
 
 
-def one_charge_per_key(stripe: StripeState) -> CheckResult:
-    """At most one successful charge per (user, clientIdempotencyKey)."""
+# The row status the contract names for an intent that ended without a charge.
+FINAL_ROW_STATUS = {
+    "payment_intent.canceled": "canceled",
+    "payment_intent.payment_failed": "failed",
+}
+
+
+def purchase_rows_settled(db: DbState, stripe: StripeState) -> CheckResult:
+    """Once webhooks have settled, a purchase row whose intent was canceled or
+    failed at Stripe (and did not succeed after all) says so: `canceled` /
+    `failed`, not pending for ever."""
+    last_event: dict[str, str] = {}
+    for event in stripe.events:
+        if event["type"] in FINAL_ROW_STATUS:
+            last_event[event["data"]["object"]["id"]] = event["type"]
+    violations = []
+    checked = 0
+    for intent in stripe.intents:
+        ended = last_event.get(intent["id"])
+        if ended is None or intent["status"] == "succeeded":
+            continue
+        expected = FINAL_ROW_STATUS[ended]
+        for row in db.ledger:
+            if row.type != "purchase" or row.stripe_payment_intent_id != intent["id"]:
+                continue
+            checked += 1
+            if row.status != expected:
+                violations.append(
+                    Violation(
+                        "purchase-row-final-status",
+                        f"purchase row {row.id} is {row.status!r} but its intent "
+                        f"{intent['id']} ended {intent['status']} at Stripe ({ended} was "
+                        f"delivered): the row should be {expected!r}",
+                        {"row": row.id, "row_status": row.status, "intent": _brief(intent)},
+                    )
+                )
+    return CheckResult.of("purchase_rows_settled", checked, violations)
+
+
+def one_charge_per_key(ops: list[Op], stripe: StripeState) -> CheckResult:
+    """At most one successful charge per (user, clientIdempotencyKey).
+
+    Judged from what the harness saw itself, not only from what the service
+    wrote into the intent's metadata (it may leave the key out, or send Stripe no
+    key at all): each user's charges may not outnumber the distinct client keys
+    of its purchase calls plus its purchase calls without a key. A refused call
+    (4xx) charged nothing and counts for nothing."""
+    violations: list[Violation] = []
     charged: dict[tuple[str, str], list[str]] = defaultdict(list)
+    succeeded: dict[str, list[str]] = defaultdict(list)
     for intent in stripe.intents:
         meta = intent.get("metadata") or {}
-        key = meta.get("clientIdempotencyKey")
-        if intent["status"] == "succeeded" and key:
-            charged[(meta.get("userId", "?"), key)].append(intent["id"])
-    violations = [
-        Violation(
-            "one-charge-per-key",
-            f"{user} was charged {len(ids)} times for client key {key!r}",
-            {"user": user, "client_key": key, "intents": ids},
-        )
-        for (user, key), ids in charged.items()
-        if len(ids) > 1
-    ]
-    return CheckResult.of("one_charge_per_key", len(charged), violations)
+        if intent["status"] != "succeeded":
+            continue
+        succeeded[meta.get("userId", "?")].append(intent["id"])
+        if meta.get("clientIdempotencyKey"):
+            charged[(meta.get("userId", "?"), meta["clientIdempotencyKey"])].append(intent["id"])
+    for (user, key), ids in charged.items():
+        if len(ids) > 1:
+            violations.append(
+                Violation(
+                    "one-charge-per-key",
+                    f"{user} was charged {len(ids)} times for client key {key!r}",
+                    {"user": user, "client_key": key, "intents": ids},
+                )
+            )
+    reported = {user for (user, _key), ids in charged.items() if len(ids) > 1}
+    for user, calls in _purchase_calls(ops).items():
+        keys = {k for k in calls if k is not None}
+        allowed = len(keys) + len(calls.get(None, []))
+        ids = succeeded.get(user, [])
+        if len(ids) > allowed and user not in reported:
+            violations.append(
+                Violation(
+                    "one-charge-per-key",
+                    f"{user} was charged {len(ids)} times, but its purchase calls carried "
+                    f"{len(keys)} client key(s) {sorted(keys)[:5]} and "
+                    f"{len(calls.get(None, []))} had none: a retried key was charged again",
+                    {
+                        "user": user,
+                        "intents": ids,
+                        "calls": {str(k): v for k, v in calls.items()},
+                    },
+                )
+            )
+    return CheckResult.of("one_charge_per_key", len(succeeded), violations)
+
+
+def _purchase_calls(ops: list[Op]) -> dict[str, dict[str | None, list[int]]]:
+    """Per user: the purchase calls (op indexes) per client key (None: no key),
+    leaving out those refused with a 4xx."""
+    refused = {(op.worker, op.process) for op in ops if op.type == "fail"}
+    calls: dict[str, dict[str | None, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for op in ops:
+        if op.type != "invoke" or op.f != "purchase" or op.user is None:
+            continue
+        if (op.worker, op.process) in refused:
+            continue
+        key = op.args.get("clientIdempotencyKey")
+        calls[op.user][key if isinstance(key, str) and key else None].append(op.index)
+    return calls
 
 
 def _brief(intent: dict[str, Any]) -> dict[str, Any]:

@@ -134,10 +134,65 @@ def test_one_charge_per_key() -> None:
     once = StripeState(
         (intent("pi_1", "succeeded"), intent("pi_2", "requires_payment_method")), (), (), ()
     )
-    assert stripe.one_charge_per_key(once).validity == "valid"
+    assert stripe.one_charge_per_key([], once).validity == "valid"
     twice = StripeState((intent("pi_1", "succeeded"), intent("pi_2", "succeeded")), (), (), ())
-    result = stripe.one_charge_per_key(twice)
+    result = stripe.one_charge_per_key([], twice)
     assert result.violations[0].evidence["intents"] == ["pi_1", "pi_2"]
+
+
+def _bare(pi: str, status: str) -> dict[str, Any]:
+    """An intent whose metadata carries no client key (the service left it out)."""
+    return {**intent(pi, status), "metadata": {"userId": "fan", "tokenAmount": "100"}}
+
+
+def test_charges_are_counted_against_the_keys_the_harness_sent() -> None:
+    key = {"tokenAmount": 100, "paymentMethodId": "pm_card_visa", "clientIdempotencyKey": "k1"}
+    retried = _ops(("purchase", "fan", key, 200), ("purchase", "fan", key, 200))
+    two = StripeState((_bare("pi_1", "succeeded"), _bare("pi_2", "succeeded")), (), (), ())
+    [violation] = stripe.one_charge_per_key(retried, two).violations
+    assert violation.invariant == "one-charge-per-key"
+    assert "'k1'" in violation.message
+    one = StripeState((_bare("pi_1", "succeeded"), _bare("pi_2", "canceled")), (), (), ())
+    assert stripe.one_charge_per_key(retried, one).validity == "valid"
+    unkeyed = {"tokenAmount": 100, "paymentMethodId": "pm_card_visa"}
+    two_buys = _ops(("purchase", "fan", unkeyed, 200), ("purchase", "fan", unkeyed, 200))
+    assert stripe.one_charge_per_key(two_buys, two).validity == "valid"
+    refused = _ops(("purchase", "fan", key, 200), ("purchase", "fan", unkeyed, 400))
+    assert stripe.one_charge_per_key(refused, two).violations
+
+
+def test_failed_and_canceled_intents_leave_their_rows_so_marked() -> None:
+    def ended(pi: str, kind: str) -> dict[str, Any]:
+        return {"id": f"evt_{pi}", "type": kind, "data": {"object": {"id": pi}}}
+
+    canceled = StripeState(
+        (intent("pi_1", "canceled"), intent("pi_2", "requires_payment_method")),
+        (ended("pi_1", "payment_intent.canceled"), ended("pi_2", "payment_intent.payment_failed")),
+        (),
+        (),
+    )
+    stuck = DbState(
+        (),
+        (),
+        (
+            row("fan", "purchase", 100, "requires_action", stripe_payment_intent_id="pi_1"),
+            row("fan", "purchase", 100, "failed", stripe_payment_intent_id="pi_2"),
+        ),
+        (),
+    )
+    [violation] = stripe.purchase_rows_settled(stuck, canceled).violations
+    assert violation.invariant == "purchase-row-final-status"
+    assert violation.evidence["row_status"] == "requires_action"
+    settled = DbState(
+        (),
+        (),
+        (
+            row("fan", "purchase", 100, "canceled", stripe_payment_intent_id="pi_1"),
+            row("fan", "purchase", 100, "failed", stripe_payment_intent_id="pi_2"),
+        ),
+        (),
+    )
+    assert stripe.purchase_rows_settled(settled, canceled).validity == "valid"
 
 
 def _ops(*calls: tuple[str, str, dict[str, Any], int | None]) -> list[Op]:
