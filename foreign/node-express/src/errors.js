@@ -35,7 +35,6 @@ function errorHandler(err, req, res, next) {
     return;
   }
   if (err instanceof HttpError) {
-    if (err.headers) res.set(err.headers);
     res.status(err.status).json(errorBody(req, err.code, err.message, err.extra));
     return;
   }
