@@ -31,7 +31,13 @@ from harness.provisioning.local import free_port
 from harness.waiting import wait_until
 
 KEY = "sk_test_bench"
-BODY = {"amount": "999", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"}
+BODY = {
+    "amount": "999",
+    "currency": "usd",
+    "payment_method": "pm_card_visa",
+    "confirm": "true",
+    "payment_method_types[0]": "card",
+}
 
 
 async def raw_creates(
@@ -58,7 +64,13 @@ async def raw_creates(
 async def sdk_creates(url: str, clients: int, seconds: float) -> int:
     http_client = stripe.HTTPXClient()
     client = stripe.StripeClient(KEY, base_addresses={"api": url}, http_client=http_client)
-    params: Any = {k: v for k, v in BODY.items()}
+    params: Any = {
+        "amount": 999,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "confirm": True,
+        "payment_method_types": ["card"],
+    }
     done = 0
     deadline = time.monotonic() + seconds
 

@@ -16,6 +16,7 @@ MAX_KEY_LENGTH = 255
 class SavedResponse:
     status: int
     body: dict[str, Any]
+    request_id: str | None = None  # the request that ran (Stripe's Original-Request)
 
 
 @dataclass
@@ -88,7 +89,9 @@ class IdempotencyStore:
         return record.response
 
     def finish(self, key: str, response: SavedResponse) -> None:
-        self.records[key].response = response
+        record = self.records.get(key)
+        if record is not None:
+            record.response = response
 
     def abandon(self, key: str) -> None:
         """The request never ran (a fault before it): nothing is saved."""

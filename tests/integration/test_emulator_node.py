@@ -28,6 +28,7 @@ CHECKS = [
     "declines",
     "three_ds",
     "confirm_and_cancel",
+    "pagination_and_events",
     "idempotency",
     "retry_after_dropped_response",
     "forged_signature_rejected",

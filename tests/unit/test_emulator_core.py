@@ -13,6 +13,9 @@ from harness.emulator.errors import StripeError
 from harness.emulator.forms import parse_form
 from harness.emulator.idempotency import IdempotencyStore, SavedResponse
 
+# A card-only intent: no automatic payment methods, so no return_url is needed.
+CARD = {"payment_method_types": ["card"]}
+
 
 def test_form_nesting_and_lists() -> None:
     parsed = parse_form(
@@ -73,7 +76,13 @@ def test_state_machine_paths() -> None:
     emulator = _emulator(ManualClock(), [])
     ctx = RequestContext()
     ok = emulator.create_intent(
-        {"amount": "999", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"},
+        {
+            **CARD,
+            "amount": "999",
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": "true",
+        },
         ctx,
     )
     assert ok.body["status"] == "succeeded"
@@ -84,6 +93,7 @@ def test_state_machine_paths() -> None:
     ]
     declined = emulator.create_intent(
         {
+            **CARD,
             "amount": "999",
             "currency": "usd",
             "payment_method": "pm_card_chargeDeclined",
@@ -95,6 +105,7 @@ def test_state_machine_paths() -> None:
     assert declined.body["error"]["payment_intent"]["status"] == "requires_payment_method"
     three_ds = emulator.create_intent(
         {
+            **CARD,
             "amount": "999",
             "currency": "usd",
             "payment_method": "pm_card_threeDSecureRequiredChargeDeclined",
@@ -105,7 +116,7 @@ def test_state_machine_paths() -> None:
     assert three_ds.body["status"] == "requires_action"
     after = emulator.authenticate(three_ds.body["id"])
     assert after.body["status"] == "requires_payment_method"
-    assert [e.type for e in after.events] == ["payment_intent.payment_failed"]
+    assert [e.type for e in after.events] == ["charge.failed", "payment_intent.payment_failed"]
 
 
 def test_delay_rule_waits_for_emulator_time() -> None:
