@@ -26,7 +26,7 @@ from harness.emulator.idempotency import SavedResponse, fingerprint
 from harness.emulator.listing import check_paths, expand_paths
 
 TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
-_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
+_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z_]+)?(; *[a-z_]+=\w+)*$")  # betas: "; name=v1"
 NO_KEY = (
     "You did not provide an API key. You need to provide your API key in the Authorization "
     "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "

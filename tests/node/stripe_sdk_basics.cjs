@@ -192,6 +192,45 @@ async function main() {
   assert.equal(again2.type, "payment_intent.succeeded");
   passed("pagination_and_events", { listed: seen.length });
 
+  // Off session a card that needs 3-D Secure is declined at once.
+  await assert.rejects(
+    stripe.paymentIntents.create({
+      amount: 800,
+      currency: "usd",
+      confirm: true,
+      off_session: true,
+      payment_method: "pm_card_authenticationRequired",
+      payment_method_types: ["card"],
+    }),
+    (err) => {
+      assert.equal(err.type, "StripeCardError");
+      assert.equal(err.code, "authentication_required");
+      assert.equal(err.payment_intent.status, "requires_payment_method");
+      return true;
+    },
+  );
+  // A refund, partial then the rest; the charge ends refunded.
+  const refunded = await stripe.paymentIntents.create({
+    amount: 900,
+    currency: "usd",
+    confirm: true,
+    payment_method: "pm_card_visa",
+    return_url: "https://example.test/return",
+  });
+  await stripe.refunds.create({ payment_intent: refunded.id, amount: 400 });
+  await stripe.refunds.create({ charge: refunded.latest_charge });
+  const charge = await stripe.charges.retrieve(refunded.latest_charge);
+  assert.equal(charge.refunded, true);
+  assert.equal(charge.amount_refunded, 900);
+  // Only a test key is accepted.
+  const live = new Stripe("sk_live_nope", {
+    host: EMULATOR.hostname,
+    port: Number(EMULATOR.port),
+    protocol: "http",
+  });
+  await assert.rejects(live.paymentIntents.list(), (err) => err.type === "StripeAuthenticationError");
+  passed("off_session_refund_auth");
+
   // Idempotency: the same key replays; other parameters with it are refused.
   const params = { amount: 2500, currency: "usd", payment_method: "pm_card_visa" };
   const first = await stripe.paymentIntents.create(params, { idempotencyKey: "node-key-1" });
