@@ -17,13 +17,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from harness.emulator.core import Emulator, Outcome, RequestContext
+from harness.emulator.core import Emulator
 from harness.emulator.dropping import DroppedResponse
 from harness.emulator.errors import StripeError
 from harness.emulator.faults import FaultRule
 from harness.emulator.forms import parse_form
 from harness.emulator.idempotency import SavedResponse, fingerprint
 from harness.emulator.listing import check_paths, expand_paths
+from harness.emulator.resources import Outcome, RequestContext
 
 TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z_]+)?(; *[a-z_]+=\w+)*$")  # betas: "; name=v1"
@@ -85,13 +86,13 @@ async def handle(request: Request, operation: Operation) -> Response:
         _authenticate(request, settings.api_key)
         _check_version(call)
         call.params = await _read_params(request)
-        paths = expand_paths(call.params)
+        paths = expand_paths(call.params) if "expand" in call.params else []
         check_paths(operation.kind, paths)
     except StripeError as exc:
         extra = {"WWW-Authenticate": 'Basic realm="Stripe"'} if exc.status == 401 else {}
         return call.error(exc, **extra)
     call.log["payment_method"] = call.params.get("payment_method")
-    fault = emulator.match_fault(request.method, request.url.path, call.params)
+    fault = emulator.match_fault(request.method, call.log["path"], call.params)
     call.log["fault"] = fault.id if fault else None
     claimed = _claim_key(call)
     if claimed is not None:
@@ -111,7 +112,7 @@ def _begin(request: Request, emulator: Emulator, settings: ApiSettings) -> Call:
     log: dict[str, Any] = {
         "request_id": request_id,
         "method": request.method,
-        "path": request.url.path,
+        "path": request.scope["path"],  # not request.url: it builds a whole URL
         "at": emulator.clock.now(),
     }
     emulator.requests.append(log)
@@ -148,7 +149,7 @@ def _check_version(call: Call) -> None:
 async def _read_params(request: Request) -> dict[str, Any]:
     if request.method == "POST":
         return parse_form(await request.body())
-    return parse_form(request.url.query.encode())
+    return parse_form(request.scope["query_string"])
 
 
 def _claim_key(call: Call) -> Response | None:
@@ -162,7 +163,7 @@ def _claim_key(call: Call) -> Response | None:
         return None
     call.headers["Idempotency-Key"] = call.key
     emulator = call.emulator
-    print_ = fingerprint(call.request.method, call.request.url.path, call.params)
+    print_ = fingerprint(call.request.method, call.log["path"], call.params)
     try:
         saved = emulator.idempotency.begin(call.key, print_, emulator.clock.now())
     except StripeError as exc:

@@ -8,7 +8,6 @@ PaymentIntent state machine is in `intents.py`, charges and refunds in `money.py
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
 from harness.emulator import intents, money
@@ -20,23 +19,15 @@ from harness.emulator.errors import StripeError
 from harness.emulator.faults import FaultRule
 from harness.emulator.idempotency import IdempotencyStore
 from harness.emulator.listing import LIST_PARAMS, Collection, created_filter, expand, page
-from harness.emulator.resources import Event, PaymentIntent, payment_method_json
+from harness.emulator.resources import (
+    Event,
+    Outcome,
+    PaymentIntent,
+    RequestContext,
+    payment_method_json,
+)
 
-
-@dataclass(frozen=True)
-class RequestContext:
-    request_id: str | None = None
-    idempotency_key: str | None = None
-    api_version: str = API_VERSION
-
-
-@dataclass
-class Outcome:
-    """What an operation answers, and the events it caused."""
-
-    status: int
-    body: dict[str, Any]
-    events: list[Event] = field(default_factory=list)
+__all__ = ["Emulator", "Outcome", "RequestContext"]
 
 
 class Emulator:
@@ -57,7 +48,7 @@ class Emulator:
         self.intents: Collection[PaymentIntent] = Collection()
         self.charges: Collection[dict[str, Any]] = Collection()
         self.refunds: Collection[dict[str, Any]] = Collection()
-        self.balance_transactions: dict[str, dict[str, Any]] = {}
+        self.balance_transactions: dict[str, money.BalanceTransaction] = {}
         self.events: Collection[Event] = Collection()
         self.idempotency = IdempotencyStore()
         self.fault_rules: list[FaultRule] = []
@@ -275,7 +266,7 @@ class Emulator:
         if kind == "payment_method":
             return payment_method_json(str(ident), int(parent.get("created", 0)))
         if kind == "balance_transaction":
-            return dict(self.balance_transactions[str(ident)])
+            return self.balance_transactions[str(ident)].to_json()
         refunds = [dict(r) for r in self.refunds.values() if r["charge"] == parent["id"]]
         return {
             "object": "list",

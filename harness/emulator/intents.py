@@ -14,13 +14,15 @@ from harness.emulator.resources import (
     TEST_CARDS,
     UPDATABLE,
     Event,
+    Outcome,
     PaymentIntent,
+    RequestContext,
     TestCard,
     payment_method_json,
 )
 
 if TYPE_CHECKING:
-    from harness.emulator.core import Emulator, Outcome, RequestContext
+    from harness.emulator.core import Emulator
 
 CONFIRM_PARAMS = frozenset(
     {
@@ -76,8 +78,6 @@ AUTHENTICATION_REQUIRED = (
 
 def create(em: Emulator, params: dict[str, Any], ctx: RequestContext) -> Outcome:
     """Everything is validated before the intent exists: a refused create leaves nothing."""
-    from harness.emulator.core import Outcome
-
     p.reject_unknown(params, CREATE_PARAMS)
     currency = p.currency(params.get("currency"))
     amount = p.amount(params.get("amount"), currency)
@@ -123,8 +123,6 @@ def create(em: Emulator, params: dict[str, Any], ctx: RequestContext) -> Outcome
 
 
 def update(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContext) -> Outcome:
-    from harness.emulator.core import Outcome
-
     p.reject_unknown(params, UPDATE_PARAMS)
     intent = em.intent(ident)
     restricted = sorted(set(params) - ALWAYS_UPDATABLE)
@@ -184,8 +182,6 @@ def confirm(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContex
 
 
 def capture(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContext) -> Outcome:
-    from harness.emulator.core import Outcome
-
     p.reject_unknown(params, CAPTURE_PARAMS)
     intent = em.intent(ident)
     if intent.status not in CAPTURABLE:
@@ -211,8 +207,6 @@ def capture(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContex
 
 
 def cancel(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContext) -> Outcome:
-    from harness.emulator.core import Outcome
-
     p.reject_unknown(params, CANCEL_PARAMS)
     reason = p.choice(params, "cancellation_reason", CANCELLATION_REASONS)
     intent = em.intent(ident)
@@ -226,8 +220,6 @@ def cancel(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContext
 
 
 def authenticate(em: Emulator, ident: str) -> Outcome:
-    from harness.emulator.core import Outcome, RequestContext
-
     intent = _awaiting_action(em, ident)
     card = TEST_CARDS[intent.card or "pm_card_visa"]
     ctx = RequestContext(api_version=em.api_version)
@@ -241,8 +233,6 @@ def authenticate(em: Emulator, ident: str) -> Outcome:
 
 
 def fail_authentication(em: Emulator, ident: str) -> Outcome:
-    from harness.emulator.core import Outcome, RequestContext
-
     intent = _awaiting_action(em, ident)
     intent.payment_method = None
     intent.next_action = None
@@ -260,8 +250,6 @@ def fail_authentication(em: Emulator, ident: str) -> Outcome:
 
 
 def abandon(em: Emulator, ident: str) -> Outcome:
-    from harness.emulator.core import Outcome, RequestContext
-
     intent = _awaiting_action(em, ident)
     events = _cancel(em, intent, "abandoned", RequestContext(api_version=em.api_version))
     return Outcome(200, intent.to_json(), events)
@@ -280,8 +268,6 @@ def _attempt(
     off_session: bool,
 ) -> Outcome:
     """One payment attempt with `method`: succeeded, 3-D Secure, or a 402 decline."""
-    from harness.emulator.core import Outcome
-
     card = _card(method)
     intent.payment_method = method
     intent.last_payment_error = None

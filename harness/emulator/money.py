@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.emulator import params as p
 from harness.emulator.errors import StripeError
-from harness.emulator.resources import PaymentIntent, TestCard
+from harness.emulator.resources import Outcome, PaymentIntent, RequestContext, TestCard
 
 if TYPE_CHECKING:
-    from harness.emulator.core import Emulator, Outcome, RequestContext
+    from harness.emulator.core import Emulator
 
 REFUND_PARAMS = frozenset(
     {"amount", "charge", "payment_intent", "reason", "metadata", "expand", "instructions_email"}
@@ -22,7 +24,14 @@ def fee(amount: int) -> int:
     return round(amount * 0.029) + 30
 
 
-def outcome_for(card: TestCard, decline_code: str | None) -> dict[str, Any]:
+# The nested parts of a charge never change once made, so charges share them:
+# fewer objects per purchase means less for the garbage collector to walk in a
+# long run (the emulator keeps every charge). Nothing may mutate them.
+_NO_BILLING = {"address": None, "email": None, "name": None, "phone": None}
+
+
+@functools.cache
+def outcome_for(decline_code: str | None) -> dict[str, Any]:
     if decline_code is None:
         return {
             "network_status": "approved_by_network",
@@ -47,6 +56,21 @@ def outcome_for(card: TestCard, decline_code: str | None) -> dict[str, Any]:
     }
 
 
+@functools.cache
+def method_details(card: TestCard, three_d_secure: bool) -> dict[str, Any]:
+    checks = {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": None}
+    secure = {"authenticated": True, "version": "2.2.0"} if three_d_secure else None
+    return {
+        "card": {
+            **card.details(),
+            "checks": checks,
+            "network": card.brand,
+            "three_d_secure": secure,
+        },
+        "type": "card",
+    }
+
+
 def new_charge(
     em: Emulator,
     intent: PaymentIntent,
@@ -59,7 +83,6 @@ def new_charge(
     """A charge for one attempt; a succeeded, captured one gets a balance transaction."""
     charge_id = em.ids.new("ch")
     succeeded = failure is None
-    now = int(em.clock.now())
     charge: dict[str, Any] = {
         "id": charge_id,
         "object": "charge",
@@ -67,10 +90,10 @@ def new_charge(
         "amount_captured": intent.amount if succeeded and captured else 0,
         "amount_refunded": 0,
         "balance_transaction": None,
-        "billing_details": {"address": None, "email": None, "name": None, "phone": None},
+        "billing_details": _NO_BILLING,
         "calculated_statement_descriptor": intent.statement_descriptor or "TOKENPROOF",
         "captured": succeeded and captured,
-        "created": now,
+        "created": int(em.clock.now()),
         "currency": intent.currency,
         "customer": intent.customer,
         "description": intent.description,
@@ -78,28 +101,14 @@ def new_charge(
         "failure_code": failure[0] if failure else None,
         "failure_message": failure[2] if failure else None,
         "livemode": False,
-        "metadata": dict(intent.metadata),
-        "outcome": outcome_for(card, failure[1] if failure else None),
+        "metadata": intent.metadata.copy(),
+        "outcome": outcome_for(failure[1] if failure else None),
         "paid": succeeded,
         "payment_intent": intent.id,
         "payment_method": intent.payment_method,
-        "payment_method_details": {
-            "card": {
-                **card.details(),
-                "checks": {
-                    "address_line1_check": None,
-                    "address_postal_code_check": None,
-                    "cvc_check": None,
-                },
-                "network": card.brand,
-                "three_d_secure": {"authenticated": True, "version": "2.2.0"}
-                if three_d_secure
-                else None,
-            },
-            "type": "card",
-        },
+        "payment_method_details": method_details(card, three_d_secure),
         "receipt_email": intent.receipt_email,
-        "receipt_url": f"https://pay.stripe.com/receipts/payment/{charge_id}",
+        "receipt_url": "https://pay.stripe.com/receipts/payment/" + charge_id,
         "refunded": False,
         "status": "succeeded" if succeeded else "failed",
     }
@@ -110,31 +119,56 @@ def new_charge(
     return charge
 
 
+@dataclass(frozen=True, slots=True)
+class BalanceTransaction:
+    """Kept compact (one object per charge); rendered only when asked for."""
+
+    id: str
+    amount: int
+    currency: str
+    description: str | None
+    source: str
+    kind: str  # charge | refund
+    created: int
+
+    def to_json(self) -> dict[str, Any]:
+        charged_fee = fee(self.amount) if self.kind == "charge" else 0
+        return {
+            "id": self.id,
+            "object": "balance_transaction",
+            "amount": self.amount,
+            "available_on": self.created + 2 * 86400,
+            "created": self.created,
+            "currency": self.currency,
+            "description": self.description,
+            "fee": charged_fee,
+            "fee_details": [
+                {"amount": charged_fee, "currency": self.currency, "type": "stripe_fee"}
+            ]
+            if charged_fee
+            else [],
+            "net": self.amount - charged_fee,
+            "reporting_category": self.kind,
+            "source": self.source,
+            "status": "pending",
+            "type": self.kind,
+        }
+
+
 def balance_transaction(
     em: Emulator, amount: int, intent: PaymentIntent, source: str, kind: str = "charge"
 ) -> str:
-    txn_id = em.ids.new("txn")
-    now = int(em.clock.now())
-    charged_fee = fee(amount) if kind == "charge" else 0
-    em.balance_transactions[txn_id] = {
-        "id": txn_id,
-        "object": "balance_transaction",
-        "amount": amount,
-        "available_on": now + 2 * 86400,
-        "created": now,
-        "currency": intent.currency,
-        "description": intent.description,
-        "fee": charged_fee,
-        "fee_details": [{"amount": charged_fee, "currency": intent.currency, "type": "stripe_fee"}]
-        if charged_fee
-        else [],
-        "net": amount - charged_fee,
-        "reporting_category": kind,
-        "source": source,
-        "status": "pending",
-        "type": kind,
-    }
-    return txn_id
+    txn = BalanceTransaction(
+        em.ids.new("txn"),
+        amount,
+        intent.currency,
+        intent.description,
+        source,
+        kind,
+        int(em.clock.now()),
+    )
+    em.balance_transactions[txn.id] = txn
+    return txn.id
 
 
 def capture_charge(em: Emulator, intent: PaymentIntent, amount: int) -> dict[str, Any]:
@@ -148,8 +182,6 @@ def capture_charge(em: Emulator, intent: PaymentIntent, amount: int) -> dict[str
 
 
 def create_refund(em: Emulator, params: dict[str, Any], ctx: RequestContext) -> Outcome:
-    from harness.emulator.core import Outcome
-
     p.reject_unknown(params, REFUND_PARAMS)
     charge_id, pi_id = p.optional_str(params, "charge"), p.optional_str(params, "payment_intent")
     if (charge_id is None) == (pi_id is None):

@@ -8,19 +8,19 @@ from typing import Any, Literal
 
 from harness.emulator.defaults import API_VERSION
 
-Outcome = Literal["succeed", "three_ds", "three_ds_then_decline", "decline"]
+CardOutcome = Literal["succeed", "three_ds", "three_ds_then_decline", "decline"]
 
 
 @dataclass(frozen=True)
 class TestCard:
-    outcome: Outcome
+    outcome: CardOutcome
     decline_code: str | None = None
     message: str | None = None
     brand: str = "visa"
     last4: str = "4242"
     funding: str = "credit"
 
-    def details(self) -> dict[str, Any]:
+    def details(self) -> dict[str, Any]:  # a fresh dict each call
         """The `card` hash of a PaymentMethod and of a charge's payment_method_details."""
         return {
             "brand": self.brand,
@@ -140,7 +140,7 @@ class PaymentIntent:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs a setattr call per field
 class Event:
     id: str
     type: str
@@ -179,3 +179,19 @@ class Event:
     def metadata(self) -> dict[str, str]:
         meta = self.data_object.get("metadata") or {}
         return {str(k): str(v) for k, v in meta.items()}
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request_id: str | None = None
+    idempotency_key: str | None = None
+    api_version: str = API_VERSION
+
+
+@dataclass
+class Outcome:
+    """What an operation answers, and the events it caused."""
+
+    status: int
+    body: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
