@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -72,7 +73,8 @@ class Call:
 
     def answer(self, status: int, body: dict[str, Any], **extra: str) -> Response:
         self.log["status"] = status
-        return JSONResponse(body, status_code=status, headers={**self.headers, **extra})
+        headers = {**self.headers, **extra} if extra else self.headers
+        return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
     def error(self, exc: StripeError, **extra: str) -> Response:
         return self.answer(exc.status, exc.body(), **extra)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -321,7 +320,7 @@ class Dispatcher:
         number: int,
         signature: SignatureKind = "valid",
     ) -> Attempt:
-        payload = json.dumps(event.to_json(), indent=2).encode()
+        payload = event.payload()
         timestamp = int(self.clock.now())
         if signature == "stale":
             timestamp -= STALE_BY_S

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from harness.emulator.errors import StripeError
 
@@ -43,7 +44,7 @@ class KeyRecord:
 
 
 def fingerprint(method: str, path: str, params: dict[str, Any]) -> str:
-    return json.dumps([method, path, params], sort_keys=True)
+    return orjson.dumps([method, path, params], option=orjson.OPT_SORT_KEYS).decode()
 
 
 class IdempotencyStore:

@@ -6,6 +6,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 from harness.emulator.defaults import API_VERSION
 
 CardOutcome = Literal["succeed", "three_ds", "three_ds_then_decline", "decline"]
@@ -150,6 +152,7 @@ class Event:
     idempotency_key: str | None
     api_version: str = API_VERSION
     previous_attributes: dict[str, Any] | None = None
+    _payload: bytes | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"object": self.data_object}
@@ -166,6 +169,13 @@ class Event:
             "request": {"id": self.request_id, "idempotency_key": self.idempotency_key},
             "type": self.type,
         }
+
+    def payload(self) -> bytes:
+        """The body a webhook carries: pretty-printed like Stripe's, made once
+        (retries, copies and endpoints send the same bytes)."""
+        if self._payload is None:
+            self._payload = orjson.dumps(self.to_json(), option=orjson.OPT_INDENT_2)
+        return self._payload
 
     @property
     def intent_id(self) -> str | None:
