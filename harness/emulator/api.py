@@ -7,6 +7,7 @@ module-level functions at the bottom, one per path.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
@@ -195,7 +196,8 @@ async def _execute(
         _release_key(call)  # nothing ran: nothing saved, a retry with the key runs for real
         return _error_fault(call, fault)
     if latency_s > 0:
-        await emulator.clock.sleep(latency_s)
+        # Processing time passes in real time, whatever the emulator's clock.
+        await asyncio.sleep(latency_s)
     ctx = RequestContext(call.log["request_id"], call.key, call.version)
     saved = True
     try:

@@ -11,6 +11,7 @@ import uvicorn
 
 from harness.emulator.defaults import (
     API_VERSION,
+    DEFAULT_API_LATENCY_S,
     DEFAULT_PORT,
     DEFAULT_RETRY_DELAYS_S,
     DEFAULT_WEBHOOK_SECRET,
@@ -45,7 +46,7 @@ from harness.emulator.server import EmulatorConfig, build
 @click.option(
     "--api-latency",
     type=click.FloatRange(min=0),
-    default=0.0,
+    default=DEFAULT_API_LATENCY_S,
     show_default=True,
     help="Seconds each API request takes (a request holds its idempotency key meanwhile).",
 )

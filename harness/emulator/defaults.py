@@ -7,6 +7,12 @@ from __future__ import annotations
 API_VERSION = "2025-03-31.basil"
 DEFAULT_PORT = 12111
 DEFAULT_WEBHOOK_SECRET = "whsec_tokenproof_test_secret"
+# Stripe's processing time per API request, modelled (real seconds): a request
+# holds its idempotency key this long, so same-key requests sent together meet
+# Stripe's 409. Off by default: each sleeping request costs the emulator an
+# idle wake-up (about 0.25 ms of CPU measured), and the harness's throughput
+# matters more; `--api-latency 0.002` covers requests sent at the same moment.
+DEFAULT_API_LATENCY_S = 0.0
 # Seconds between webhook attempts: fast, so a run sees retries within seconds.
 DEFAULT_RETRY_DELAYS_S: tuple[float, ...] = (0.05, 0.2, 0.5, 1.0, 2.0)
 

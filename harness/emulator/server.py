@@ -13,7 +13,7 @@ from harness.emulator.api import ApiSettings
 from harness.emulator.app import create_app
 from harness.emulator.clock import Clock
 from harness.emulator.core import Emulator
-from harness.emulator.defaults import API_VERSION, DEFAULT_WEBHOOK_SECRET
+from harness.emulator.defaults import API_VERSION, DEFAULT_API_LATENCY_S, DEFAULT_WEBHOOK_SECRET
 from harness.emulator.delivery import DeliverySettings
 from harness.emulator.sender import aiohttp_sender
 
@@ -32,7 +32,7 @@ class EmulatorConfig:
     api_key: str | None = None
     # Stripe's processing time per API request, modelled: a request holds its
     # idempotency key this long, so concurrent same-key requests meet a 409.
-    api_latency_s: float = 0.0
+    api_latency_s: float = DEFAULT_API_LATENCY_S
     # The account's default API version (headers and events when a request names none).
     api_version: str = API_VERSION
 

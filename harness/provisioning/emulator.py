@@ -10,6 +10,7 @@ from types import TracebackType
 import httpx
 
 from harness.emulator.defaults import (
+    DEFAULT_API_LATENCY_S,
     DEFAULT_RETRY_DELAYS_S,
     DEFAULT_WEBHOOK_SECRET,
     format_delays,
@@ -39,7 +40,7 @@ class EmulatorProcess:
         webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
         retry_delays: str = DEFAULT_RETRY_DELAYS,
         api_key: str | None = None,
-        api_latency_s: float = 0.0,
+        api_latency_s: float = DEFAULT_API_LATENCY_S,
         log_dir: Path | None = None,
     ) -> None:
         self.port = port or free_port()
