@@ -314,7 +314,9 @@ def test_unexpected_state_errors_embed_the_intent(world: World) -> None:
 def test_concurrent_same_key_gets_409_while_the_first_runs() -> None:
     """Stripe takes time to answer; with that time modelled, a second request with
     the key arriving meanwhile gets the 409 (a client without retries sees it)."""
-    config = EmulatorConfig(api_latency_s=0.5)
+    # Long enough that the second request surely arrives while the first runs,
+    # however loaded the machine; the first answers once it has passed.
+    config = EmulatorConfig(api_latency_s=3.0)
     with EmulatorThread(config) as emulator:
         client = stripe.StripeClient(KEY, base_addresses={"api": emulator.url})
         params: Any = {"amount": 999, "currency": "usd"}
