@@ -149,6 +149,7 @@ class ManagedTarget:
                 webhook_url=f"http://127.0.0.1:{service_port}{WEBHOOK_PATH}",
                 webhook_secret=self.webhook_secret,
                 retry_delays=self.retry_delays,
+                api_key=ServiceEnv.stripe_secret_key,  # the key the service is given below
             ).start()
             self.service = ServiceProcess(
                 self.command,
