@@ -20,6 +20,7 @@ from rich.console import Console
 
 from harness import __version__
 from harness.emulator.command import stripe_emulator
+from harness.emulator.defaults import DEFAULT_WEBHOOK_SECRET
 from harness.errors import SetupError, TokenproofError, UsageError
 from harness.provisioning import PostgresSettings, make_cluster
 
@@ -120,7 +121,7 @@ def target_options(func: F) -> F:
         ),
         click.option(
             "--webhook-secret",
-            default="whsec_tokenproof_test_secret",
+            default=DEFAULT_WEBHOOK_SECRET,
             show_default=True,
             help="STRIPE_WEBHOOK_SECRET of the service at --target-url.",
         ),

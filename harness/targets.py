@@ -32,7 +32,11 @@ from harness.provisioning import (
     PostgresSettings,
     make_cluster,
 )
-from harness.provisioning.emulator import DEFAULT_WEBHOOK_SECRET, EmulatorProcess
+from harness.provisioning.emulator import (
+    DEFAULT_RETRY_DELAYS,
+    DEFAULT_WEBHOOK_SECRET,
+    EmulatorProcess,
+)
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ProcessStartFailed
 from harness.provisioning.service import REFERENCE_COMMAND, ServiceEnv, ServiceProcess
@@ -109,7 +113,7 @@ class ManagedTarget:
         cwd: str | Path | None = None,
         extra_env: dict[str, str] | None = None,
         seed: int = 0,
-        retry_delays: str = "0.05,0.2,0.5,1,2",
+        retry_delays: str = DEFAULT_RETRY_DELAYS,
         log_path: Path | None = None,
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
     ) -> None:

@@ -143,11 +143,7 @@ def update(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContext
         _card(method)
     metadata = p.metadata(params.get("metadata"))
     intent.amount, intent.currency = amount, currency
-    for key, value in metadata.items():
-        if value:
-            intent.metadata[key] = value
-        else:
-            intent.metadata.pop(key, None)  # an empty value unsets the key
+    _merge_metadata(intent.metadata, metadata)
     for name in ("description", "receipt_email", "statement_descriptor", "customer"):
         if name in params:
             setattr(intent, name, p.optional_str(params, name))
@@ -159,6 +155,14 @@ def update(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContext
             intent.next_action = None
             em.set_status(intent, "requires_confirmation")
     return Outcome(200, intent.to_json())
+
+
+def _merge_metadata(current: dict[str, str], given: dict[str, str]) -> None:
+    for key, value in given.items():
+        if value:
+            current[key] = value
+        else:
+            current.pop(key, None)  # an empty value unsets the key, as at Stripe
 
 
 def confirm(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContext) -> Outcome:
