@@ -1,0 +1,33 @@
+"""gunicorn settings: `gunicorn -c gunicorn.conf.py app:app` from this folder."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+timeout = 60
+graceful_timeout = 10
+keepalive = 5
+accesslog = "-" if os.environ.get("ACCESS_LOG") else None
+errorlog = "-"
+loglevel = "info"
+# A stdout access log would interleave with the app's stderr logs; keep it off by default.
+
+
+def on_starting(server):
+    """Runs once in the master, before any worker forks: apply migrations."""
+    from tokensvc import db
+    from tokensvc.app import configure_logging
+
+    configure_logging()
+    db.migrate(os.environ["DATABASE_URL"])
+
+
+def worker_exit(server, worker):
+    from tokensvc import db
+
+    db.close_pool()
