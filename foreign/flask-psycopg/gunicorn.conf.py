@@ -12,10 +12,9 @@ threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = 60
 graceful_timeout = 10
 keepalive = 5
-accesslog = "-" if os.environ.get("ACCESS_LOG") else None
+accesslog = os.environ.get("ACCESS_LOG")  # a path, or "-" for stdout; off by default
 errorlog = "-"
 loglevel = "info"
-# A stdout access log would interleave with the app's stderr logs; keep it off by default.
 
 
 def on_starting(server):

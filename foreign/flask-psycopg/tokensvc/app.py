@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import uuid
 
@@ -32,6 +33,11 @@ def configure_logging() -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    if os.environ.get("LOG_FILE"):  # optional copy of the log, e.g. when stderr is captured
+        copy = logging.FileHandler(os.environ["LOG_FILE"])
+        copy.addFilter(_RequestIdFilter())
+        copy.setFormatter(handler.formatter)
+        root.addHandler(copy)
     root.setLevel(logging.INFO)
     logging.getLogger("stripe").setLevel(logging.WARNING)
     logging.getLogger("psycopg.pool").setLevel(logging.WARNING)

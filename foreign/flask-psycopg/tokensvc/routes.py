@@ -175,11 +175,14 @@ def _purchase(user: str, tokens: int, bonus: int, payment_method: str, key: str 
             intent = charge()  # no connection or transaction held while Stripe works
             row_id = record(None, intent)
     except stripe.CardError as exc:
-        declined = (exc.error.payment_intent if exc.error else None) or {}
-        if declined.get("id"):
-            ledger.record_declined(user=user, tokens=tokens, bonus=bonus, intent_id=declined["id"], client_key=key)
-        log.info("purchase declined for %s: %s", user, exc.code)
-        return Outcome(402, {"detail": "Payment declined", "code": "card_declined", "declineCode": getattr(exc.error, "decline_code", None)})
+        err = exc.error
+        declined_intent = getattr(err, "payment_intent", None) if err else None
+        declined_id = getattr(declined_intent, "id", None)
+        if declined_id:
+            ledger.record_declined(user=user, tokens=tokens, bonus=bonus, intent_id=declined_id, client_key=key)
+        decline_code = getattr(err, "decline_code", None) if err else None
+        log.info("purchase declined for %s: %s/%s", user, exc.code, decline_code)
+        return Outcome(402, {"detail": "Payment declined", "code": "card_declined", "declineCode": decline_code})
     except stripe.IdempotencyError as exc:
         log.warning("stripe idempotency conflict for %s: %s", user, exc)
         raise ApiError(409, "idempotency_key_reused", "clientIdempotencyKey was already used with a different request") from None
@@ -236,18 +239,21 @@ def stripe_webhook():
         try:
             event = stripe.Webhook.construct_event(
                 payload, signature, current_app.config["SETTINGS"].stripe_webhook_secret
-            )
-        except stripe.SignatureVerificationError:
+            ).to_dict()  # stripe-python 8+: StripeObject is no longer a dict
+        except stripe.SignatureVerificationError as exc:
+            log.warning("webhook refused: %s", exc)
             raise bad_request("Invalid signature", "invalid_signature") from None
-        except (ValueError, TypeError, AttributeError, KeyError):
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            log.warning("webhook refused, unreadable payload: %s", type(exc).__name__)
             raise bad_request("Invalid payload", "invalid_payload") from None
 
     try:
         event_id, event_type = event["id"], event["type"]
         obj = event["data"]["object"]
-        if not isinstance(event_id, str) or not isinstance(event_type, str):
+        if not isinstance(event_id, str) or not isinstance(event_type, str) or not isinstance(obj, dict):
             raise TypeError
     except (KeyError, TypeError, IndexError, AttributeError):
+        log.warning("webhook refused: not an event")
         raise bad_request("Invalid event", "invalid_event") from None
 
     if event_type not in _HANDLED:
@@ -255,9 +261,10 @@ def stripe_webhook():
     try:
         intent_id = obj["id"]
         metadata = obj.get("metadata") or {}
-        if not isinstance(intent_id, str) or not intent_id:
+        if not isinstance(intent_id, str) or not intent_id or not isinstance(metadata, dict):
             raise TypeError
     except (KeyError, TypeError, AttributeError):
+        log.warning("webhook refused: %s without a payment intent", event_type)
         raise bad_request("Invalid event", "invalid_event") from None
 
     if event_type == "payment_intent.succeeded":
