@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.load import LoadSettings, run_load
 from harness.provisioning import PostgresSettings
-from harness.verify import TargetSpec, open_target
+from harness.targets import TargetSpec, open_target
 
 
 def main() -> None:

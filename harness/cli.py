@@ -24,6 +24,7 @@ from harness.provisioning import PostgresSettings, make_cluster
 
 if TYPE_CHECKING:
     from harness.selftest import Cell
+    from harness.targets import TargetSpec
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_SETUP = 0, 1, 2
 
@@ -88,6 +89,12 @@ def target_options(func: F) -> F:
         ),
         click.option("--target-command", metavar="CMD", help="Start your service with this."),
         click.option("--target-cwd", metavar="DIR", help="Working directory for the command."),
+        click.option(
+            "--target-env",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Extra environment for a service tokenproof starts (repeatable).",
+        ),
         click.option(
             "--target-schema",
             multiple=True,
@@ -176,6 +183,12 @@ def main() -> None:
     "--examples", type=click.IntRange(1), help="Model suite: Hypothesis examples (deep runs)."
 )
 @click.option("--steps", type=click.IntRange(1), help="Model suite: steps per example.")
+@click.option(
+    "--shrink-seconds",
+    type=click.FloatRange(1),
+    help="Model suite: how long to shrink a failure before reporting the shortest "
+    "failing sequence reached (default 30).",
+)
 def verify(
     postgres_bin: str | None,
     database_url: str | None,
@@ -187,6 +200,7 @@ def verify(
     as_json: bool,
     examples: int | None,
     steps: int | None,
+    shrink_seconds: float | None,
     **target_args: Any,
 ) -> None:
     """Run the scenario suites against a target and check every invariant.
@@ -201,7 +215,7 @@ def verify(
     from harness.report import print_table, write_reports
     from harness.runner import ScenarioReport
     from harness.scenario import select
-    from harness.verify import open_target
+    from harness.targets import open_target
     from harness.verify import verify as run_verify
 
     def body() -> int:
@@ -230,13 +244,22 @@ def verify(
             progressed[0] = False
             err.print(f"{lead}[{colors[r.status]}]{r.status}[/] ({r.duration_s:.1f} s)")
 
-        options = RunOptions(model_examples=examples, model_steps=steps, on_progress=on_progress)
+        options = RunOptions(
+            model_examples=examples,
+            model_steps=steps,
+            model_shrink_s=shrink_seconds,
+            on_progress=on_progress,
+        )
         if options.cli_args() and not any(s.model_budget for s in chosen):
-            raise UsageError("--examples and --steps size the model suite; add --suite model")
+            raise UsageError(
+                "--examples, --steps and --shrink-seconds size the model suite; add --suite model"
+            )
         settings = _settings(
             postgres_bin, None if spec.kind == "url" else database_url, postgres_port
         )
-        with open_target(spec, settings, seed=seed, on_info=lambda m: err.print(m)) as target:
+        with open_target(
+            spec, settings, seed=seed, on_info=lambda m: err.print(m), log_dir=report_dir
+        ) as target:
             report = asyncio.run(
                 run_verify(
                     target,
@@ -263,44 +286,28 @@ def _target_spec(
     target_name: str,
     target_command: str | None,
     target_cwd: str | None,
+    target_env: tuple[str, ...],
     target_schema: tuple[Path, ...],
     target_url: str | None,
     database_url: str | None,
     jwt_secret: str | None,
     webhook_secret: str,
     stripe_port: int | None,
-) -> Any:
-    from harness.verify import TargetSpec
+) -> TargetSpec:
+    from harness.targets import TargetSpec
 
-    command, cwd, schema, url = target_command, target_cwd, target_schema, target_url
-
-    if command and url:
-        raise UsageError("give either --target-command or --target-url, not both")
-    for path in schema:
-        if not path.is_file():
-            raise UsageError(f"--target-schema {path} is not a readable file")
-    if (cwd or schema) and not command:
-        raise UsageError("--target-cwd and --target-schema go with --target-command")
-    if command:
-        return TargetSpec("command", command=command, cwd=cwd, schema=schema)
-    if url:
-        if not database_url or not jwt_secret:
-            raise UsageError("--target-url needs --database-url (its database) and --jwt-secret")
-        return TargetSpec(
-            "url",
-            url=url,
-            database_url=database_url,
-            jwt_secret=jwt_secret,
-            webhook_secret=webhook_secret,
-            stripe_port=stripe_port,
-        )
-    name, _, flaw = target_name.partition(":")
-    if name != "reference":
-        raise UsageError(
-            f"unknown target {target_name!r}; use reference[:FLAW], --target-command or "
-            "--target-url"
-        )
-    return TargetSpec("reference", flaw=flaw or None)
+    return TargetSpec.from_options(
+        target=target_name,
+        command=target_command,
+        cwd=target_cwd,
+        env=target_env,
+        schema=target_schema,
+        url=target_url,
+        database_url=database_url,
+        jwt_secret=jwt_secret,
+        webhook_secret=webhook_secret,
+        stripe_port=stripe_port,
+    )
 
 
 @main.command()
@@ -504,7 +511,7 @@ def load(
     Exit 1 if any invariant broke or any request answered 5xx (each is listed).
     """
     from harness.load import LoadSettings, run_load
-    from harness.verify import open_target
+    from harness.targets import open_target
 
     def body() -> int:
         spec = _target_spec(**target_args, database_url=database_url)

@@ -23,10 +23,10 @@ from typing import Any
 
 import asyncpg
 
-from harness.checkers import CheckResult, Observation, check, scoped
-from harness.collect import StripeState, read_db
+from harness.checkers import CheckResult, check
 from harness.errors import SetupError
 from harness.history import Op, read_jsonl
+from harness.observe import observe
 from harness.targets import Target
 from harness.users import UserSpec, create_users
 
@@ -169,10 +169,7 @@ def run_load(target: Target, settings: LoadSettings, out_dir: Path) -> LoadRepor
     target.emulator.release()
     target.emulator.wait_settled(60)
     # Chaos rules delay deliveries; once settled nothing is left in flight.
-    db = asyncio.run(read_db(target.database_url))
-    stripe_state = StripeState.from_snapshot(target.emulator.state())
-    db, stripe_state = scoped(db, stripe_state, frozenset(fans + creators))
-    results = check(Observation(ops, db, stripe_state))
+    results = check(asyncio.run(observe(target, fans + creators, ops)))
     stats = _read_stats(out_dir / "locust_stats.csv")
     return LoadReport(target.name, settings, results, ops, duration, result.returncode, stats)
 

@@ -16,6 +16,7 @@ import itertools
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -33,13 +34,13 @@ from hypothesis.stateful import (
     rule,
 )
 
-from harness.checkers import Observation, check, scoped
+from harness.checkers import check
 from harness.checkers.responses import INTERNAL_TEXT
 from harness.client import Answer, TargetClient
-from harness.collect import StripeState, read_db
 from harness.gates import ContentionGate, GateNotFilled
 from harness.history import History
-from harness.options import CI_MODEL_EXAMPLES, CI_MODEL_STEPS
+from harness.observe import observe
+from harness.options import CI_MODEL_EXAMPLES, CI_MODEL_STEPS, DEFAULT_SHRINK_S
 from harness.targets import Target
 from harness.users import UserSpec, create_users
 from harness.waiting import wait_until_async
@@ -82,12 +83,19 @@ def deep_profile(examples: int, steps: int) -> settings:
     return settings(CI_PROFILE, max_examples=examples, stateful_step_count=steps)
 
 
+class ShrinkBudgetSpent(BaseException):
+    """Shrinking has used its time budget. A BaseException for the same reason as
+    ModelCancelled: Hypothesis lets it through instead of shrinking it."""
+
+
 class ModelCancelled(BaseException):
     """The run was cancelled (Ctrl-C, SIGTERM, a timeout). A BaseException so that
     Hypothesis does not take it for a failure to shrink, and lets it through."""
 
 
 _cancel = threading.Event()
+_RUN_TOKEN = secrets.token_hex(3)
+_examples = itertools.count()
 
 
 def cancel_model() -> None:
@@ -122,10 +130,20 @@ class Tally:
     checks: int = 0
     requests: int = 0  # sent to the service, in every example
     shortest_failure: tuple[list[str], str] | None = None
+    first_failure_at: float | None = None  # time.monotonic() of the first failure
+    shrink_budget_s: float = DEFAULT_SHRINK_S
 
     def saw_failure(self, steps: list[str], error: BaseException) -> None:
+        if self.first_failure_at is None:
+            self.first_failure_at = time.monotonic()
         if self.shortest_failure is None or len(steps) < len(self.shortest_failure[0]):
             self.shortest_failure = (list(steps), f"{type(error).__name__}: {error}")
+
+    def shrinking_over_budget(self) -> bool:
+        return (
+            self.first_failure_at is not None
+            and time.monotonic() - self.first_failure_at > self.shrink_budget_s
+        )
 
     def progress(self, budget: int, elapsed_s: float) -> str:
         """A progress line for a long run. Hypothesis runs a few more examples than
@@ -197,8 +215,12 @@ class TokenModel(RuleBasedStateMachine):
             raise RuntimeError("bind the model to a target first: TokenModel.bind(target)")
         if _cancel.is_set():
             raise ModelCancelled
+        if self.tally.shrinking_over_budget():
+            raise ShrinkBudgetSpent
         self.loop = asyncio.new_event_loop()
-        self.prefix = f"m{secrets.token_hex(3)}-"
+        # Unique per example, replay and shrink attempt alike: rows an earlier
+        # attempt created (and the service may still be crediting) never collide.
+        self.prefix = f"m{_RUN_TOKEN}{next(_examples)}-"
         self.client = TargetClient(self.target.base_url, self.target.jwt_secret)
         self.history = History()
         self.model = ModelState()
@@ -640,15 +662,14 @@ class TokenModel(RuleBasedStateMachine):
         assert self.target is not None
         self.tally.checks += 1
         target = self.target
-        db = self.loop.run_until_complete(read_db(target.database_url, self.model.balances))
         # Only this example's intents: a deep run's whole history would be copied
         # on every step otherwise.
-        snapshot = target.emulator.state(metadata_prefix=("userId", self.prefix))
-        state = StripeState.from_snapshot(snapshot)
-        db, state = scoped(db, state, frozenset(self.model.balances))
-        actual = {u: db.balance_of(u) for u in self.model.balances}
+        observation = self.loop.run_until_complete(
+            observe(target, self.model.balances, self.history.ops, metadata_prefix=self.prefix)
+        )
+        actual = {u: observation.db.balance_of(u) for u in self.model.balances}
         assert actual == self.model.balances, f"service {actual} != model {self.model.balances}"
-        for result in check(Observation(self.history.ops, db, state), MODEL_CHECKERS):
+        for result in check(observation, MODEL_CHECKERS):
             assert result.valid, "; ".join(v.message for v in result.violations[:3])
         for op in self.history.completions():
             text = str(op.body)
@@ -678,10 +699,30 @@ def run_model(
     with with_reporter(lambda text: lines.append(str(text))):
         try:
             run_state_machine_as_test(machine, settings=profile)
+        except ShrinkBudgetSpent:
+            text, steps = _budget_report(machine.tally)
+            return ModelOutcome(False, text, steps, machine.tally)
         except Exception as exc:  # the falsifying example(s), already shrunk
             text, steps = _report(exc, lines, machine.tally.shortest_failure)
             return ModelOutcome(False, text, steps, machine.tally)
     return ModelOutcome(True, "\n".join(lines), None, machine.tally)
+
+
+def _budget_report(tally: Tally) -> tuple[str, int | None]:
+    """The shortest failing sequence reached when shrinking ran out of time."""
+    assert tally.shortest_failure is not None, "the budget runs only after a failure"
+    steps, error = tally.shortest_failure
+    text = "\n".join(
+        [
+            f"Shrinking stopped after its budget of {tally.shrink_budget_s:g} s "
+            "(--shrink-seconds raises it). The shortest failing sequence reached:",
+            "state = TokenModelRun()",
+            *steps,
+            "state.teardown()",
+            error,
+        ]
+    )
+    return text, _step_count(steps)
 
 
 def _report(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,8 +21,7 @@ from harness.provisioning import (
     PostgresSettings,
     make_cluster,
 )
-from harness.targets import ManagedTarget, Target
-from harness.verify import TargetSpec, open_target
+from harness.targets import ManagedTarget, Target, TargetSpec, open_target
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,6 +52,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="tokenproof: start your service with this command.",
     )
     group.addoption("--target-cwd", default=None, metavar="DIR")
+    group.addoption(
+        "--target-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="tokenproof: extra environment for the service it starts (repeatable).",
+    )
     group.addoption("--target-schema", action="append", default=[], metavar="FILE")
     group.addoption(
         "--target-url", default=None, metavar="URL", help="tokenproof: a service already running."
@@ -111,23 +118,18 @@ def reference_target(reference_database_factory: DatabaseFactory) -> Iterator[Ta
 
 @pytest.fixture(scope="session")
 def tokenproof_target_spec(request: pytest.FixtureRequest) -> TargetSpec:
-    from pathlib import Path
-
-    from harness.cli import _target_spec
-
     opt = request.config.getoption
-    spec: TargetSpec = _target_spec(
-        opt("--target"),
-        opt("--target-command"),
-        opt("--target-cwd"),
-        tuple(Path(p) for p in opt("--target-schema")),
-        opt("--target-url"),
-        opt("--database-url"),
-        opt("--jwt-secret"),
-        opt("--webhook-secret"),
-        None,
+    return TargetSpec.from_options(
+        target=opt("--target"),
+        command=opt("--target-command"),
+        cwd=opt("--target-cwd"),
+        env=opt("--target-env"),
+        schema=[Path(p) for p in opt("--target-schema")],
+        url=opt("--target-url"),
+        database_url=opt("--database-url"),
+        jwt_secret=opt("--jwt-secret"),
+        webhook_secret=opt("--webhook-secret"),
     )
-    return spec
 
 
 @pytest.fixture(scope="session")

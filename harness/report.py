@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.history import History
+from harness.reproduce import reproduce_command
 from harness.runner import ScenarioReport
 
 Verdict = Literal["pass", "fail", "error"]
@@ -29,23 +29,20 @@ class RunReport:
 
     @property
     def verdict(self) -> Verdict:
+        """`fail` if any scenario found a violation, whatever else could not run
+        (a finding must never hide behind an error); `error` only when nothing
+        failed and something could not run."""
         statuses = {s.status for s in self.scenarios}
-        if "error" in statuses:
-            return "error"
-        return "fail" if "fail" in statuses else "pass"
+        if "fail" in statuses:
+            return "fail"
+        return "error" if "error" in statuses else "pass"
+
+    @property
+    def could_not_run(self) -> list[ScenarioReport]:
+        return [s for s in self.scenarios if s.status == "error"]
 
     def reproduce(self, item: ScenarioReport) -> str:
-        return shlex.join(
-            [
-                "tokenproof",
-                "verify",
-                *self.command,
-                "--scenario",
-                item.scenario.id,
-                "--seed",
-                str(self.seed),
-            ]
-        )
+        return reproduce_command(self.command, item.scenario.id, self.seed)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +50,7 @@ class RunReport:
             "target": self.target,
             "seed": self.seed,
             "run_id": self.run_id,
+            "could_not_run": [s.scenario.id for s in self.could_not_run],
             "scenarios": [{**s.to_json(), "reproduce": self.reproduce(s)} for s in self.scenarios],
         }
 
@@ -80,6 +78,11 @@ def print_table(report: RunReport, console: Console) -> None:
     for s in report.scenarios:
         if s.status != "pass":
             console.print(f"[bold]{s.scenario.id}[/] reproduce: {report.reproduce(s)}")
+    if report.could_not_run:
+        console.print(
+            f"[yellow]{len(report.could_not_run)} scenario(s) could not run:[/] "
+            + ", ".join(s.scenario.id for s in report.could_not_run)
+        )
     console.print(f"verdict: [{colors[report.verdict]}]{report.verdict}[/]")
 
 

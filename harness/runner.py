@@ -15,15 +15,18 @@ from typing import Any, Literal, TypeVar
 import asyncpg
 import httpx
 
-from harness.checkers import CheckResult, Observation, Violation, check, scoped
+from harness.checkers import CheckResult, Violation, check
 from harness.client import Answer, TargetClient
-from harness.collect import DbState, StripeState, read_db
+from harness.collect import DbState, read_db
+from harness.contract import citation
 from harness.emulator_client import EmulatorClient
+from harness.errors import TokenproofError
 from harness.gates import ContentionGate
 from harness.history import History, Op
+from harness.observe import observe
 from harness.options import RunOptions
 from harness.scenario import Scenario
-from harness.targets import Target
+from harness.targets import ServiceCrash, Target
 from harness.users import UserSpec, create_users
 
 T = TypeVar("T")
@@ -70,6 +73,10 @@ class ScenarioReport:
         }
 
 
+class ScenarioCouldNotRun(TokenproofError):
+    """Something a scenario needs did not happen; it says nothing of the service."""
+
+
 class Run:
     """What a scenario body acts through. Every call is recorded in the history."""
 
@@ -97,11 +104,26 @@ class Run:
         self._worker = 0
 
     def expect(self, holds: bool, invariant: str, message: str, **evidence: Any) -> bool:
-        """A scenario's own expectation (a 4xx for bad input, a rejected forgery, ...)."""
+        """A scenario's own expectation (a 4xx for bad input, a rejected forgery, ...).
+        `invariant` must cite the contract (`harness.contract.INVARIANTS`)."""
+        citation(invariant)
         self.expectations_checked += 1
         if not holds:
             self.expectations.append(Violation(invariant, message, evidence))
         return holds
+
+    def require(self, holds: bool, what: str) -> None:
+        """What the scenario needs to go on (not a property of the service): when it
+        does not hold, the scenario could not run, and says why."""
+        if not holds:
+            raise ScenarioCouldNotRun(what)
+
+    async def intents_of(self, user: str) -> list[dict[str, Any]]:
+        """The PaymentIntents created for one of this scenario's users, as Stripe
+        knows them (the contract puts `userId` in every intent's metadata)."""
+        full = self.user(user)
+        state = await asyncio.to_thread(self.stripe.state, metadata_prefix=("userId", full))
+        return [i for i in state["intents"] if (i.get("metadata") or {}).get("userId") == full]
 
     def note(self, text: str) -> None:
         """A figure worth reporting (a latency, a count), shown next to the result."""
@@ -229,13 +251,16 @@ class Run:
             timeout_s=timeout_s,
         )
 
-    async def balance(self, fan: str) -> Answer:
-        return await self.call("balance", "GET", "/api/tokens/balance", user=fan)
+    async def balance(self, fan: str, *, timeout_s: float | None = None) -> Answer:
+        return await self.call(
+            "balance", "GET", "/api/tokens/balance", user=fan, timeout_s=timeout_s
+        )
 
     async def gather(self, *calls: Awaitable[T]) -> list[T]:
         return list(await asyncio.gather(*calls))
 
     def gate(self, expect: int, **kwargs: Any) -> ContentionGate:
+        kwargs.setdefault("on_partial", self.note)
         return ContentionGate(self.target.database_url, expect, **kwargs)
 
     async def db(self) -> DbState:
@@ -243,6 +268,26 @@ class Run:
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         return asyncio.ensure_future(coro)
+
+
+SESSIONS_SQL = """
+SELECT state, wait_event_type, wait_event, left(query, 200) AS query,
+       round(extract(epoch FROM now() - xact_start)::numeric, 3) AS transaction_s
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+ORDER BY xact_start NULLS LAST
+"""
+
+
+async def database_sessions(dsn: str) -> list[dict[str, Any]]:
+    """What the service's database sessions are doing now (evidence for a stall:
+    idle in transaction, waiting for a lock)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(SESSIONS_SQL)
+    finally:
+        await conn.close()
+    return [{k: (str(v) if v is not None else None) for k, v in r.items()} for r in rows]
 
 
 def user_ids(scenario: Scenario, run_id: str) -> dict[str, str]:
@@ -258,13 +303,19 @@ async def run_scenario(
     run_id: str,
     options: RunOptions | None = None,
 ) -> ScenarioReport:
+    """Run one scenario and judge it. A violation makes it `fail` even when the
+    scenario also errored (Jepsen's order: invalid outranks unknown): what was
+    observed before the error is still checked."""
     options = options or RunOptions()
     timeout_s = scenario.timeout_for(options)
     started = time.monotonic()
     users = user_ids(scenario, run_id)
     history = History()
     report = ScenarioReport(scenario, "error", seed, 0.0, users=users)
+    errors: list[str] = []
+    run: Run | None = None
     try:
+        await asyncio.to_thread(target.ensure_running)
         await _create_users(target, scenario, users)
         await asyncio.to_thread(target.emulator.clear_delivery_rules)
         await asyncio.to_thread(target.emulator.clear_faults)
@@ -272,26 +323,67 @@ async def run_scenario(
             run = Run(target, client, history, users, seed, options)
             async with asyncio.timeout(timeout_s):
                 await scenario.body(run)
-        await asyncio.to_thread(target.emulator.release)
-        await asyncio.to_thread(target.emulator.wait_settled, SETTLE_S)
-        db = await read_db(target.database_url, users.values())
-        stripe_state = StripeState.from_snapshot(await asyncio.to_thread(target.emulator.state))
-        db, stripe_state = scoped(db, stripe_state, frozenset(users.values()))
-        report.results = check(Observation(history.ops, db, stripe_state), scenario.checkers)
-        report.results.append(
-            CheckResult.of("expectations", run.expectations_checked, run.expectations)
-        )
-        report.notes = run.notes
-        report.ops_elsewhere = run.ops_elsewhere
-        report.status = "pass" if all(r.valid for r in report.results) else "fail"
     except TimeoutError:
-        report.error = f"the scenario did not finish within {timeout_s:g} s"
+        errors.append(f"the scenario did not finish within {timeout_s:g} s")
     except Exception as exc:
-        report.error = f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=4)}"
+        errors.append(_describe(exc))
+    try:
+        if run is not None:
+            report.results = await _observe_and_check(target, scenario, users, history)
+            report.results.append(
+                CheckResult.of("expectations", run.expectations_checked, run.expectations)
+            )
+            report.notes = run.notes
+            report.ops_elsewhere = run.ops_elsewhere
+    except Exception as exc:
+        errors.append(f"while checking: {_describe(exc)}")
     finally:
+        # After settling: a crash while webhooks were delivered is this scenario's.
+        crash = target.crash_report()
+        if crash is not None:
+            report.results.append(CheckResult.of("service", 1, [crashed(crash, history.ops)]))
         report.ops = history.ops
+        errors += [f"checker {r.checker} crashed:\n{r.error}" for r in report.results if r.error]
+        report.error = "\n".join(errors) or None
+        report.status = _status(report)
         report.duration_s = time.monotonic() - started
     return report
+
+
+def _status(report: ScenarioReport) -> Status:
+    if report.violations:
+        return "fail"
+    if report.error or any(r.validity == "unknown" for r in report.results):
+        return "error"
+    return "pass"
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=4)}"
+
+
+async def _observe_and_check(
+    target: Target, scenario: Scenario, users: dict[str, str], history: History
+) -> list[CheckResult]:
+    await asyncio.to_thread(target.emulator.release)
+    await asyncio.to_thread(target.emulator.wait_settled, SETTLE_S)
+    observation = await observe(target, users.values(), history.ops)
+    return check(observation, scenario.checkers)
+
+
+def crashed(crash: ServiceCrash, ops: list[Op]) -> Violation:
+    """The service tokenproof started exited by itself during the scenario."""
+    unknown = [op for op in ops if op.type == "info"]
+    return Violation(
+        "service-crashed",
+        f"the service process exited during the scenario ({crash.how}); "
+        f"{len(unknown)} requests got no answer. It was restarted for the next scenario.",
+        {
+            "exit": crash.how,
+            "log_tail": crash.log_tail,
+            "ops_in_flight": [op.to_json() for op in unknown[:20]],
+        },
+    )
 
 
 async def _create_users(target: Target, scenario: Scenario, users: dict[str, str]) -> None:

@@ -134,4 +134,26 @@ def markdown(suites: dict[str, list[Scenario]]) -> str:
             doc = " ".join(item.doc.split())
             allowed = "" if item.checkers is None else " (5xx allowed: a fault is injected)"
             lines.append(f"- **{item.name}**{allowed}: {doc}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _contract_table()) + "\n"
+
+
+def _contract_table() -> list[str]:
+    """Which sentence of the target contract each invariant enforces."""
+    from harness.contract import INVARIANTS
+
+    lines = [
+        "",
+        "## The contract each invariant enforces",
+        "",
+        "Every invariant a checker or scenario can report, with the sentence of",
+        "`docs/target-contract.md` it enforces (a test keeps each quote verbatim and",
+        "every reported invariant in this table). Where the contract is silent, the",
+        "harness demands nothing.",
+        "",
+        "| invariant | contract section | sentence |",
+        "| --- | --- | --- |",
+    ]
+    for name, cited in sorted(INVARIANTS.items()):
+        sentence = cited.clause.replace("|", "\\|")
+        lines.append(f"| `{name}` | {cited.section} | {sentence} |")
+    return lines

@@ -20,7 +20,7 @@ from harness.options import RunOptions
 from harness.provisioning import PostgresSettings
 from harness.runner import ScenarioReport, run_scenario
 from harness.scenario import load_suites
-from harness.verify import TargetSpec, open_target
+from harness.targets import TargetSpec, open_target
 
 REFERENCE = "reference"
 # The suite each defect class belongs to: the quick tier runs only these.

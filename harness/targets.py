@@ -1,27 +1,52 @@
 """Ways to reach a service that speaks the target contract.
 
-A `Target` is what scenarios see: the service's URL, its database, its
-secrets, and the Stripe emulator it pays through.
+A `TargetSpec` says which service (the reference, a command tokenproof starts,
+a URL already running), built from options by `TargetSpec.from_options` for the
+CLI and the pytest plugin alike; `open_target` turns it into a running
+`Target`: what scenarios see (the service's URL, its database, its secrets,
+and the Stripe emulator it pays through).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
+import asyncpg
+import httpx
+
+import reference_impl
 from harness.emulator_client import EmulatorClient
-from harness.provisioning import DatabaseFactory, FreshDatabase
+from harness.errors import SetupError, UsageError
+from harness.provisioning import (
+    DatabaseFactory,
+    FreshDatabase,
+    PostgresSettings,
+    make_cluster,
+)
 from harness.provisioning.emulator import DEFAULT_WEBHOOK_SECRET, EmulatorProcess
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ProcessStartFailed
 from harness.provisioning.service import REFERENCE_COMMAND, ServiceEnv, ServiceProcess
+from harness.waiting import DeadlineExceeded, wait_until_async
 
 WEBHOOK_PATH = "/api/payments/webhook"
+TargetKind = Literal["reference", "command", "url"]
 START_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ServiceCrash:
+    how: str  # "exit code 1", "signal SIGKILL"
+    log_tail: str
 
 
 @dataclass(frozen=True)
@@ -33,8 +58,41 @@ class Target:
     webhook_secret: str
     emulator: EmulatorClient
     emulator_url: str
-    # Only for targets tokenproof started: the faults that end and restart it.
+    # Only for targets tokenproof started: supervised, and the faults that end
+    # and restart it.
     process: ServiceProcess | None = None
+
+    def crash_report(self) -> ServiceCrash | None:
+        """How the started service ended, if it exited without being asked to."""
+        if self.process is None:
+            return None
+        code = self.process.exit_code()
+        if code is None:
+            return None
+        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        return ServiceCrash(how, self.process.log_tail(30))
+
+    async def answers(self, within: float = 5.0) -> bool:
+        """GET /health answers 200 within `within` seconds."""
+        async with httpx.AsyncClient(timeout=2.0) as client:
+
+            async def healthy() -> bool:
+                try:
+                    return (await client.get(f"{self.base_url}/health")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            try:
+                await wait_until_async(healthy, within=within, what="GET /health", interval=0.1)
+            except DeadlineExceeded:
+                return False
+        return True
+
+    def ensure_running(self) -> None:
+        """Start the service again if it died in an earlier scenario, so that one
+        crash does not fail every scenario after it."""
+        if self.process is not None and not self.process.alive():
+            self.process.restart()
 
 
 class ManagedTarget:
@@ -51,6 +109,7 @@ class ManagedTarget:
         extra_env: dict[str, str] | None = None,
         seed: int = 0,
         retry_delays: str = "0.05,0.2,0.5,1,2",
+        log_path: Path | None = None,
     ) -> None:
         self.factory = factory
         self.command = command
@@ -59,6 +118,7 @@ class ManagedTarget:
         self.extra_env = extra_env or {}
         self.seed = seed
         self.retry_delays = retry_delays
+        self.log_path = log_path
         self.jwt_secret = secrets.token_urlsafe(24)
         self.webhook_secret = DEFAULT_WEBHOOK_SECRET
         self.database: FreshDatabase | None = None
@@ -98,6 +158,7 @@ class ManagedTarget:
                 port=service_port,
                 cwd=self.cwd,
                 extra_env=self.extra_env,
+                log_path=self.log_path,
             ).start()
         except BaseException:
             # Includes Ctrl-C while starting: leave nothing running.
@@ -140,3 +201,238 @@ class ManagedTarget:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class TargetUnreachable(SetupError):
+    """The service at --target-url did not answer GET /health with 200."""
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    kind: TargetKind
+    flaw: str | None = None
+    command: str | None = None
+    cwd: str | None = None
+    schema: tuple[Path, ...] = ()
+    url: str | None = None
+    database_url: str | None = None
+    jwt_secret: str | None = None
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
+    stripe_port: int | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        if self.kind == "reference":
+            return f"reference:{self.flaw}" if self.flaw else "reference"
+        if self.kind == "command":
+            return f"command: {self.command}"
+        return f"url: {self.url}"
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        target: str = "reference",
+        command: str | None = None,
+        cwd: str | None = None,
+        env: Sequence[str] = (),
+        schema: Sequence[Path] = (),
+        url: str | None = None,
+        database_url: str | None = None,
+        jwt_secret: str | None = None,
+        webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
+        stripe_port: int | None = None,
+    ) -> TargetSpec:
+        """The target that command-line options (CLI or pytest) ask for, or a
+        `UsageError` that says which options go together."""
+        if command and url:
+            raise UsageError("give either --target-command or --target-url, not both")
+        for path in schema:
+            if not Path(path).is_file():
+                raise UsageError(f"--target-schema {path} is not a readable file")
+        if (cwd or schema) and not command:
+            raise UsageError("--target-cwd and --target-schema go with --target-command")
+        extra_env = _parse_env(env)
+        if extra_env and url:
+            raise UsageError("--target-env goes with a service tokenproof starts, not --target-url")
+        if command:
+            return cls(
+                "command",
+                command=command,
+                cwd=cwd,
+                schema=tuple(Path(p) for p in schema),
+                extra_env=extra_env,
+            )
+        if url:
+            if not database_url or not jwt_secret:
+                raise UsageError(
+                    "--target-url needs --database-url (its database) and --jwt-secret"
+                )
+            return cls(
+                "url",
+                url=url,
+                database_url=database_url,
+                jwt_secret=jwt_secret,
+                webhook_secret=webhook_secret,
+                stripe_port=stripe_port,
+            )
+        name, _, flaw = target.partition(":")
+        if name != "reference":
+            raise UsageError(
+                f"unknown target {target!r}; use reference[:FLAW], --target-command or --target-url"
+            )
+        return cls("reference", flaw=flaw or None, extra_env=extra_env)
+
+    def cli_args(self) -> list[str]:
+        """The options that select this target again, for reproduction commands."""
+        env = [a for k, v in self.extra_env.items() for a in ("--target-env", f"{k}={v}")]
+        if self.kind == "reference":
+            return ["--target", self.label, *env]
+        if self.kind == "command":
+            args = ["--target-command", str(self.command), *env]
+            if self.cwd:
+                args += ["--target-cwd", self.cwd]
+            for schema in self.schema:
+                args += ["--target-schema", str(schema)]
+            return args
+        return [
+            "--target-url",
+            str(self.url),
+            "--database-url",
+            "<dsn>",
+            "--jwt-secret",
+            "<secret>",
+            "--webhook-secret",
+            "<secret>",
+        ]
+
+
+def _parse_env(pairs: Sequence[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not key.replace("_", "").isalnum():
+            raise UsageError(f"--target-env {pair!r}: give KEY=VALUE, e.g. TOKENPROOF_DEFECT=x")
+        env[key] = value
+    return env
+
+
+@contextlib.contextmanager
+def open_target(
+    spec: TargetSpec,
+    postgres: PostgresSettings,
+    *,
+    seed: int = 0,
+    on_info: Callable[[str], None] = lambda _: None,
+    log_dir: Path | None = None,
+    check_first: bool = True,
+) -> Iterator[Target]:
+    """The running target, stopped on the way out (also on errors and Ctrl-C).
+
+    `log_dir`: keep the started service's output there as `service.log` (else in
+    a temporary file, removed afterwards). `check_first`: run the preflight
+    before handing the target out (see harness.preflight)."""
+    with _running_target(spec, postgres, seed, on_info, log_dir) as target:
+        if check_first:
+            from harness.preflight import preflight
+
+            asyncio.run(preflight(target, run_id=secrets.token_hex(3)))
+        yield target
+
+
+@contextlib.contextmanager
+def _running_target(
+    spec: TargetSpec,
+    postgres: PostgresSettings,
+    seed: int,
+    on_info: Callable[[str], None],
+    log_dir: Path | None,
+) -> Iterator[Target]:
+    if spec.kind == "url":
+        with _external_target(spec, seed, on_info) as target:
+            yield target
+        return
+    if spec.kind == "reference":
+        command: str | tuple[str, ...] = REFERENCE_COMMAND
+        schema = reference_impl.schema_files()
+        env = dict(spec.extra_env)
+        if spec.flaw:
+            from harness.flaws import FLAWS
+
+            if spec.flaw not in FLAWS:
+                raise UsageError(
+                    f"unknown flaw {spec.flaw!r}; choose from {', '.join(sorted(FLAWS))}"
+                )
+            command = (sys.executable, "-m", "harness.flaws", spec.flaw)
+    else:
+        assert spec.command is not None
+        command, schema, env = spec.command, list(spec.schema), dict(spec.extra_env)
+        if spec.cwd is not None and not Path(spec.cwd).is_dir():
+            raise UsageError(f"--target-cwd {spec.cwd} is not a directory")
+    if postgres.source == "existing":
+        on_info("using the existing PostgreSQL server")
+    with make_cluster(postgres) as cluster:
+        on_info(f"postgres: {cluster.describe()}")
+        factory = asyncio.run(DatabaseFactory.open(cluster, schema))
+        try:
+            managed = ManagedTarget(
+                factory,
+                command,
+                name=spec.label,
+                cwd=spec.cwd,
+                extra_env=env,
+                seed=seed,
+                log_path=None if log_dir is None else log_dir / "service.log",
+            )
+            with managed as target:
+                on_info(f"service: {target.base_url} ({spec.label}); stripe: {target.emulator_url}")
+                yield target
+        finally:
+            asyncio.run(factory.close())
+
+
+@contextlib.contextmanager
+def _external_target(
+    spec: TargetSpec, seed: int, on_info: Callable[[str], None]
+) -> Iterator[Target]:
+    assert spec.url is not None
+    if not spec.database_url or not spec.jwt_secret:
+        raise UsageError("--target-url needs --database-url and --jwt-secret too")
+    url = spec.url.rstrip("/")
+    try:
+        healthy = httpx.get(f"{url}/health", timeout=5).status_code == 200
+    except httpx.HTTPError as exc:
+        raise TargetUnreachable(
+            f"cannot reach {url}/health: {exc}; is the service running?"
+        ) from exc
+    if not healthy:
+        raise TargetUnreachable(f"{url}/health did not answer 200; start the service first")
+
+    async def check_db() -> None:
+        conn = await asyncpg.connect(spec.database_url, timeout=10)
+        await conn.close()
+
+    try:
+        asyncio.run(check_db())
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        raise SetupError(f"cannot connect to the target's database: {exc}") from exc
+    with EmulatorProcess(
+        port=spec.stripe_port,
+        seed=seed,
+        webhook_url=f"{url}{WEBHOOK_PATH}",
+        webhook_secret=spec.webhook_secret,
+    ) as emulator:
+        on_info(
+            f"stripe emulator at {emulator.url}: the service must use "
+            f"STRIPE_API_BASE={emulator.url} STRIPE_WEBHOOK_SECRET={spec.webhook_secret}"
+        )
+        yield Target(
+            name=spec.label,
+            base_url=url,
+            database_url=spec.database_url,
+            jwt_secret=spec.jwt_secret,
+            webhook_secret=spec.webhook_secret,
+            emulator=emulator.control,
+            emulator_url=emulator.url,
+        )

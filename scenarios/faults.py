@@ -4,20 +4,21 @@ the service killed under load and restarted."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from typing import Any
 
 import asyncpg
 
 from harness.checkers import ALLOW_5XX
-from harness.runner import Run
+from harness.runner import Run, database_sessions
 from harness.scenario import creator, fan, scenario
-from harness.waiting import wait_until_async
+from harness.waiting import DeadlineExceeded, wait_until_async
 
-HOLDING_SQL = """
-SELECT count(*) FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid()
-  AND (state LIKE 'idle in transaction%' OR backend_xid IS NOT NULL)
-"""
+SLOW_BUYERS = 24
+STRIPE_LATENCY_S = 1.5
+STALL_S = 1.0  # a balance read slower than this, while Stripe is slow, is a stall
+PURCHASE_TIMEOUT_S = 15.0
 
 
 @scenario("faults", users=[fan("fan", 1000), creator("star")], checkers=ALLOW_5XX)
@@ -61,37 +62,53 @@ async def stripe_errors(run: Run) -> None:
     run.expect(second.status == 200, "retry-after-outage", f"answered {second.status}")
 
 
-@scenario("faults", users=[fan("fan", 100), *(fan(f"buyer{i}") for i in range(10))])
+@scenario("faults", users=[fan("fan", 100), *(fan(f"buyer{i}") for i in range(SLOW_BUYERS))])
 async def slow_stripe_concurrent_purchases(run: Run) -> None:
-    """Stripe takes a second per call while ten purchases run: no database transaction
-    stays open while the service waits (catches connection-held-across-stripe), and
-    GET /balance stays fast (its p99 is reported)."""
-    run.stripe.add_fault("latency", latency_s=1.0, path="^/v1/payment_intents$")
-    purchases = [run.spawn(run.purchase(f"buyer{i}", 100)) for i in range(10)]
+    """Stripe takes 1.5 s per call while 24 purchases run (more than most pools hold):
+    GET /balance must still answer within 1 s. A service that keeps a database
+    connection or transaction open while Stripe answers starves its pool and
+    stalls (catches connection-held-across-stripe); the violation shows what its
+    database sessions were doing."""
+    run.stripe.add_fault("latency", latency_s=STRIPE_LATENCY_S, path="^/v1/payment_intents$")
+    purchases = [
+        run.spawn(run.purchase(f"buyer{i}", 100, timeout_s=PURCHASE_TIMEOUT_S))
+        for i in range(SLOW_BUYERS)
+    ]
 
     async def waiting_on_stripe() -> bool:
         requests = (await asyncio.to_thread(run.stripe.state))["requests"]
         return any("status" not in r for r in requests)
 
-    await wait_until_async(waiting_on_stripe, within=10, what="a purchase waits on Stripe")
-    conn = await asyncpg.connect(run.target.database_url)
-    try:
-        holding = int(await conn.fetchval(HOLDING_SQL))
-    finally:
-        await conn.close()
-    run.expect(
-        holding == 0,
-        "no-transaction-across-stripe",
-        f"{holding} database sessions held a transaction while Stripe was answering",
-    )
-    latencies = []
-    for _ in range(20):
+    # A starved pool may keep every purchase from reaching Stripe: after a while,
+    # measure anyway.
+    with contextlib.suppress(DeadlineExceeded):
+        await wait_until_async(waiting_on_stripe, within=3, what="a purchase waits on Stripe")
+    latencies: list[float] = []
+    sessions: list[dict[str, Any]] = []
+    for _ in range(10):
         started = time.perf_counter()
-        await run.balance("fan")
+        await run.balance("fan", timeout_s=STALL_S * 3)
         latencies.append(time.perf_counter() - started)
-    p99 = sorted(latencies)[-1]
-    run.note(f"GET /balance p99 {p99 * 1000:.1f} ms while Stripe is slow")
-    run.expect(p99 < 1.0, "balance-stays-fast", f"GET /balance p99 {p99:.2f} s")
+        if latencies[-1] >= STALL_S:
+            sessions = await database_sessions(run.target.database_url)
+            break
+    worst = max(latencies)
+    run.note(f"GET /balance worst {worst * 1000:.1f} ms while Stripe is slow")
+    if (
+        not run.expect(
+            worst < STALL_S,
+            "service-stalled",
+            f"GET /balance took {worst:.2f} s (or gave up) while purchases waited on Stripe",
+            latencies_s=[round(x, 3) for x in latencies],
+            database_sessions=sessions,
+        )
+        and run.target.process is not None
+    ):
+        # A starved pool may never recover (and may not stop gracefully either):
+        # kill and start the service so the scenarios after this one judge the
+        # service, not this stall.
+        await asyncio.to_thread(run.target.process.kill)
+        await asyncio.to_thread(run.target.process.start)
     await asyncio.gather(*purchases)
 
 

@@ -7,8 +7,10 @@ import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+from harness.contract import BAD_AMOUNT_LITERALS, PRICE_TABLE
 from harness.runner import Run
 from harness.scenario import creator, fan, scenario
 
@@ -44,38 +46,54 @@ bad_amounts = st.one_of(
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
     st.text(max_size=12).filter(lambda s: not (s.isascii() and s.isdigit() and s[:1] != "0")),
 )
+# Not a non-empty string of at most 200 characters (the contract's `creatorId`
+# and `channel`); "   " is a non-empty string, so it is not here.
 bad_text = st.one_of(
     st.just(""),
-    st.just("   "),
     st.integers(),
     st.none(),
     st.booleans(),
     st.text(min_size=201, max_size=260),
     st.lists(st.text(max_size=3), max_size=2),
 )
+not_an_object = st.one_of(
+    st.lists(st.integers(), max_size=3), st.integers(), st.text(max_size=5), st.none()
+)
 extra = st.dictionaries(
     st.sampled_from(["senderId", "userId", "balance", "__proto__", "x"]),
     st.integers() | st.text(max_size=5),
     max_size=2,
 )
+INVARIANT_OF_FIELD = {
+    "tokenAmount": "bad-input-refused",
+    "creatorId": "bad-text-field-refused",
+    "channel": "bad-text-field-refused",
+}
 
 
-def _bodies(valid: dict[str, Any], fields: dict[str, st.SearchStrategy[Any]]) -> list[Any]:
-    """Bodies with at least one bad or missing field (plus noise), and non-objects."""
-    collected: list[Any] = []
+def _literal_bodies(valid: dict[str, Any], amount_fields: list[str]) -> list[tuple[Any, str]]:
+    """Every bad amount the contract lists, in every amount field, before anything
+    generated: these are the literals a lenient parser accepts."""
+    return [
+        ({**valid, name: literal}, "bad-input-refused")
+        for name in amount_fields
+        for literal in BAD_AMOUNT_LITERALS
+    ]
+
+
+def _generated_bodies(
+    valid: dict[str, Any], fields: dict[str, st.SearchStrategy[Any]], seed: int
+) -> list[tuple[Any, str]]:
+    """EXAMPLES bodies drawn from `--seed`, each with one field the contract
+    constrains made bad or left out (plus noise), or not an object at all. Fields
+    the contract leaves open (`callId`, `paymentMethodId`) are never judged."""
+    collected: list[tuple[Any, str]] = []
 
     @st.composite
-    def broken(draw: st.DrawFn) -> Any:
+    def broken(draw: st.DrawFn) -> tuple[Any, str]:
         shape = draw(st.sampled_from(["field", "missing", "not-object"]))
         if shape == "not-object":
-            return draw(
-                st.one_of(
-                    st.lists(st.integers(), max_size=3),
-                    st.integers(),
-                    st.text(max_size=5),
-                    st.none(),
-                )
-            )
+            return draw(not_an_object), "bad-text-field-refused"
         body = dict(valid)
         target = draw(st.sampled_from(sorted(fields)))
         if shape == "missing":
@@ -83,25 +101,21 @@ def _bodies(valid: dict[str, Any], fields: dict[str, st.SearchStrategy[Any]]) ->
         else:
             body[target] = draw(fields[target])
         body.update(draw(extra))
-        return body
+        return body, INVARIANT_OF_FIELD[target]
 
-    @settings(
-        max_examples=EXAMPLES,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @hypothesis_seed(seed)
+    @settings(max_examples=EXAMPLES, database=None, suppress_health_check=list(HealthCheck))
     @given(broken())
-    def collect(body: Any) -> None:
-        collected.append(body)
+    def collect(item: tuple[Any, str]) -> None:
+        collected.append(item)
 
     collect()
     return collected
 
 
-async def _probe(run: Run, f: str, path: str, user: str, bodies: list[Any]) -> None:
+async def _probe(run: Run, f: str, path: str, user: str, bodies: list[tuple[Any, str]]) -> None:
     before = await run.db()
-    for body in bodies:
+    for body, invariant in bodies:
         answer = await run.call(
             f,
             "POST",
@@ -114,46 +128,52 @@ async def _probe(run: Run, f: str, path: str, user: str, bodies: list[Any]) -> N
         )
         run.expect(
             400 <= answer.status < 500,
-            "bad-input-refused",
+            invariant,
             f"{path} answered {answer.status} to {json.dumps(body, default=str)[:120]}",
             body=body,
             status=answer.status,
         )
     after = await run.db()
     run.expect(after == before, "bad-input-changes-nothing", f"bad bodies to {path} changed state")
-    intents = [
-        i
-        for i in run.stripe.state()["intents"]
-        if (i.get("metadata") or {}).get("userId") == run.user("fan")
-    ]
+    intents = await run.intents_of("fan")
     run.expect(not intents, "bad-input-charges-nothing", f"{len(intents)} intents created")
 
 
 @scenario("inputs", users=[fan("fan", 100), creator("star")], timeout_s=120)
 async def tip_bodies(run: Run) -> None:
-    """Bad tip bodies (amount types, signs, zero, huge, exponents, padding, unicode
-    digits, missing and extra fields, non-objects). Catches lenient-amounts."""
+    """Every bad amount the contract lists, then generated bad tip bodies (amount
+    types, signs, zero, huge, exponents, padding, unicode digits, missing and extra
+    fields, bad creatorId/channel, non-objects). Catches lenient-amounts."""
     valid = {"creatorId": run.user("star"), "tokenAmount": 5, "channel": "live"}
-    bodies = _bodies(
-        valid, {"tokenAmount": bad_amounts, "creatorId": bad_text, "channel": bad_text}
-    )
+    fields = {"tokenAmount": bad_amounts, "creatorId": bad_text, "channel": bad_text}
+    bodies = _literal_bodies(valid, ["tokenAmount"]) + _generated_bodies(valid, fields, run.seed)
     await _probe(run, "tip", "/api/tokens/tip", "fan", bodies)
 
 
 @scenario("inputs", users=[fan("fan", 100), creator("star")], timeout_s=120)
 async def deduct_bodies(run: Run) -> None:
-    """Bad call-minute bodies. Catches negative-deduct and lenient-amounts."""
+    """Every bad amount the contract lists, then generated bad call-minute bodies
+    (`callId` is left as it is: the contract does not constrain it). Catches
+    negative-deduct and lenient-amounts."""
     valid = {"creatorId": run.user("star"), "tokenAmount": 5, "callId": "call-1"}
-    bodies = _bodies(valid, {"tokenAmount": bad_amounts, "creatorId": bad_text, "callId": bad_text})
+    fields = {"tokenAmount": bad_amounts, "creatorId": bad_text}
+    bodies = _literal_bodies(valid, ["tokenAmount"]) + _generated_bodies(valid, fields, run.seed)
     await _probe(run, "deduct", "/api/tokens/calls/deduct", "fan", bodies)
 
 
 @scenario("inputs", users=[fan("fan", 100)], timeout_s=120)
 async def purchase_bodies(run: Run) -> None:
-    """Bad purchase bodies, and amounts outside the price table: nothing charged."""
+    """Every bad amount the contract lists, whole numbers outside the price table,
+    then generated bad purchase bodies: 4xx and nothing charged (`paymentMethodId`
+    is left valid: the contract does not say what a bad one gets)."""
     valid = {"tokenAmount": 100, "paymentMethodId": "pm_card_visa"}
-    amounts = st.one_of(bad_amounts, st.sampled_from([1, 99, 150, 101, 9999, 20000]))
-    bodies = _bodies(valid, {"tokenAmount": amounts, "paymentMethodId": bad_text})
+    outside = [
+        ({**valid, "tokenAmount": n}, "outside-price-table-refused")
+        for n in (1, 99, 101, 150, 999, 9999, 20000, 10**9)
+        if n not in PRICE_TABLE
+    ]
+    generated = _generated_bodies(valid, {"tokenAmount": bad_amounts}, run.seed)
+    bodies = _literal_bodies(valid, ["tokenAmount"]) + outside + generated
     await _probe(run, "purchase", "/api/tokens/purchase", "fan", bodies)
 
 

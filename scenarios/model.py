@@ -20,7 +20,7 @@ async def state_machine(run: Run) -> None:
     of concurrent requests, compared after every step with an in-memory model (a
     burst must match some serial order). A failure shows the shrunk steps as code."""
     profile = deep_profile(run.options.examples, run.options.steps)
-    tally = Tally()
+    tally = Tally(shrink_budget_s=run.options.shrink_s)
     started = time.monotonic()
     task = asyncio.ensure_future(
         asyncio.to_thread(run_model, run.target, profile, seed=run.seed, tally=tally)

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
+from harness.reproduce import reproduce_command
 from harness.runner import ScenarioReport, run_scenario
 from harness.scenario import Scenario, select
-from harness.targets import Target
-from harness.verify import TargetSpec
+from harness.targets import Target, TargetSpec
 
 ALL = select(None)
 
@@ -22,8 +22,7 @@ def _explain(report: ScenarioReport, spec: TargetSpec) -> str:
     for v in report.violations[:10]:
         lines.append(f"  {v.invariant}: {v.message}")
     lines.append(
-        "reproduce: tokenproof verify "
-        + " ".join([*spec.cli_args(), "--scenario", report.scenario.id, "--seed", str(report.seed)])
+        "reproduce: " + reproduce_command(spec.cli_args(), report.scenario.id, report.seed)
     )
     return "\n".join(lines)
 

@@ -5,12 +5,14 @@ results = check(Observation(ops, db, stripe))
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from harness.checkers import ledger, responses, stripe
 from harness.checkers.result import CheckResult, Violation
 from harness.collect import DbState, StripeState
+from harness.errors import TokenproofError
 from harness.history import Op
 
 __all__ = ["ALLOW_5XX", "CHECKERS", "CheckResult", "Observation", "Violation", "check", "scoped"]
@@ -37,12 +39,24 @@ CHECKERS: dict[str, Callable[[Observation], CheckResult]] = {
 ALLOW_5XX = tuple(name for name in CHECKERS if name != "no_server_errors")
 
 
+class UnknownChecker(TokenproofError, ValueError):
+    """A scenario names a checker that does not exist."""
+
+
 def check(observation: Observation, names: Iterable[str] | None = None) -> list[CheckResult]:
     chosen = list(CHECKERS) if names is None else list(names)
     unknown = [n for n in chosen if n not in CHECKERS]
     if unknown:
-        raise ValueError(f"unknown checkers {unknown}; known: {sorted(CHECKERS)}")
-    return [CHECKERS[name](observation) for name in chosen]
+        raise UnknownChecker(f"unknown checkers {unknown}; choose from {sorted(CHECKERS)}")
+    return [_run_checker(name, observation) for name in chosen]
+
+
+def _run_checker(name: str, observation: Observation) -> CheckResult:
+    try:
+        return CHECKERS[name](observation)
+    except Exception:
+        # A checker that crashes has decided nothing: `unknown`, never a pass.
+        return CheckResult(name, "unknown", 0, error=traceback.format_exc(limit=6))
 
 
 def scoped(

@@ -24,7 +24,7 @@ class CheckResult:
     validity: Validity
     checked: int  # how many things it looked at
     violations: tuple[Violation, ...] = ()
-    note: str | None = None
+    error: str | None = None  # the traceback of a checker that crashed (`unknown`)
 
     @property
     def valid(self) -> bool:
@@ -39,6 +39,6 @@ class CheckResult:
             "checker": self.checker,
             "validity": self.validity,
             "checked": self.checked,
-            "note": self.note,
+            "error": self.error,
             "violations": [v.to_json() for v in self.violations],
         }

@@ -102,6 +102,11 @@ class ChildProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def ended_by_itself(self) -> int | None:
+        """The exit code if the process ended while we still held it: `stop()` and
+        `kill()` let go of it, so a code here means nobody asked it to end."""
+        return self.process.poll() if self.process is not None else None
+
     def stop(self, *, grace_s: float = 10.0) -> None:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:

@@ -48,17 +48,23 @@ class ServiceProcess:
         port: int | None = None,
         cwd: str | Path | None = None,
         extra_env: dict[str, str] | None = None,
-        log_dir: Path | None = None,
+        log_path: Path | None = None,
     ) -> None:
+        """`log_path`: where its stdout and stderr go, kept after it stops (a report
+        folder's service.log); by default a temporary file removed by cleanup()."""
         self.port = port or free_port()
         argv = ["/bin/sh", "-c", f"exec {command}"] if isinstance(command, str) else list(command)
         self.command = command if isinstance(command, str) else shlex.join(command)
         full_env = {**os.environ, **(extra_env or {}), **env.as_env(self.port)}
-        log_dir = log_dir or Path(tempfile.gettempdir())
+        self._keep_log = log_path is not None
+        if log_path is None:
+            log_path = Path(tempfile.gettempdir()) / f"tokenproof-service-{self.port}.log"
+        else:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
         self._child = ChildProcess(
             "service under test",
             argv,
-            log_path=log_dir / f"tokenproof-service-{self.port}.log",
+            log_path=log_path,
             env=full_env,
             cwd=cwd,
         )
@@ -84,6 +90,13 @@ class ServiceProcess:
     def stop(self) -> None:
         self._child.stop()
 
+    def alive(self) -> bool:
+        return self._child.alive()
+
+    def exit_code(self) -> int | None:
+        """Its exit code (negative: the signal) if it ended without our asking."""
+        return self._child.ended_by_itself()
+
     def kill(self) -> None:
         self._child.kill()
 
@@ -96,4 +109,5 @@ class ServiceProcess:
 
     def cleanup(self) -> None:
         self._child.stop()
-        self._child.log_path.unlink(missing_ok=True)
+        if not self._keep_log:
+            self._child.log_path.unlink(missing_ok=True)

@@ -349,7 +349,7 @@ def test_verify_a_service_already_running(reference_database_factory: Any, tmp_p
             stripe_api_base=f"http://127.0.0.1:{stripe_port}",
             stripe_webhook_secret="whsec_tokenproof_test_secret",
         ),
-        log_dir=tmp_path,
+        log_path=tmp_path / "service.log",
     ).start()
     try:
         result = _verify(

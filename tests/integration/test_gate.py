@@ -56,3 +56,24 @@ def test_a_gate_that_never_fills_says_so_and_lets_go(fresh_database: FreshDataba
         await asyncio.wait_for(writer, timeout=30)  # released on the way out
 
     asyncio.run(scenario())
+
+
+def test_a_pool_capped_race_releases_at_the_plateau_and_says_so(
+    fresh_database: FreshDatabase,
+) -> None:
+    """Three writers reach the lock, the other seven never can (a pool of three):
+    the gate releases once no new waiter comes, and notes what it held."""
+    notes: list[str] = []
+
+    async def scenario() -> int:
+        async with ContentionGate(
+            fresh_database.dsn, 10, within=30, plateau_s=0.3, on_partial=notes.append
+        ) as gate:
+            writers = [asyncio.ensure_future(_writer(fresh_database.dsn)) for _ in range(3)]
+            waiting = await gate.wait_for_waiters()
+            assert not any(w.done() for w in writers)
+        await asyncio.wait_for(asyncio.gather(*writers), timeout=30)
+        return waiting
+
+    assert asyncio.run(scenario()) == 3
+    assert notes == ["the gate held 3 of 10 requests (the service's pool?)"]

@@ -91,3 +91,22 @@ def test_progress_says_when_the_run_is_shrinking() -> None:
     assert tally.progress(25, 20).endswith(
         "; a failure was found, shrinking it (shortest failing run so far: 3 steps)"
     )
+
+
+def test_shrinking_stops_at_its_budget_with_the_shortest_sequence_reached() -> None:
+    import time
+
+    from harness.model import Tally, _budget_report
+
+    tally = Tally(shrink_budget_s=30)
+    assert not tally.shrinking_over_budget()  # no failure yet: no clock running
+    long = ["state.create_users(grants=[0, 0, 0, 0])", "state.burst(ops=[])", "state.burst(ops=[])"]
+    tally.saw_failure(long, AssertionError("off by 5"))
+    tally.saw_failure(long[:2], AssertionError("off by 3"))
+    assert not tally.shrinking_over_budget()
+    assert tally.first_failure_at is not None
+    tally.first_failure_at = time.monotonic() - 31
+    assert tally.shrinking_over_budget()
+    text, steps = _budget_report(tally)
+    assert steps == 2
+    assert "budget of 30 s" in text and "AssertionError: off by 3" in text

@@ -72,3 +72,25 @@ def test_history_reader_skips_a_half_written_last_line(tmp_path: Path) -> None:
     with path.open("a") as f:
         f.write('{"index": 9, "process"')  # killed mid-write
     assert [op.type for op in read_jsonl(path)] == ["invoke", "ok"]
+
+
+def test_a_violation_outranks_a_scenario_that_could_not_run() -> None:
+    report = _report()
+    broken = ScenarioReport(
+        Scenario("gated", "race", (), _noop, "doc"), "error", 7, 0.1, error="GateNotFilled: ..."
+    )
+    report.scenarios.append(broken)
+    assert report.verdict == "fail"
+    assert [s.scenario.id for s in report.could_not_run] == ["race/gated"]
+    assert report.to_json()["could_not_run"] == ["race/gated"]
+    report.scenarios.pop(0)
+    assert report.verdict in {"error"}
+
+
+def test_reproduction_quotes_a_command_with_spaces() -> None:
+    import shlex
+
+    from harness.reproduce import reproduce_command
+
+    line = reproduce_command(["--target-command", "node server.js"], "race/drain", 3)
+    assert shlex.split(line)[2:4] == ["--target-command", "node server.js"]

@@ -1,0 +1,30 @@
+"""The one observation step shared by scenarios, load runs and the model: the
+final database rows of some users and the emulator's state, scoped to them, as
+the `Observation` every checker reads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from harness.checkers import Observation, scoped
+from harness.collect import StripeState, read_db
+from harness.history import Op
+from harness.targets import Target
+
+
+async def observe(
+    target: Target,
+    users: Iterable[str],
+    ops: list[Op],
+    *,
+    metadata_prefix: str | None = None,
+) -> Observation:
+    """`metadata_prefix`: ask the emulator only for intents whose `userId` starts
+    with it (a long run would otherwise copy its whole history every time)."""
+    chosen = frozenset(users)
+    db = await read_db(target.database_url, chosen)
+    scope = ("userId", metadata_prefix) if metadata_prefix is not None else None
+    snapshot = await asyncio.to_thread(target.emulator.state, metadata_prefix=scope)
+    db, stripe_state = scoped(db, StripeState.from_snapshot(snapshot), chosen)
+    return Observation(ops, db, stripe_state)

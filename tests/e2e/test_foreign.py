@@ -1,0 +1,85 @@
+"""tokenproof on services it did not write (`foreign/`): every correct build
+passes every suite with no violation, and every defect switched on alone is
+caught by the suite made for it, naming an invariant that fits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.foreign import Foreign, names, prepare
+
+CLI = [sys.executable, "-m", "harness"]
+FOREIGN = names()
+DEFECTS = [
+    (name, defect, spec)
+    for name in FOREIGN
+    for defect, spec in json.loads(
+        (Path(__file__).parents[2] / "foreign" / name / "defects.json").read_text()
+    ).items()
+    if spec.get("expect")
+]
+
+
+@pytest.fixture(scope="session")
+def foreign_cache(request: pytest.FixtureRequest) -> Path:
+    cache = request.config.cache
+    assert cache is not None
+    return Path(cache.mkdir("foreign-services"))
+
+
+def _prepared(name: str, cache: Path) -> Foreign:
+    # Each xdist worker installs at most once (the cache is keyed by the lockfile).
+    return prepare(name, cache)
+
+
+def _verify(service: Foreign, report: Path, *extra: str, defect: str | None = None) -> Any:
+    result = subprocess.run(
+        [*CLI, "verify", *service.verify_args(defect), "--report", str(report), *extra],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    data = None
+    if (report / "report.json").exists():
+        data = json.loads((report / "report.json").read_text())
+    return result, data
+
+
+@pytest.mark.parametrize("name", FOREIGN)
+def test_a_correct_foreign_service_passes_every_suite(
+    name: str, foreign_cache: Path, tmp_path: Path
+) -> None:
+    service = _prepared(name, foreign_cache)
+    result, data = _verify(service, tmp_path)
+    assert data is not None, result.stderr[-4000:]
+    found = [
+        f"{s['name']}: {v['invariant']}: {v['message'][:300]}"
+        for s in data["scenarios"]
+        for v in s["violations"]
+    ]
+    errors = [f"{s['name']}: {s['error'][:500]}" for s in data["scenarios"] if s["error"]]
+    assert result.returncode == 0, "\n".join([*found, *errors, result.stderr[-3000:]])
+    assert data["verdict"] == "pass" and not found
+    assert (tmp_path / "service.log").stat().st_size > 0  # its output was kept
+
+
+@pytest.mark.parametrize(
+    ("name", "defect", "spec"), DEFECTS, ids=[f"{n}:{d}" for n, d, _ in DEFECTS]
+)
+def test_each_foreign_defect_is_caught(
+    name: str, defect: str, spec: dict[str, Any], foreign_cache: Path, tmp_path: Path
+) -> None:
+    service = _prepared(name, foreign_cache)
+    result, data = _verify(service, tmp_path, "--suite", spec["suite"], defect=defect)
+    assert data is not None, result.stderr[-4000:]
+    reported = {v["invariant"] for s in data["scenarios"] for v in s["violations"]}
+    assert result.returncode == 1, f"exit {result.returncode}: {result.stderr[-3000:]}"
+    assert reported & set(spec["expect"]), (
+        f"{defect}: expected one of {spec['expect']}, reported {sorted(reported)}"
+    )
