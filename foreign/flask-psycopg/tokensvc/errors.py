@@ -63,7 +63,9 @@ def install(app: Flask) -> None:
     def _db_down(exc: psycopg.OperationalError):
         log.error("database unavailable: %s", exc)
         if defects.on("leaky-errors"):
-            return error_response(503, {"detail": str(exc), "code": "db_error"})
+            return error_response(
+                503, {"detail": str(exc), "code": "db_error", "trace": traceback.format_exc()}
+            )
         return error_response(
             503, {"detail": "Database unavailable, try again", "code": "unavailable"}, {"Retry-After": "2"}
         )

@@ -167,6 +167,7 @@ def _transfer_in(
     call_id: str | None,
     key: str | None,
     fp: str,
+    requested_ms: int,
 ) -> Outcome:
     if key:
         got = _claim(conn, fan, key, kind, fp)
@@ -241,9 +242,9 @@ def _transfer_in(
         (usd, creator),
     )
     if defects.on("clock-source-id"):
-        # Millisecond timestamps as source ids; "ON CONFLICT" added after the
-        # unique index started throwing in production.
-        source_id = f"{kind}_{int(time.time() * 1000)}"
+        # The request's millisecond timestamp as source id; "ON CONFLICT" added
+        # after the unique index started throwing in production.
+        source_id = f"{kind}_{requested_ms}"
         conflict = "ON CONFLICT (earning_type, source_id) DO NOTHING"
     else:
         source_id = f"{kind}_{debit['id']}"
@@ -285,6 +286,8 @@ def _insufficient(current: int, tokens: int) -> Outcome:
 
 
 def transfer(**kw: Any) -> Outcome:
+    kw["requested_ms"] = int(time.time() * 1000)
+
     def once() -> Outcome:
         with db.pool().connection() as conn:
             if defects.on("autocommit-transfer"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from datetime import datetime, timezone
 from typing import Any
 
@@ -103,7 +104,8 @@ def deduct():
 def _stripe_unavailable(exc: Exception) -> ApiError:
     log.error("stripe error: %s: %s", type(exc).__name__, exc)
     if defects.on("leaky-errors"):
-        return ApiError(502, "stripe_error", str(exc))
+        # Debug-style answer left in from development: message and traceback.
+        return ApiError(502, "stripe_error", str(exc), trace=traceback.format_exc())
     if isinstance(exc, (stripe.APIConnectionError, stripe.RateLimitError)):
         return ApiError(503, "payment_provider_unavailable", "Payment provider unavailable, try again")
     return ApiError(502, "payment_provider_error", "Payment provider error, try again")
