@@ -8,9 +8,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Threads, not the DB pool, bound how many requests can wait on Stripe at once;
-# a connection is only held while a request talks to PostgreSQL.
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+# Threads, not the DB pool, bound how many requests can wait on Stripe at once
+# (a connection is only held while a request talks to PostgreSQL). A purchase
+# blocks its thread for as long as Stripe takes, and gunicorn does not spread
+# connections evenly over workers, so one worker must be able to hold every
+# purchase in flight and still answer a balance read.
+threads = int(os.environ.get("GUNICORN_THREADS", "32"))
 timeout = 60
 graceful_timeout = 10
 keepalive = 5

@@ -47,7 +47,7 @@ def init_pool(database_url: str, max_size: int) -> ConnectionPool:
         if _pool is None:
             _pool = ConnectionPool(
                 database_url,
-                min_size=2,
+                min_size=max_size,  # fixed-size pool, opened at worker start
                 max_size=max_size,
                 timeout=15,
                 # Autocommit connections: every multi-statement unit of work

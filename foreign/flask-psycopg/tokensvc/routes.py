@@ -124,9 +124,8 @@ def purchase():
             validAmounts=sorted(PRICE_CENTS),
         )
     payment_method = text(body.get("paymentMethodId"), "paymentMethodId")
-    key = idempotency_key(body)
-    if defects.on("purchase-key-ignored"):
-        key = None  # the key is only forwarded in metadata
+    client_key = idempotency_key(body)
+    key = None if defects.on("purchase-key-ignored") else client_key  # (defect: metadata only)
     if not ledger.user_exists(user):
         raise ApiError(404, "user_not_found", "User not found")
 
@@ -138,7 +137,7 @@ def purchase():
         if stored is not None:
             return respond(stored, replayed=True)
     try:
-        outcome = _purchase(user, tokens, bonus, payment_method, key)
+        outcome = _purchase(user, tokens, bonus, payment_method, key, client_key)
     except Exception:
         if key:
             ledger.release_key(user, key)
@@ -148,9 +147,11 @@ def purchase():
     return respond(outcome)
 
 
-def _purchase(user: str, tokens: int, bonus: int, payment_method: str, key: str | None) -> Outcome:
+def _purchase(
+    user: str, tokens: int, bonus: int, payment_method: str, key: str | None, client_key: str | None
+) -> Outcome:
     settings = current_app.config["SETTINGS"]
-    metadata_key = key or f"srv-{g.request_id}"
+    metadata_key = client_key or f"srv-{g.request_id}"
 
     def charge() -> Any:
         return payments.create_intent(
