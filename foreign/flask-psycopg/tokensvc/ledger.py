@@ -18,6 +18,10 @@ from tokensvc.errors import ApiError
 
 log = logging.getLogger("tokensvc.ledger")
 
+# Purchases without a clientIdempotencyKey still send one in the intent's
+# metadata (support looks intents up by it): "srv-<request id>".
+SERVER_KEY_PREFIX = "srv-"
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -317,7 +321,10 @@ def _meta_purchase(metadata: Any) -> tuple[str, int, int, str | None] | None:
     tokens = int(raw)
     if tokens not in PRICE_CENTS:
         return None
-    return user, tokens, bonus_for(tokens), metadata.get("clientIdempotencyKey") or None
+    client_key = metadata.get("clientIdempotencyKey") or None
+    if client_key and client_key.startswith(SERVER_KEY_PREFIX):  # ours, not the client's
+        client_key = None
+    return user, tokens, bonus_for(tokens), client_key
 
 
 def _insert_purchase_row(

@@ -151,7 +151,7 @@ def _purchase(
     user: str, tokens: int, bonus: int, payment_method: str, key: str | None, client_key: str | None
 ) -> Outcome:
     settings = current_app.config["SETTINGS"]
-    metadata_key = client_key or f"srv-{g.request_id}"
+    metadata_key = client_key or f"{ledger.SERVER_KEY_PREFIX}{g.request_id}"
 
     def charge() -> Any:
         return payments.create_intent(
