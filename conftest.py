@@ -14,6 +14,17 @@ import pytest
 _TIERS = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered here too, so that running the bundled scenarios from another
+    # folder (`pytest --pyargs scenarios`) knows the marker this file adds.
+    for name, doc in (
+        ("unit", "no database, no network; fast"),
+        ("integration", "real servers over loopback (PostgreSQL, the Stripe emulator)"),
+        ("e2e", "runs the CLI or whole processes end to end"),
+    ):
+        config.addinivalue_line("markers", f"{name}: {doc}")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         parts = Path(str(item.path)).parts

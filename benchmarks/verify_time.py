@@ -1,17 +1,32 @@
-"""Wall time of `tokenproof verify` on the reference: all suites, and each suite alone.
+"""Wall time of a full `tokenproof verify` (every suite, start-up included, as a
+user sees it) on the reference and on each foreign service, clean and with a
+defect switched on, side by side in one run:
 
-    .venv/bin/python benchmarks/verify_time.py
+    .venv/bin/python benchmarks/verify_time.py            # every target
+    .venv/bin/python benchmarks/verify_time.py --suites   # also each suite alone, reference
 
-Each figure includes start-up (PostgreSQL, emulator, service) as a user sees it.
+A run that finds something should take at most about twice its clean time
+(shrinking has a budget; a crashed or stalled service is restarted, not
+waited for). Foreign services are installed into ~/.cache/tokenproof/foreign
+the first time.
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from harness.scenario import SUITE_MODULES
+from tests.foreign import names, prepare
+
+CACHE = Path.home() / ".cache" / "tokenproof" / "foreign"
+# The defect timed for each target: one whose findings span several suites.
+DEFECTS = {"reference": "lost-update", "node-express": "lost-update", "flask-psycopg": None}
 
 
 def timed(args: list[str]) -> tuple[float, int]:
@@ -22,12 +37,35 @@ def timed(args: list[str]) -> tuple[float, int]:
     return time.monotonic() - started, result.returncode
 
 
+def row(name: str, clean_args: list[str], defect_args: list[str] | None, defect: str) -> None:
+    clean, code = timed(clean_args)
+    line = f"{name:<16} clean {clean:6.1f} s (exit {code})"
+    if defect_args is not None:
+        found, code = timed(defect_args)
+        line += f"   {defect:<24} {found:6.1f} s (exit {code})   ratio {found / clean:4.2f}"
+    print(line, flush=True)
+
+
 def main() -> None:
-    total, code = timed([])
-    print(f"all suites       {total:6.1f} s  exit {code}")
-    for suite in SUITE_MODULES:
-        seconds, code = timed(["--suite", suite])
-        print(f"--suite {suite:<8} {seconds:6.1f} s  exit {code}")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suites", action="store_true", help="each suite alone on the reference")
+    options = parser.parse_args()
+    row("reference", [], ["--target", "reference:lost-update"], "reference:lost-update")
+    for name in names():
+        service = prepare(name, CACHE)
+        defect = DEFECTS.get(name) or next(
+            (d for d, spec in service.defects.items() if spec.get("expect")), None
+        )
+        row(
+            name,
+            service.verify_args(),
+            None if defect is None else service.verify_args(defect),
+            f"{defect}",
+        )
+    if options.suites:
+        for suite in SUITE_MODULES:
+            seconds, code = timed(["--suite", suite])
+            print(f"--suite {suite:<8} {seconds:6.1f} s  exit {code}", flush=True)
 
 
 if __name__ == "__main__":

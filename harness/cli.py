@@ -76,6 +76,16 @@ def postgres_options(func: F) -> F:
     )(func)
 
 
+def config_option(func: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="Read options from this file (default: tokenproof.toml, or [tool.tokenproof] "
+        "in pyproject.toml, in the current folder).",
+    )(func)
+
+
 def target_options(func: F) -> F:
     """The options that choose the service under test (verify, load)."""
     options = [
@@ -115,6 +125,12 @@ def target_options(func: F) -> F:
         ),
         click.option(
             "--stripe-port", type=click.IntRange(1, 65535), help="Emulator port for --target-url."
+        ),
+        click.option(
+            "--service-start-timeout",
+            type=click.FloatRange(1),
+            metavar="SECONDS",
+            help="How long a service tokenproof starts may take to answer /health (default 60).",
         ),
     ]
     for option in reversed(options):
@@ -170,6 +186,13 @@ def main() -> None:
     metavar="SUITE/NAME",
     help="Run only this scenario (repeatable); reproduction commands use it.",
 )
+@click.option(
+    "--scenarios-from",
+    multiple=True,
+    metavar="MODULE",
+    help="Also run the scenarios of this Python module (repeatable): a team's own, "
+    "written with harness.api.",
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed for ids and choices.")
 @click.option(
     "--report",
@@ -189,24 +212,29 @@ def main() -> None:
     help="Model suite: how long to shrink a failure before reporting the shortest "
     "failing sequence reached (default 30).",
 )
+@config_option
 def verify(
     postgres_bin: str | None,
     database_url: str | None,
     postgres_port: int | None,
     suites: str | None,
     scenario_ids: tuple[str, ...],
+    scenarios_from: tuple[str, ...],
     seed: int,
     report_dir: Path | None,
     as_json: bool,
     examples: int | None,
     steps: int | None,
     shrink_seconds: float | None,
+    config_path: Path | None,
     **target_args: Any,
 ) -> None:
     """Run the scenario suites against a target and check every invariant.
 
     The default target is the bundled reference service on an embedded
     PostgreSQL. With --target-url, --database-url is the target's own database.
+    Options not given come from tokenproof.toml or [tool.tokenproof] in
+    pyproject.toml in the current folder (`tokenproof config` shows them).
     Exit 0: every invariant held; 1: violations; 2: usage or setup error.
     """
     import asyncio
@@ -219,17 +247,17 @@ def verify(
     from harness.verify import verify as run_verify
 
     def body() -> int:
+        nonlocal suites, scenarios_from, seed, report_dir, shrink_seconds
+        given = _with_config(click.get_current_context(), config_path)
+        suites, scenarios_from, seed = given["suites"], given["scenarios_from"], given["seed"]
+        report_dir, shrink_seconds = given["report_dir"], given["shrink_seconds"]
+        target_args.update({k: given[k] for k in target_args})
         spec = _target_spec(**target_args, database_url=database_url)
-        chosen = select([s.strip() for s in suites.split(",")] if suites else None)
-        if scenario_ids:
-            wanted = set(scenario_ids)
-            unknown = wanted - {s.id for s in chosen}
-            if unknown:
-                raise UsageError(
-                    f"unknown scenario {', '.join(sorted(unknown))}; "
-                    f"known: {', '.join(s.id for s in chosen)}"
-                )
-            chosen = [s for s in chosen if s.id in wanted]
+        chosen = select(
+            [s.strip() for s in suites.split(",")] if suites else None,
+            scenarios_from,
+            scenario_ids,
+        )
         colors = {"pass": "green", "fail": "red", "error": "yellow"}
         # Progress lines go under "running <scenario> ..."; its result then
         # starts a line of its own.
@@ -248,9 +276,10 @@ def verify(
             model_examples=examples,
             model_steps=steps,
             model_shrink_s=shrink_seconds,
+            scenarios_from=scenarios_from,
             on_progress=on_progress,
         )
-        if options.cli_args() and not any(s.model_budget for s in chosen):
+        if options.model_args() and not any(s.model_budget for s in chosen):
             raise UsageError(
                 "--examples, --steps and --shrink-seconds size the model suite; add --suite model"
             )
@@ -282,6 +311,70 @@ def verify(
     _run(body)
 
 
+# Configuration keys and the option (parameter name) each one fills, with how a
+# file's value becomes the option's value.
+CONFIG_OPTIONS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "target": ("target_name", str),
+    "target_command": ("target_command", str),
+    "target_cwd": ("target_cwd", str),
+    "target_schema": ("target_schema", lambda v: tuple(Path(p) for p in v)),
+    "target_env": ("target_env", lambda v: tuple(f"{k}={x}" for k, x in v.items())),
+    "target_url": ("target_url", str),
+    "suites": ("suites", lambda v: ",".join(v)),
+    "scenarios_from": ("scenarios_from", tuple),
+    "seed": ("seed", int),
+    "report": ("report_dir", Path),
+    "shrink_seconds": ("shrink_seconds", float),
+    "service_start_timeout": ("service_start_timeout", float),
+}
+
+
+def _with_config(ctx: click.Context, config_path: Path | None) -> dict[str, Any]:
+    """The command's parameters, each one the user did not give taken from the
+    configuration file when it has it (flags override the file)."""
+    from click.core import ParameterSource
+
+    from harness.config import resolve
+
+    params = dict(ctx.params)
+    given = {
+        key: params[param]
+        for key, (param, _) in CONFIG_OPTIONS.items()
+        if param in params and ctx.get_parameter_source(param) is not ParameterSource.DEFAULT
+    }
+    resolved = resolve(Path.cwd(), given, config_path=config_path)
+    for key, (param, convert) in CONFIG_OPTIONS.items():
+        if resolved.sources.get(key, "command line") != "command line":
+            params[param] = convert(resolved.values[key])
+    params["_config"] = resolved
+    return params
+
+
+@main.command("config")
+@config_option
+def config_command(config_path: Path | None) -> None:
+    """Print the configuration a run in this folder would use, and where each value
+    comes from (a file, or tokenproof's default)."""
+
+    def body() -> int:
+        from harness.config import FileConfig, resolve
+
+        resolved = resolve(Path.cwd(), {}, config_path=config_path)
+        where = resolved.file or "no tokenproof.toml or [tool.tokenproof] here"
+        click.echo(f"# configuration file: {where}")
+        for name, spec in FileConfig.model_fields.items():
+            key = spec.alias or name
+            if name in resolved.values:
+                click.echo(
+                    f"{key} = {json.dumps(resolved.values[name])}  # {resolved.sources[name]}"
+                )
+            else:
+                click.echo(f"# {key}: not set (tokenproof's default)")
+        return EXIT_OK
+
+    _run(body)
+
+
 def _target_spec(
     target_name: str,
     target_command: str | None,
@@ -293,10 +386,12 @@ def _target_spec(
     jwt_secret: str | None,
     webhook_secret: str,
     stripe_port: int | None,
+    service_start_timeout: float | None = None,
 ) -> TargetSpec:
     from harness.targets import TargetSpec
 
     return TargetSpec.from_options(
+        start_timeout_s=service_start_timeout,
         target=target_name,
         command=target_command,
         cwd=target_cwd,

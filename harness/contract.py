@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import TokenproofError
+from harness.errors import TokenproofError, UsageError
 
 # The fields of a 200 answer that the contract's routes table names, per route.
 NAMED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -39,6 +39,7 @@ BAD_AMOUNT_LITERALS: tuple[Any, ...] = (
     10**9 + 1,
 )
 PRICE_TABLE = (100, 500, 1000, 5000, 10000)
+BONUS_FROM, BONUS_PERCENT = 5000, 5  # "Bonus: 5% (floored) on purchases of 5000 or more."
 
 
 def field_value(body: Any, dotted: str) -> Any:
@@ -95,6 +96,11 @@ _EARNINGS = _c(
     "Invariants",
     "`users.total_earnings` of a creator equals `TOKEN_VALUE` times the tokens it "
     "received; `token_balances.total_earned` equals the tokens it received.",
+)
+_BONUS = _c(
+    "Routes",
+    "Price table (tokens -> USD): 100 -> 0.99, 500 -> 4.99, 1000 -> 9.99, 5000 -> 49.99, "
+    "10000 -> 99.99. Bonus: 5% (floored) on purchases of 5000 or more.",
 )
 _NO_5XX = _c(
     "Invariants",
@@ -174,7 +180,7 @@ INVARIANTS: dict[str, Citation] = {
     "no-negative-balance": _NO_NEGATIVE,
     "ledger-explains-balance": _LEDGER,
     "credited-exactly-once": _CREDITED_ONCE,
-    "credited-amount": _CREDITED_ONCE,
+    "credited-amount": _BONUS,
     "no-credit-without-charge": _CREDITED_ONCE,
     "one-charge-per-key": _ONE_CHARGE,
     "debit-equals-credit": _TRANSFER,
@@ -212,6 +218,7 @@ INVARIANTS: dict[str, Citation] = {
     "malformed-webhook-refused": _WEBHOOK,
     "unknown-intent-handled": _WEBHOOK,
     "credit-survives-later-failure": _FAILED_ROWS,
+    "purchase-row-final-status": _FAILED_ROWS,
     "webhook-only-credits": _WEBHOOK_ONLY,
     "service-stalled": _BALANCE_ROUTE,
     "works-after-restart": _HEALTH,
@@ -223,15 +230,40 @@ INVARIANTS: dict[str, Citation] = {
 }
 
 
+# Invariants a team's own scenarios enforce, with the rule of theirs each cites.
+TEAM_INVARIANTS: dict[str, Citation] = {}
+
+
 class UncitedInvariant(TokenproofError):
     """A check reports an invariant that cites no sentence of the contract."""
 
 
+class InvariantDefinitionError(UsageError):
+    """A team invariant clashes with one of the contract's or is defined twice
+    with another rule."""
+
+
+def invariant(name: str, rule: str) -> str:
+    """Declare an invariant of your own and the rule it enforces (your spec's
+    sentence), so that `run.expect(..., name, ...)` may report it. Returns `name`."""
+    if name in INVARIANTS:
+        raise InvariantDefinitionError(
+            f"{name!r} is one of the contract's invariants; give yours another name"
+        )
+    cited = Citation(" ".join(rule.split()), "team")
+    if TEAM_INVARIANTS.get(name, cited) != cited:
+        raise InvariantDefinitionError(f"invariant {name!r} is already declared with another rule")
+    TEAM_INVARIANTS[name] = cited
+    return name
+
+
 def citation(invariant: str) -> Citation:
-    try:
-        return INVARIANTS[invariant]
-    except KeyError:
+    found = INVARIANTS.get(invariant) or TEAM_INVARIANTS.get(invariant)
+    if found is None:
         raise UncitedInvariant(
-            f"invariant {invariant!r} cites no sentence of the target contract; add it to "
-            "harness.contract.INVARIANTS with the sentence it enforces, or do not demand it"
-        ) from None
+            f"invariant {invariant!r} cites no sentence of the target contract; declare it "
+            "with harness.api.invariant(name, rule) (a team's own rule), add it to "
+            "harness.contract.INVARIANTS with the contract sentence it enforces, or do not "
+            "demand it"
+        )
+    return found

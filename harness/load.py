@@ -27,6 +27,7 @@ from harness.checkers import CheckResult, check
 from harness.errors import SetupError
 from harness.history import Op, read_jsonl
 from harness.observe import observe
+from harness.report.load_page import write_load_html
 from harness.targets import Target
 from harness.users import UserSpec, create_users
 
@@ -171,7 +172,9 @@ def run_load(target: Target, settings: LoadSettings, out_dir: Path) -> LoadRepor
     # Chaos rules delay deliveries; once settled nothing is left in flight.
     results = check(asyncio.run(observe(target, fans + creators, ops)))
     stats = _read_stats(out_dir / "locust_stats.csv")
-    return LoadReport(target.name, settings, results, ops, duration, result.returncode, stats)
+    report = LoadReport(target.name, settings, results, ops, duration, result.returncode, stats)
+    write_load_html(report, out_dir)
+    return report
 
 
 async def _create(target: Target, fans: list[str], creators: list[str], grant: int) -> None:

@@ -19,6 +19,8 @@ class RunOptions:
     model_examples: int | None = None  # None: the CI profile's
     model_steps: int | None = None
     model_shrink_s: float | None = None  # None: DEFAULT_SHRINK_S
+    # Team modules whose scenarios joined the run (reproduction commands name them).
+    scenarios_from: tuple[str, ...] = ()
     # Where long scenarios report how far they are (the CLI prints it).
     on_progress: Callable[[str], None] = field(default=lambda _: None, compare=False)
 
@@ -48,6 +50,11 @@ class RunOptions:
 
     def cli_args(self) -> list[str]:
         """The options that ask for this run again, for reproduction commands."""
+        args = [a for module in self.scenarios_from for a in ("--scenarios-from", module)]
+        return args + self.model_args()
+
+    def model_args(self) -> list[str]:
+        """The options that size the model suite."""
         args = []
         if self.model_examples is not None:
             args += ["--examples", str(self.model_examples)]

@@ -66,12 +66,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--jwt-secret", default=None, metavar="S")
     group.addoption("--webhook-secret", default="whsec_tokenproof_test_secret", metavar="S")
     group.addoption(
+        "--scenarios-from",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="tokenproof: also run the scenarios of this module (repeatable).",
+    )
+    group.addoption(
         "--tokenproof-seed",
         default=1,
         type=int,
         metavar="N",
         help="tokenproof: seed for the scenarios (default 1).",
     )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Stand on its own in another repository: register the marker it uses. (It
+    needs nothing of pytest-asyncio: scenario tests are plain functions that run
+    their own event loop, so tokenproof does not install pytest-asyncio for its
+    users; this repository's own tests get it from the `dev` extra.)"""
+    config.addinivalue_line(
+        "markers", "tokenproof: a tokenproof scenario run against the target under test"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tokenproof_target" in getattr(item, "fixturenames", ()):
+            item.add_marker("tokenproof")
 
 
 @pytest.fixture(scope="session")
@@ -118,17 +142,33 @@ def reference_target(reference_database_factory: DatabaseFactory) -> Iterator[Ta
 
 @pytest.fixture(scope="session")
 def tokenproof_target_spec(request: pytest.FixtureRequest) -> TargetSpec:
+    from harness.config import resolve
+
     opt = request.config.getoption
+    given = {
+        "target": None if opt("--target") == "reference" else opt("--target"),
+        "target_command": opt("--target-command"),
+        "target_cwd": opt("--target-cwd"),
+        "target_env": opt("--target-env"),
+        "target_schema": opt("--target-schema"),
+        "target_url": opt("--target-url"),
+    }
+    # tokenproof.toml or [tool.tokenproof] where pytest runs; options override it.
+    resolved = resolve(Path.cwd(), given)
+    env = resolved.get("target_env") or []
+    if isinstance(env, dict):
+        env = [f"{k}={v}" for k, v in env.items()]
     return TargetSpec.from_options(
-        target=opt("--target"),
-        command=opt("--target-command"),
-        cwd=opt("--target-cwd"),
-        env=opt("--target-env"),
-        schema=[Path(p) for p in opt("--target-schema")],
-        url=opt("--target-url"),
+        target=resolved.get("target") or "reference",
+        command=resolved.get("target_command"),
+        cwd=resolved.get("target_cwd"),
+        env=env,
+        schema=[Path(p) for p in resolved.get("target_schema") or []],
+        url=resolved.get("target_url"),
         database_url=opt("--database-url"),
         jwt_secret=opt("--jwt-secret"),
         webhook_secret=opt("--webhook-secret"),
+        start_timeout_s=resolved.get("service_start_timeout"),
     )
 
 

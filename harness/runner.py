@@ -17,7 +17,7 @@ import httpx
 
 from harness.checkers import CheckResult, Violation, check
 from harness.client import Answer, TargetClient
-from harness.collect import DbState, read_db
+from harness.collect import read_db
 from harness.contract import citation
 from harness.emulator_client import EmulatorClient
 from harness.errors import TokenproofError
@@ -26,6 +26,7 @@ from harness.history import History, Op
 from harness.observe import observe
 from harness.options import RunOptions
 from harness.scenario import Scenario
+from harness.state import DbState
 from harness.targets import ServiceCrash, Target
 from harness.users import UserSpec, create_users
 
@@ -77,6 +78,10 @@ class ScenarioCouldNotRun(TokenproofError):
     """Something a scenario needs did not happen; it says nothing of the service."""
 
 
+class ScenarioNeverCalledTarget(TokenproofError):
+    """A scenario returned without one request to the service: a bug of the scenario."""
+
+
 class Run:
     """What a scenario body acts through. Every call is recorded in the history."""
 
@@ -101,6 +106,7 @@ class Run:
         self.expectations_checked = 0
         self.notes: list[str] = []
         self.ops_elsewhere = 0  # see ScenarioReport.ops_elsewhere
+        self.skipped = False
         self._worker = 0
 
     def expect(self, holds: bool, invariant: str, message: str, **evidence: Any) -> bool:
@@ -124,6 +130,18 @@ class Run:
         full = self.user(user)
         state = await asyncio.to_thread(self.stripe.state, metadata_prefix=("userId", full))
         return [i for i in state["intents"] if (i.get("metadata") or {}).get("userId") == full]
+
+    def skip(self, reason: str) -> None:
+        """Say why this scenario has nothing to do against this target (it passes,
+        with the reason noted); call it before returning early."""
+        self.skipped = True
+        self.notes.append(f"skipped: {reason}")
+
+    async def settled(self, within: float = SETTLE_S) -> None:
+        """Release held webhooks and wait until Stripe has delivered everything it
+        meant to (then the service has had its say on every event)."""
+        await asyncio.to_thread(self.stripe.release)
+        await asyncio.to_thread(self.stripe.wait_settled, within)
 
     def note(self, text: str) -> None:
         """A figure worth reporting (a latency, a count), shown next to the result."""
@@ -323,13 +341,24 @@ async def run_scenario(
             run = Run(target, client, history, users, seed, options)
             async with asyncio.timeout(timeout_s):
                 await scenario.body(run)
+            if not history.ops and not run.ops_elsewhere and not run.skipped:
+                raise ScenarioNeverCalledTarget(
+                    f"scenario {scenario.id} finished without calling the service: await "
+                    "run.tip/purchase/deduct/balance/call (a coroutine that is not awaited "
+                    "never runs), or run.skip(reason) when there is nothing to do"
+                )
     except TimeoutError:
-        errors.append(f"the scenario did not finish within {timeout_s:g} s")
+        pending = [op for op in history.ops if op.type == "info" and op.error == "cancelled"]
+        if pending:
+            stalled = await _stalled(target, pending, timeout_s)
+            report.results.append(CheckResult.of("liveness", 1, [stalled]))
+        else:
+            errors.append(f"the scenario did not finish within {timeout_s:g} s")
     except Exception as exc:
         errors.append(_describe(exc))
     try:
         if run is not None:
-            report.results = await _observe_and_check(target, scenario, users, history)
+            report.results += await _observe_and_check(target, scenario, users, history)
             report.results.append(
                 CheckResult.of("expectations", run.expectations_checked, run.expectations)
             )
@@ -369,6 +398,20 @@ async def _observe_and_check(
     await asyncio.to_thread(target.emulator.wait_settled, SETTLE_S)
     observation = await observe(target, users.values(), history.ops)
     return check(observation, scenario.checkers)
+
+
+async def _stalled(target: Target, pending: list[Op], timeout_s: float) -> Violation:
+    """Requests the service never answered within the scenario's time: a stall of
+    the service (its pool starved, a lock never released), not of the harness."""
+    try:
+        sessions = await database_sessions(target.database_url)
+    except (OSError, asyncpg.PostgresError) as exc:
+        sessions = [{"error": f"cannot read pg_stat_activity: {exc}"}]
+    return Violation(
+        "service-stalled",
+        f"{len(pending)} requests had no answer when the scenario's {timeout_s:g} s ran out",
+        {"pending": [op.to_json() for op in pending[:20]], "database_sessions": sessions},
+    )
 
 
 def crashed(crash: ServiceCrash, ops: list[Op]) -> Violation:

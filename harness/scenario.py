@@ -9,8 +9,11 @@ async def drain_one_fan(run: Run) -> None:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
+import inspect
+import sys
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import UsageError
@@ -54,6 +57,11 @@ class Scenario:
 
 
 REGISTRY: dict[str, Scenario] = {}
+BUNDLED_PACKAGE = "scenarios"
+
+
+class ScenarioDefinitionError(UsageError):
+    """A scenario is defined in a way that cannot work; the message says how to fix it."""
 
 
 def fan(name: str, grant: int = 0) -> UserSpec:
@@ -73,45 +81,130 @@ def scenario(
     model_budget: bool = False,
 ) -> Callable[[Callable[[Run], Awaitable[None]]], Callable[[Run], Awaitable[None]]]:
     def register(body: Callable[[Run], Awaitable[None]]) -> Callable[[Run], Awaitable[None]]:
-        name = body.__name__.replace("_", "-")
-        if not body.__doc__:
-            raise UsageError(
-                f"scenario {suite}/{name} needs a docstring: what it forces and checks"
-            )
-        item = Scenario(
-            name, suite, tuple(users), body, body.__doc__.strip(), checkers, timeout_s, model_budget
+        item = define(
+            body,
+            suite,
+            users=users,
+            checkers=checkers,
+            timeout_s=timeout_s,
+            model_budget=model_budget,
         )
-        if item.id in REGISTRY:
-            raise UsageError(f"scenario {item.id} is defined twice; give one a new name")
+        if item.id in REGISTRY and REGISTRY[item.id].body is not body:
+            raise ScenarioDefinitionError(
+                f"scenario {item.id} is defined twice; give one of them another name"
+            )
         REGISTRY[item.id] = item
         return body
 
     return register
 
 
-def load_suites() -> dict[str, list[Scenario]]:
+def define(
+    body: Callable[[Run], Awaitable[None]],
+    suite: str,
+    *,
+    users: Sequence[UserSpec],
+    checkers: tuple[str, ...] | None = None,
+    timeout_s: float = 60.0,
+    model_budget: bool = False,
+) -> Scenario:
+    """A `Scenario` from its body, checked for the mistakes that cannot work."""
+    name = body.__name__.removeprefix("test_").replace("_", "-")
+    where = f"scenario {suite}/{name}"
+    if not inspect.iscoroutinefunction(body):
+        raise ScenarioDefinitionError(f"{where} must be an `async def` taking a Run")
+    if not body.__doc__ or not body.__doc__.strip():
+        raise ScenarioDefinitionError(
+            f"{where} needs a docstring: what it forces and what it checks (reports show it)"
+        )
+    if not suite or "/" in suite:
+        raise ScenarioDefinitionError(f"{where}: a suite name is a non-empty word without '/'")
+    seen: set[str] = set()
+    for user in users:
+        if user.supabase_id in seen:
+            raise ScenarioDefinitionError(
+                f"{where} names the user {user.supabase_id!r} twice; give each user its own name"
+            )
+        seen.add(user.supabase_id)
+    if checkers is not None:
+        from harness.checkers import CHECKERS
+
+        unknown = [c for c in checkers if c not in CHECKERS]
+        if unknown:
+            raise ScenarioDefinitionError(
+                f"{where} names unknown checkers {unknown}; choose from {sorted(CHECKERS)}"
+            )
+    return Scenario(
+        name, suite, tuple(users), body, body.__doc__.strip(), checkers, timeout_s, model_budget
+    )
+
+
+def load_scenarios_from(modules: Sequence[str]) -> None:
+    """Import team modules whose `@scenario` functions join the bundled suites."""
+    from harness.testing import scenarios_in
+
+    # As `python -m` would: a team's modules are found from the folder it runs in.
+    if modules and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    for module in modules:
+        try:
+            loaded = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                raise UsageError(
+                    f"--scenarios-from {module}: no such module; is its folder on PYTHONPATH "
+                    "(or the current folder)?"
+                ) from exc
+            raise
+        # Scenarios written as pytest tests (`@scenario_test`) join too.
+        for item in scenarios_in(loaded):
+            if REGISTRY.setdefault(item.id, item).body is not item.body:
+                raise ScenarioDefinitionError(
+                    f"scenario {item.id} is defined twice; give one of them another name"
+                )
+
+
+def load_suites(extra_modules: Sequence[str] = ()) -> dict[str, list[Scenario]]:
+    """The bundled suites, then those of `extra_modules` (a team's own)."""
     for module in SUITE_MODULES:
         try:
-            importlib.import_module(f"scenarios.{module}")
+            importlib.import_module(f"{BUNDLED_PACKAGE}.{module}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"scenarios.{module}":
+            if exc.name != f"{BUNDLED_PACKAGE}.{module}":
                 raise
+    load_scenarios_from(extra_modules)
     suites: dict[str, list[Scenario]] = {}
     for item in REGISTRY.values():
         suites.setdefault(item.suite, []).append(item)
     return suites
 
 
-def select(suite_names: list[str] | None) -> list[Scenario]:
-    suites = load_suites()
+def select(
+    suite_names: Sequence[str] | None,
+    extra_modules: Sequence[str] = (),
+    scenario_ids: Sequence[str] = (),
+) -> list[Scenario]:
+    """The scenarios of these suites (all when None), narrowed to `scenario_ids`
+    when given; unknown names are a UsageError that lists the known ones."""
+    suites = load_suites(extra_modules)
     if not suite_names:
-        return [s for name in suites for s in suites[name]]
-    unknown = [n for n in suite_names if n not in suites]
-    if unknown:
-        raise UsageError(
-            f"unknown suite {', '.join(unknown)}; choose from {', '.join(sorted(suites))}"
-        )
-    return [s for name in suite_names for s in suites[name]]
+        chosen = [s for name in suites for s in suites[name]]
+    else:
+        unknown = [n for n in suite_names if n not in suites]
+        if unknown:
+            raise UsageError(
+                f"unknown suite {', '.join(unknown)}; choose from {', '.join(sorted(suites))}"
+            )
+        chosen = [s for name in suite_names for s in suites[name]]
+    if scenario_ids:
+        missing = set(scenario_ids) - {s.id for s in chosen}
+        if missing:
+            raise UsageError(
+                f"unknown scenario {', '.join(sorted(missing))}; "
+                f"known: {', '.join(s.id for s in chosen)}"
+            )
+        chosen = [s for s in chosen if s.id in set(scenario_ids)]
+    return chosen
 
 
 def markdown(suites: dict[str, list[Scenario]]) -> str:
@@ -131,6 +224,8 @@ def markdown(suites: dict[str, list[Scenario]]) -> str:
             continue
         lines += ["", f"## {suite}", ""]
         for item in suites[suite]:
+            if not item.body.__module__.startswith(f"{BUNDLED_PACKAGE}."):
+                continue  # a team's own scenarios are documented by the team
             doc = " ".join(item.doc.split())
             allowed = "" if item.checkers is None else " (5xx allowed: a fault is injected)"
             lines.append(f"- **{item.name}**{allowed}: {doc}")

@@ -40,6 +40,11 @@ HOME_SUITES: dict[str, tuple[str, ...]] = {
     "leaky-errors": ("security",),
     "unsigned-webhook": ("webhooks",),
     "jwt-no-exp": ("security",),
+    "ignores-canceled": ("threeds",),
+    "key-not-in-metadata": ("retry",),
+    "clock-source-id": ("race",),
+    "leading-zero-amounts": ("inputs",),
+    "leaky-database-errors": ("faults",),
 }
 
 

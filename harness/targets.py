@@ -39,6 +39,7 @@ from harness.provisioning.service import REFERENCE_COMMAND, ServiceEnv, ServiceP
 from harness.waiting import DeadlineExceeded, wait_until_async
 
 WEBHOOK_PATH = "/api/payments/webhook"
+DEFAULT_START_TIMEOUT_S = 60.0
 TargetKind = Literal["reference", "command", "url"]
 START_ATTEMPTS = 3
 
@@ -110,8 +111,10 @@ class ManagedTarget:
         seed: int = 0,
         retry_delays: str = "0.05,0.2,0.5,1,2",
         log_path: Path | None = None,
+        start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
     ) -> None:
         self.factory = factory
+        self.start_timeout_s = start_timeout_s
         self.command = command
         self.name = name
         self.cwd = cwd
@@ -159,7 +162,7 @@ class ManagedTarget:
                 cwd=self.cwd,
                 extra_env=self.extra_env,
                 log_path=self.log_path,
-            ).start()
+            ).start(self.start_timeout_s)
         except BaseException:
             # Includes Ctrl-C while starting: leave nothing running.
             self.stop()
@@ -220,6 +223,7 @@ class TargetSpec:
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     stripe_port: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    start_timeout_s: float = 60.0  # for a service tokenproof starts: until /health answers
 
     @property
     def label(self) -> str:
@@ -243,6 +247,7 @@ class TargetSpec:
         jwt_secret: str | None = None,
         webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
         stripe_port: int | None = None,
+        start_timeout_s: float | None = None,
     ) -> TargetSpec:
         """The target that command-line options (CLI or pytest) ask for, or a
         `UsageError` that says which options go together."""
@@ -263,6 +268,7 @@ class TargetSpec:
                 cwd=cwd,
                 schema=tuple(Path(p) for p in schema),
                 extra_env=extra_env,
+                start_timeout_s=start_timeout_s or DEFAULT_START_TIMEOUT_S,
             )
         if url:
             if not database_url or not jwt_secret:
@@ -384,6 +390,7 @@ def _running_target(
                 extra_env=env,
                 seed=seed,
                 log_path=None if log_dir is None else log_dir / "service.log",
+                start_timeout_s=spec.start_timeout_s,
             )
             with managed as target:
                 on_info(f"service: {target.base_url} ({spec.label}); stripe: {target.emulator_url}")

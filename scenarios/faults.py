@@ -124,7 +124,7 @@ async def service_killed_and_restarted(run: Run) -> None:
     requests work again."""
     process = run.target.process
     if process is None:
-        run.note("skipped: the target was not started by tokenproof")
+        run.skip("the target was not started by tokenproof")
         return
     ops = [run.spawn(run.tip("fan", "star", 1)) for _ in range(30)]
     ops += [run.spawn(run.purchase("buyer", 100)) for _ in range(3)]

@@ -7,27 +7,20 @@ import asyncio
 
 import pytest
 
-from harness.reproduce import reproduce_command
-from harness.runner import ScenarioReport, run_scenario
+from harness.runner import run_scenario
 from harness.scenario import Scenario, select
 from harness.targets import Target, TargetSpec
-
-ALL = select(None)
-
-
-def _explain(report: ScenarioReport, spec: TargetSpec) -> str:
-    lines = [f"{report.scenario.id}: {report.status}"]
-    if report.error:
-        lines.append(report.error)
-    for v in report.violations[:10]:
-        lines.append(f"  {v.invariant}: {v.message}")
-    lines.append(
-        "reproduce: " + reproduce_command(spec.cli_args(), report.scenario.id, report.seed)
-    )
-    return "\n".join(lines)
+from harness.testing import explain
 
 
-@pytest.mark.parametrize("item", ALL, ids=[s.id for s in ALL])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The bundled scenarios and those of `--scenarios-from`, each named
+    `tokenproof::suite/name`."""
+    if "item" in metafunc.fixturenames:
+        chosen = select(None, metafunc.config.getoption("--scenarios-from"))
+        metafunc.parametrize("item", chosen, ids=[f"tokenproof::{s.id}" for s in chosen])
+
+
 def test_scenario(
     item: Scenario,
     tokenproof_target: Target,
@@ -37,4 +30,6 @@ def test_scenario(
 ) -> None:
     seed = request.config.getoption("--tokenproof-seed")
     report = asyncio.run(run_scenario(tokenproof_target, item, seed=seed, run_id=tokenproof_run_id))
-    assert report.status == "pass", _explain(report, tokenproof_target_spec)
+    modules = request.config.getoption("--scenarios-from")
+    extra = [a for m in modules for a in ("--scenarios-from", m)]
+    assert report.status == "pass", explain(report, tokenproof_target_spec, extra)

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 
 from harness.checkers import ledger, responses, stripe
 from harness.checkers.result import CheckResult, Violation
-from harness.collect import DbState, StripeState
 from harness.errors import TokenproofError
 from harness.history import Op
+from harness.state import DbState, StripeState
 
 __all__ = ["ALLOW_5XX", "CHECKERS", "CheckResult", "Observation", "Violation", "check", "scoped"]
 
@@ -30,7 +30,8 @@ CHECKERS: dict[str, Callable[[Observation], CheckResult]] = {
     "ledger_explains_balances": lambda o: ledger.ledger_explains_balances(o.db),
     "transfers": lambda o: ledger.transfers(o.db),
     "reconciliation": lambda o: stripe.reconciliation(o.db, o.stripe),
-    "one_charge_per_key": lambda o: stripe.one_charge_per_key(o.stripe),
+    "one_charge_per_key": lambda o: stripe.one_charge_per_key(o.ops, o.stripe),
+    "purchase_rows_settled": lambda o: stripe.purchase_rows_settled(o.db, o.stripe),
     "no_server_errors": lambda o: responses.no_server_errors(o.ops),
     "transfers_match_answers": lambda o: responses.transfers_match_answers(o.ops, o.db),
     "purchases_match_answers": lambda o: responses.purchases_match_answers(o.ops, o.stripe),

@@ -4,12 +4,13 @@ unknown (`info`) may or may not have happened: they widen bounds, never guess.""
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from typing import Any
 
 from harness.checkers.result import CheckResult, Violation
-from harness.collect import DbState, StripeState
 from harness.history import Op
+from harness.state import DbState, StripeState
 
 TRANSFER_OPS = {"tip": "tip", "deduct": "call"}
 
@@ -39,11 +40,17 @@ def _amount(args: dict[str, Any]) -> int | None:
     return None
 
 
-def transfers_match_answers(ops: list[Op], db: DbState) -> CheckResult:
-    """Per sender and kind: tokens debited lie between what `ok` answers promised
-    and that plus every `info` op; a repeated client key counts once."""
-    promised: dict[tuple[str, str], int] = defaultdict(int)
-    maybe: dict[tuple[str, str], int] = defaultdict(int)
+Amounts = dict[tuple[str, str], int]
+
+
+def _answered_amounts(
+    ops: list[Op],
+) -> tuple[Amounts, Amounts, dict[tuple[str, str], list[dict[str, Any]]], int]:
+    """Per (sender, kind): tokens that `ok` answers promised, tokens of calls whose
+    outcome is unknown (`info`, or never answered), a few example ops, and how
+    many completions there were."""
+    promised: Amounts = defaultdict(int)
+    maybe: Amounts = defaultdict(int)
     seen_keys: set[tuple[str, str, str]] = set()
     examples: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     completions = [op for op in ops if op.type in ("ok", "info") and op.f in TRANSFER_OPS]
@@ -61,16 +68,19 @@ def transfers_match_answers(ops: list[Op], db: DbState) -> CheckResult:
         group = (op.user, TRANSFER_OPS[op.f])
         key = op.args.get("clientIdempotencyKey")
         if isinstance(key, str):
-            ident = (op.user, op.f, key)
-            if ident in seen_keys:
+            if (op.user, op.f, key) in seen_keys:
                 continue
-            seen_keys.add(ident)
-        if op.type == "ok":
-            promised[group] += amount
-        else:
-            maybe[group] += amount
+            seen_keys.add((op.user, op.f, key))
+        (promised if op.type == "ok" else maybe)[group] += amount
         if len(examples[group]) < 5:
             examples[group].append(op.to_json())
+    return promised, maybe, examples, len(completions)
+
+
+def transfers_match_answers(ops: list[Op], db: DbState) -> CheckResult:
+    """Per sender and kind: tokens debited lie between what `ok` answers promised
+    and that plus every `info` op; a repeated client key counts once."""
+    promised, maybe, examples, checked = _answered_amounts(ops)
     debited: dict[tuple[str, str], int] = defaultdict(int)
     for row in db.ledger:
         if row.type in TRANSFER_OPS.values() and row.tokens < 0 and row.status == "completed":
@@ -95,7 +105,7 @@ def transfers_match_answers(ops: list[Op], db: DbState) -> CheckResult:
                     },
                 )
             )
-    return CheckResult.of("transfers_match_answers", len(completions), violations)
+    return CheckResult.of("transfers_match_answers", checked, violations)
 
 
 def purchases_match_answers(ops: list[Op], stripe: StripeState) -> CheckResult:
@@ -131,30 +141,83 @@ def purchases_match_answers(ops: list[Op], stripe: StripeState) -> CheckResult:
     return CheckResult.of("purchases_match_answers", checked, violations)
 
 
-# Text that only comes from inside a service: SQL, drivers, SDKs, stack traces.
+# Text that only comes from inside a service, whatever its stack: what
+# PostgreSQL and its drivers say, what runtimes say, what Stripe says, and the
+# shape of a stack frame in the common languages.
 INTERNAL_TEXT = (
     "Traceback (most recent call last)",
-    'File "',
     "asyncpg",
     "psycopg",
     "sqlalchemy",
-    "duplicate key value",
-    "violates check constraint",
-    "violates unique constraint",
-    "syntax error at or near",
+    "node_modules",
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "NoneType",
+    "KeyError",
+    "AttributeError",
     "StripeError",
     "stripe.error",
     "stripe._error",
     "APIConnectionError",
-    "at Object.<anonymous>",
-    "node_modules",
-    "ECONNREFUSED",
-    'column "',
+    # PostgreSQL's own messages (any driver passes them through).
+    "deadlock detected",
+    "could not serialize access",
+    "duplicate key value",
+    "violates check constraint",
+    "violates unique constraint",
+    "violates foreign key constraint",
+    "violates not-null constraint",
+    "null value in column",
+    "invalid input syntax for type",
+    "syntax error at or near",
+    "current transaction is aborted",
+    "terminating connection due to administrator command",
+    "canceling statement due to",
+    "connection was closed in the middle of operation",
+    "server closed the connection unexpectedly",
+    "the underlying connection is closed",
+    "Connection terminated unexpectedly",
+    "remaining connection slots are reserved",
+    "division by zero",
+    "out of range for type",
     'relation "',
-    "NoneType",
-    "KeyError",
-    "AttributeError",
+    'column "',
+    # Runtimes.
+    "Cannot read properties of",
+    "is not a function",
+    "is not defined",
+    "UnhandledPromiseRejection",
+    "NullPointerException",
+    "panic: runtime error",
+    "NoMethodError",
+    "System.NullReferenceException",
+    # Stripe's own messages (the emulator speaks them as Stripe does).
+    "Your card was declined",
+    "Your card has insufficient funds",
+    "No such PaymentMethod",
+    "No such payment_intent",
+    "Invalid API Key",
+    "idempotency_key_in_use",
+    "Keys for idempotent requests",
 )
+STACK_FRAMES = re.compile(
+    r'File "[^"]+", line \d+'  # Python
+    r"|\bat [\w.<>$]+ \((?:file://)?/[^)]*:\d+:\d+\)"  # Node
+    r"|\bat (?:async )?/[\w/.-]+\.m?js:\d+:\d+"  # Node, anonymous
+    r"|\bat [\w$.]+\([\w$]+\.java:\d+\)"  # Java
+    r"|\.go:\d+ \+0x[0-9a-f]+|goroutine \d+ \["  # Go
+    r"|\.rb:\d+:in `"  # Ruby
+    r"|\bat [\w.`<>]+\(.*\) in [^\n]+:line \d+"  # .NET
+    r"|\bSQLSTATE\b|\bsqlstate\b"
+    r"|\b\w+\.__\w+__\("  # a Python dunder call, only ever in an exception text
+)
+
+
+def internal_text(text: str) -> list[str]:
+    """What in `text` could only have come from inside the service."""
+    found = [marker for marker in INTERNAL_TEXT if marker in text]
+    found += [m.group(0)[:80] for m in STACK_FRAMES.finditer(text)][:3]
+    return found
 
 
 def no_internal_text(ops: list[Op]) -> CheckResult:
@@ -164,7 +227,7 @@ def no_internal_text(ops: list[Op]) -> CheckResult:
     violations = []
     for op in errors:
         text = op.body if isinstance(op.body, str) else json.dumps(op.body, default=str)
-        found = [marker for marker in INTERNAL_TEXT if marker in text]
+        found = internal_text(text)
         if found:
             violations.append(
                 Violation(

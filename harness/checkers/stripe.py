@@ -6,15 +6,20 @@ from collections import defaultdict
 from typing import Any
 
 from harness.checkers.result import CheckResult, Violation
-from harness.collect import DbState, StripeState
+from harness.contract import BONUS_FROM, BONUS_PERCENT
+from harness.history import Op
+from harness.state import DbState, Intent, StripeState
 
 
-def _expected_tokens(intent: dict[str, Any]) -> int | None:
+def _expected_tokens(intent: Intent) -> int | None:
+    """What the contract says a purchase of `tokenAmount` credits: the tokens plus
+    the 5% bonus (floored) from 5000 up, whatever the metadata's bonusTokens says."""
     meta = intent.get("metadata") or {}
     try:
-        return int(meta["tokenAmount"]) + int(meta.get("bonusTokens", "0"))
+        tokens = int(meta["tokenAmount"])
     except (KeyError, ValueError):
         return None
+    return tokens + (tokens * BONUS_PERCENT // 100 if tokens >= BONUS_FROM else 0)
 
 
 def reconciliation(db: DbState, stripe: StripeState) -> CheckResult:
@@ -31,11 +36,12 @@ def reconciliation(db: DbState, stripe: StripeState) -> CheckResult:
         if intent["status"] == "succeeded":
             expected = _expected_tokens(intent)
             if len(rows) != 1:
+                hint, evidence = diagnose(pi, db, stripe)
                 violations.append(
                     Violation(
                         "credited-exactly-once",
-                        f"{pi} succeeded at Stripe and was credited {len(rows)} times",
-                        {"intent": _brief(intent), "rows": [r.id for r in rows]},
+                        f"{pi} succeeded at Stripe and was credited {len(rows)} times: {hint}",
+                        {"intent": _brief(intent), "rows": [r.id for r in rows], **evidence},
                     )
                 )
             elif expected is not None and rows[0].tokens != expected:
@@ -54,40 +60,183 @@ def reconciliation(db: DbState, stripe: StripeState) -> CheckResult:
                     {"intent": _brief(intent), "rows": [r.id for r in rows]},
                 )
             )
-    for pi, rows in completed.items():
-        if pi not in intents:
+    for named, rows in completed.items():
+        if named not in intents:
             violations.append(
                 Violation(
                     "no-credit-without-charge",
-                    f"completed purchase rows {[r.id for r in rows]} name intent {pi}, "
+                    f"completed purchase rows {[r.id for r in rows]} name intent {named}, "
                     "which Stripe never saw",
-                    {"payment_intent": pi, "rows": [r.id for r in rows]},
+                    {"payment_intent": named, "rows": [r.id for r in rows]},
                 )
             )
     return CheckResult.of("reconciliation", len(intents), violations)
 
 
-def one_charge_per_key(stripe: StripeState) -> CheckResult:
-    """At most one successful charge per (user, clientIdempotencyKey)."""
+# The row status the contract names for an intent that ended without a charge.
+FINAL_ROW_STATUS = {
+    "payment_intent.canceled": "canceled",
+    "payment_intent.payment_failed": "failed",
+}
+
+
+def purchase_rows_settled(db: DbState, stripe: StripeState) -> CheckResult:
+    """Once webhooks have settled, a purchase row whose intent was canceled or
+    failed at Stripe (and did not succeed after all) says so: `canceled` /
+    `failed`, not pending for ever."""
+    last_event: dict[str, str] = {}
+    for event in stripe.events:
+        if event["type"] in FINAL_ROW_STATUS:
+            last_event[event["data"]["object"]["id"]] = event["type"]
+    violations = []
+    checked = 0
+    for intent in stripe.intents:
+        ended = last_event.get(intent["id"])
+        if ended is None or intent["status"] == "succeeded":
+            continue
+        expected = FINAL_ROW_STATUS[ended]
+        for row in db.ledger:
+            if row.type != "purchase" or row.stripe_payment_intent_id != intent["id"]:
+                continue
+            checked += 1
+            if row.status != expected:
+                violations.append(
+                    Violation(
+                        "purchase-row-final-status",
+                        f"purchase row {row.id} is {row.status!r} but its intent "
+                        f"{intent['id']} ended {intent['status']} at Stripe ({ended} was "
+                        f"delivered): the row should be {expected!r}",
+                        {"row": row.id, "row_status": row.status, "intent": _brief(intent)},
+                    )
+                )
+    return CheckResult.of("purchase_rows_settled", checked, violations)
+
+
+def one_charge_per_key(ops: list[Op], stripe: StripeState) -> CheckResult:
+    """At most one successful charge per (user, clientIdempotencyKey).
+
+    Judged from what the harness saw itself, not only from what the service
+    wrote into the intent's metadata (it may leave the key out, or send Stripe no
+    key at all): each user's charges may not outnumber the distinct client keys
+    of its purchase calls plus its purchase calls without a key. A refused call
+    (4xx) charged nothing and counts for nothing."""
+    violations: list[Violation] = []
     charged: dict[tuple[str, str], list[str]] = defaultdict(list)
+    succeeded: dict[str, list[str]] = defaultdict(list)
     for intent in stripe.intents:
         meta = intent.get("metadata") or {}
-        key = meta.get("clientIdempotencyKey")
-        if intent["status"] == "succeeded" and key:
-            charged[(meta.get("userId", "?"), key)].append(intent["id"])
-    violations = [
-        Violation(
-            "one-charge-per-key",
-            f"{user} was charged {len(ids)} times for client key {key!r}",
-            {"user": user, "client_key": key, "intents": ids},
-        )
-        for (user, key), ids in charged.items()
-        if len(ids) > 1
+        if intent["status"] != "succeeded":
+            continue
+        succeeded[meta.get("userId", "?")].append(intent["id"])
+        if meta.get("clientIdempotencyKey"):
+            charged[(meta.get("userId", "?"), meta["clientIdempotencyKey"])].append(intent["id"])
+    for (user, key), ids in charged.items():
+        if len(ids) > 1:
+            violations.append(
+                Violation(
+                    "one-charge-per-key",
+                    f"{user} was charged {len(ids)} times for client key {key!r}",
+                    {"user": user, "client_key": key, "intents": ids},
+                )
+            )
+    reported = {user for (user, _key), ids in charged.items() if len(ids) > 1}
+    for user, calls in _purchase_calls(ops).items():
+        keys = {k for k in calls if k is not None}
+        allowed = len(keys) + len(calls.get(None, []))
+        ids = succeeded.get(user, [])
+        if len(ids) > allowed and user not in reported:
+            violations.append(
+                Violation(
+                    "one-charge-per-key",
+                    f"{user} was charged {len(ids)} times, but its purchase calls carried "
+                    f"{len(keys)} client key(s) {sorted(keys)[:5]} and "
+                    f"{len(calls.get(None, []))} had none: a retried key was charged again",
+                    {
+                        "user": user,
+                        "intents": ids,
+                        "calls": {str(k): v for k, v in calls.items()},
+                    },
+                )
+            )
+    return CheckResult.of("one_charge_per_key", len(succeeded), violations)
+
+
+def _purchase_calls(ops: list[Op]) -> dict[str, dict[str | None, list[int]]]:
+    """Per user: the purchase calls (op indexes) per client key (None: no key),
+    leaving out those refused with a 4xx."""
+    refused = {(op.worker, op.process) for op in ops if op.type == "fail"}
+    calls: dict[str, dict[str | None, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for op in ops:
+        if op.type != "invoke" or op.f != "purchase" or op.user is None:
+            continue
+        if (op.worker, op.process) in refused:
+            continue
+        key = op.args.get("clientIdempotencyKey")
+        calls[op.user][key if isinstance(key, str) and key else None].append(op.index)
+    return calls
+
+
+def diagnose(pi: str, db: DbState, stripe: StripeState) -> tuple[str, dict[str, Any]]:
+    """Where to look when a succeeded intent is not credited exactly once: does
+    its purchase row exist, in which status, created when relative to each
+    webhook delivery, and what the service answered to each delivery."""
+    rows = [r for r in db.ledger if r.type == "purchase" and r.stripe_payment_intent_id == pi]
+    events = {e["id"]: e["type"] for e in stripe.events if e["data"]["object"].get("id") == pi}
+    attempts = sorted(
+        (a for a in stripe.deliveries if a["event_id"] in events), key=lambda a: a["started"]
+    )
+    first_row = min((r.created_at for r in rows if r.created_at is not None), default=None)
+    deliveries = [
+        {
+            "event": a["event_type"],
+            "attempt": a.get("attempt"),
+            "signature": a.get("signature"),
+            "answered": a["status"],
+            "when": None if first_row is None else _relative(a["started"] - first_row),
+        }
+        for a in attempts
     ]
-    return CheckResult.of("one_charge_per_key", len(charged), violations)
+    genuine_ok = [
+        a
+        for a in attempts
+        if a["event_type"] == "payment_intent.succeeded"
+        and a.get("signature", "valid") == "valid"
+        and a["status"] is not None
+        and 200 <= a["status"] < 300
+    ]
+    completed = [r for r in rows if r.status == "completed"]
+    if len(completed) > 1:
+        hint = f"{len(completed)} completed purchase rows name it (a credit per delivery?)"
+    elif not rows:
+        hint = (
+            f"no purchase row names it, yet the service answered {len(genuine_ok)} genuine "
+            "succeeded deliveries with 2xx: the event was acknowledged and dropped"
+            if genuine_ok
+            else "no purchase row names it and no succeeded delivery was accepted"
+        )
+    elif genuine_ok:
+        hint = (
+            f"its purchase row is {rows[0].status!r}, and the service answered "
+            f"{len(genuine_ok)} genuine succeeded deliveries with 2xx without crediting it"
+        )
+        if first_row is not None and genuine_ok[0]["started"] < first_row:
+            hint += " (the first one came before the row existed)"
+    else:
+        hint = f"its purchase row is {rows[0].status!r}; no succeeded delivery was accepted"
+    evidence = {
+        "purchase_rows": [
+            {"id": r.id, "status": r.status, "tokens": r.tokens, "user": r.user_id} for r in rows
+        ],
+        "deliveries": deliveries,
+    }
+    return hint, evidence
 
 
-def _brief(intent: dict[str, Any]) -> dict[str, Any]:
+def _relative(seconds: float) -> str:
+    return f"{abs(seconds):.3f} s {'after' if seconds >= 0 else 'before'} the row was created"
+
+
+def _brief(intent: Intent) -> dict[str, Any]:
     return {
         "id": intent["id"],
         "status": intent["status"],

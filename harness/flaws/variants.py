@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 import re
 import secrets
+import time
 from typing import Any
 
+import asyncpg
 import jwt
 
 from reference_impl import repo
@@ -276,6 +279,125 @@ class JwtNoExp(TokenService):
         return str(claims["sub"])
 
 
+class IgnoresCanceled(TokenService):
+    """Ignores `payment_intent.canceled`: an abandoned 3-D Secure purchase stays
+    `requires_action` for ever (nothing is credited, so no balance is wrong)."""
+
+    async def handle_webhook(self, payload: bytes, signature: str | None) -> None:
+        event = self.verify_event(payload, signature)
+        if event["type"] != "payment_intent.canceled":
+            await super().handle_webhook(payload, signature)
+
+
+class KeyNotInMetadata(RetryDoubleCharge):
+    """As retry-double-charge, and the client's key is left out of the intent's
+    metadata: Stripe's side alone cannot tell the charges belong to one key."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        create = self.payments.create_intent
+
+        async def without_key(**params: Any) -> Any:
+            params["metadata"] = {
+                k: v for k, v in params["metadata"].items() if k != "clientIdempotencyKey"
+            }
+            return await create(**params)
+
+        self.payments.create_intent = without_key  # type: ignore[method-assign]
+
+
+_source_id: contextvars.ContextVar[str] = contextvars.ContextVar("source_id")
+
+
+class ClockSourceId(TokenService):
+    """The patches' transfer: only the caller's row locked, and the earning's source
+    id from the clock when the request is handled (`tip_${Date.now()}`), which
+    collides when two credits are handled in the same millisecond."""
+
+    async def move_tokens(self, conn: repo.Conn, t: Transfer) -> Reply:
+        _source_id.set(f"{t.kind}_{int(time.time() * 1000)}")
+        return await super().move_tokens(conn, t)
+
+    async def lock_parties(self, conn: repo.Conn, t: Transfer) -> dict[str, int]:
+        await repo.ensure_balance_row(conn, t.creator)
+        balance = await conn.fetchval(
+            "SELECT balance FROM token_balances WHERE user_id = $1 FOR UPDATE", t.sender
+        )
+        return {} if balance is None else {t.sender: balance}
+
+    async def debit_and_credit(
+        self, conn: repo.Conn, t: Transfer, sender_balance: int
+    ) -> tuple[repo.Balance, repo.Balance]:
+        usd = t.tokens * TOKEN_VALUE_USD
+        sender = await conn.fetchval(
+            "UPDATE token_balances SET balance = balance - $2 WHERE user_id = $1 RETURNING balance",
+            t.sender,
+            t.tokens,
+        )
+        creator = await conn.fetchval(
+            "UPDATE token_balances SET balance = balance + $2, total_earned = total_earned + $2 "
+            "WHERE user_id = $1 RETURNING balance",
+            t.creator,
+            t.tokens,
+        )
+        for user, tokens, other in (
+            (t.sender, -t.tokens, t.creator),
+            (t.creator, t.tokens, t.sender),
+        ):
+            await conn.execute(
+                """INSERT INTO token_transactions
+                       (user_id, type, tokens, amount_usd, status, related_user_id, channel)
+                   VALUES ($1, $2, $3, $4, 'completed', $5, $6)""",
+                user,
+                t.kind,
+                tokens,
+                usd,
+                other,
+                t.channel,
+            )
+        await conn.execute(
+            """INSERT INTO creator_earnings
+                   (creator_id, earning_type, source_id, tokens_earned, usd_value, fan_id)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            t.creator,
+            t.kind,
+            _source_id.get(),
+            t.tokens,
+            usd,
+            t.sender,
+        )
+        await conn.execute(
+            "UPDATE users SET total_earnings = total_earnings + $2 WHERE supabase_id = $1",
+            t.creator,
+            usd,
+        )
+        return repo.Balance(t.sender, sender, 0), repo.Balance(t.creator, creator, 0)
+
+
+class LeadingZeroAmounts(TokenService):
+    """Takes any string of ASCII digits as an amount, so `"0100"` is 100 (a regex
+    of `^\\d+$` instead of the canonical form)."""
+
+    def parse_amount(self, value: Any, kind: str) -> int:
+        if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 0:
+            return int(value)
+        return super().parse_amount(value, kind)
+
+
+class LeakyDatabaseErrors(TokenService):
+    """A 5xx answer carries the database driver's own message (no exception class
+    name, no stack: just PostgreSQL's or asyncpg's words)."""
+
+    async def transaction(self, body: Any) -> Any:
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                return await body(conn)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            error = ServiceError()
+            error.details["details"] = str(exc)
+            raise error from exc
+
+
 FLAWS: dict[str, type[TokenService]] = {
     "lost-update": LostUpdate,
     "no-funds-check": NoFundsCheck,
@@ -292,4 +414,9 @@ FLAWS: dict[str, type[TokenService]] = {
     "leaky-errors": LeakyErrors,
     "unsigned-webhook": UnsignedWebhook,
     "jwt-no-exp": JwtNoExp,
+    "ignores-canceled": IgnoresCanceled,
+    "key-not-in-metadata": KeyNotInMetadata,
+    "clock-source-id": ClockSourceId,
+    "leading-zero-amounts": LeadingZeroAmounts,
+    "leaky-database-errors": LeakyDatabaseErrors,
 }

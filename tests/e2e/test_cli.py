@@ -276,6 +276,8 @@ def test_load_run_on_the_reference_passes(tmp_path: Path) -> None:
     assert report["requests"] > 100
     assert (tmp_path / "locust.html").exists()
     assert (tmp_path / "locust_stats.csv").exists()
+    page = (tmp_path / "report.html").read_text()
+    assert '<header class="verdict pass">' in page and '<svg class="chart"' in page
 
 
 def test_load_run_catches_lost_update(tmp_path: Path) -> None:

@@ -6,8 +6,17 @@ from decimal import Decimal
 from typing import Any
 
 from harness.checkers import Observation, check, ledger, responses, scoped, stripe
-from harness.collect import BalanceRow, DbState, Earning, LedgerRow, StripeState, UserRow
 from harness.history import History, Op
+from harness.state import (
+    BalanceRow,
+    DbState,
+    Earning,
+    Event,
+    Intent,
+    LedgerRow,
+    StripeState,
+    UserRow,
+)
 
 _ids = iter(range(1, 10_000))
 
@@ -42,9 +51,7 @@ def healthy_state() -> DbState:
     )
 
 
-def intent(
-    pi: str, status: str, user: str = "fan", key: str = "k", tokens: int = 100
-) -> dict[str, Any]:
+def intent(pi: str, status: str, user: str = "fan", key: str = "k", tokens: int = 100) -> Intent:
     return {
         "id": pi,
         "status": status,
@@ -134,10 +141,67 @@ def test_one_charge_per_key() -> None:
     once = StripeState(
         (intent("pi_1", "succeeded"), intent("pi_2", "requires_payment_method")), (), (), ()
     )
-    assert stripe.one_charge_per_key(once).validity == "valid"
+    assert stripe.one_charge_per_key([], once).validity == "valid"
     twice = StripeState((intent("pi_1", "succeeded"), intent("pi_2", "succeeded")), (), (), ())
-    result = stripe.one_charge_per_key(twice)
+    result = stripe.one_charge_per_key([], twice)
     assert result.violations[0].evidence["intents"] == ["pi_1", "pi_2"]
+
+
+def _bare(pi: str, status: str) -> Intent:
+    """An intent whose metadata carries no client key (the service left it out)."""
+    bare = intent(pi, status)
+    bare["metadata"] = {"userId": "fan", "tokenAmount": "100"}
+    return bare
+
+
+def test_charges_are_counted_against_the_keys_the_harness_sent() -> None:
+    key = {"tokenAmount": 100, "paymentMethodId": "pm_card_visa", "clientIdempotencyKey": "k1"}
+    retried = _ops(("purchase", "fan", key, 200), ("purchase", "fan", key, 200))
+    two = StripeState((_bare("pi_1", "succeeded"), _bare("pi_2", "succeeded")), (), (), ())
+    [violation] = stripe.one_charge_per_key(retried, two).violations
+    assert violation.invariant == "one-charge-per-key"
+    assert "'k1'" in violation.message
+    one = StripeState((_bare("pi_1", "succeeded"), _bare("pi_2", "canceled")), (), (), ())
+    assert stripe.one_charge_per_key(retried, one).validity == "valid"
+    unkeyed = {"tokenAmount": 100, "paymentMethodId": "pm_card_visa"}
+    two_buys = _ops(("purchase", "fan", unkeyed, 200), ("purchase", "fan", unkeyed, 200))
+    assert stripe.one_charge_per_key(two_buys, two).validity == "valid"
+    refused = _ops(("purchase", "fan", key, 200), ("purchase", "fan", unkeyed, 400))
+    assert stripe.one_charge_per_key(refused, two).violations
+
+
+def test_failed_and_canceled_intents_leave_their_rows_so_marked() -> None:
+    def ended(pi: str, kind: str) -> Event:
+        return {"id": f"evt_{pi}", "type": kind, "data": {"object": {"id": pi}}}
+
+    canceled = StripeState(
+        (intent("pi_1", "canceled"), intent("pi_2", "requires_payment_method")),
+        (ended("pi_1", "payment_intent.canceled"), ended("pi_2", "payment_intent.payment_failed")),
+        (),
+        (),
+    )
+    stuck = DbState(
+        (),
+        (),
+        (
+            row("fan", "purchase", 100, "requires_action", stripe_payment_intent_id="pi_1"),
+            row("fan", "purchase", 100, "failed", stripe_payment_intent_id="pi_2"),
+        ),
+        (),
+    )
+    [violation] = stripe.purchase_rows_settled(stuck, canceled).violations
+    assert violation.invariant == "purchase-row-final-status"
+    assert violation.evidence["row_status"] == "requires_action"
+    settled = DbState(
+        (),
+        (),
+        (
+            row("fan", "purchase", 100, "canceled", stripe_payment_intent_id="pi_1"),
+            row("fan", "purchase", 100, "failed", stripe_payment_intent_id="pi_2"),
+        ),
+        (),
+    )
+    assert stripe.purchase_rows_settled(settled, canceled).validity == "valid"
 
 
 def _ops(*calls: tuple[str, str, dict[str, Any], int | None]) -> list[Op]:
@@ -202,3 +266,29 @@ def test_internal_text_in_error_answers_is_flagged() -> None:
     history.complete(history.invoke("w", "tip", "fan", {}), 402, {"error": "Insufficient"})
     result = responses.no_internal_text(history.ops)
     assert [v.evidence["op"]["status"] for v in result.violations] == [500]
+
+
+def test_a_lost_credit_says_where_to_look() -> None:
+    ok = StripeState(
+        (intent("pi_1", "succeeded"),),
+        ({"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": {"id": "pi_1"}}},),
+        (
+            {
+                "event_id": "evt_1",
+                "event_type": "payment_intent.succeeded",
+                "attempt": 1,
+                "signature": "valid",
+                "started": 100.0,
+                "status": 200,
+            },
+        ),
+        (),
+    )
+    pending = row("fan", "purchase", 100, "pending", stripe_payment_intent_id="pi_1")
+    late = DbState((), (), (LedgerRow(**{**pending.__dict__, "created_at": 100.5}),), ())
+    [violation] = stripe.reconciliation(late, ok).violations
+    assert "answered 1 genuine succeeded deliveries with 2xx" in violation.message
+    assert "before the row existed" in violation.message
+    assert violation.evidence["deliveries"][0]["when"] == "0.500 s before the row was created"
+    [missing] = stripe.reconciliation(DbState((), (), (), ()), ok).violations
+    assert "acknowledged and dropped" in missing.message

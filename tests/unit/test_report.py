@@ -94,3 +94,163 @@ def test_reproduction_quotes_a_command_with_spaces() -> None:
 
     line = reproduce_command(["--target-command", "node server.js"], "race/drain", 3)
     assert shlex.split(line)[2:4] == ["--target-command", "node server.js"]
+
+
+# ---- report.html ------------------------------------------------------------
+
+
+def _page() -> str:
+    from tests.report_data import failing_run
+
+    return html_report(failing_run())
+
+
+def test_html_lists_failures_first_and_folds_passing_scenarios() -> None:
+    page = _page()
+    table = page[page.index("Scenarios, failures first") :]
+    order = [table.index(name) for name in ("race/drain-one-fan", "retry/same-key", "gated")]
+    assert order[0] < order[1] < order[2] < table.index("36 scenarios passed")
+    # Failing and broken scenarios are open sections; passing ones are closed <details>.
+    assert '<section class="scenario st-fail" id="s-race-drain-one-fan">' in page
+    assert '<section class="scenario st-error" id="s-race-drain-one-fan-gated">' in page
+    assert '<details class="scenario st-pass" id="s-race-held-0">' in page
+
+
+def test_html_lays_evidence_out_as_data_with_a_copyable_reproduction() -> None:
+    page = _page()
+    drain = page.split('id="s-race-drain-one-fan"')[1].split("</section>")[0]
+    assert "<th>tokens</th>" in drain  # ledger rows as a table, not JSON
+    assert '"tokens": -5' not in drain
+    assert "12 more rows" in drain
+    line = "tokenproof verify --target reference:lost-update --scenario race/drain-one-fan --seed 1"
+    assert f'data-copy="{line}"' in drain
+    # The ops the violation names are outlined on the timeline, and only those.
+    assert drain.count('class="op o-ok marked"') == 3
+    assert "ms since the scenario&#x27;s first request" in drain  # the balance plot's axis
+    broken = page.split('id="s-retry-same-key-concurrently"')[1].split("</section>")[0]
+    assert 'class="op o-info marked"' in broken
+    assert "never answered" in broken  # the call still in flight
+    assert "harness.gates.GateNotFilled" in broken  # the crashed checker's traceback
+
+
+def test_html_is_one_file_that_fetches_nothing() -> None:
+    page = _page()
+    for needle in ("http://", "https://", "src=", "@import", "url("):
+        assert needle not in page
+
+
+def test_timeline_axis_is_in_ms_with_round_ticks() -> None:
+    from harness.report.plots import nice_ticks, timeline_svg
+    from tests.report_data import drain
+
+    assert nice_ticks(0, 460) == [0, 100, 200, 300, 400]
+    assert nice_ticks(0, 460, 12) == [0, 50, 100, 150, 200, 250, 300, 350, 400, 450]
+    assert nice_ticks(0, 0.9, 5) == [0, 0.2, 0.4, 0.6, 0.8]
+    svg = timeline_svg(drain().ops)
+    assert ">ms</text>" in svg and ">400</text>" in svg
+    assert svg.count('class="lane-label"') == 40  # one lane per worker
+
+
+def test_ledger_sum_is_stepped_back_from_the_final_sum() -> None:
+    from harness.report.plots import ledger_points
+    from tests.report_data import drain
+
+    scenario = drain()
+    points = ledger_points(scenario, "run1-drain-fan", -100)
+    assert points[0][1] == 100  # 40 acknowledged tips of 5 lead to -100
+    assert points[-1][1] == -100
+    assert [b for _, b in points] == sorted((b for _, b in points), reverse=True)
+
+
+def test_load_report_html_plots_locust_history(tmp_path: Path) -> None:
+    from harness.load import LoadReport, LoadSettings
+    from harness.report.load_page import write_load_html
+    from tests.report_data import drain
+
+    scenario = drain()
+    history = tmp_path / "locust_stats_history.csv"
+    lines = ["Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,95%,99%"]
+    lines += [
+        f"{1700000000 + i},{min(20, 5 * i)},,Aggregated,{10 * i},0,{12 + i},40,N/A"
+        for i in range(8)
+    ]
+    history.write_text("\n".join(lines) + "\n")
+    (tmp_path / "locust.html").write_text("<html></html>")
+    stats = [
+        {
+            "Type": "POST",
+            "Name": "tip",
+            "Request Count": "80",
+            "Failure Count": "0",
+            "Requests/s": "10.5",
+            "50%": "12",
+            "95%": "40",
+            "99%": "70",
+            "Max Response Time": "90",
+        }
+    ]
+    report = LoadReport(
+        "reference:lost-update",
+        LoadSettings(users=20, duration_s=8),
+        scenario.results,
+        scenario.ops,
+        9.0,
+        0,
+        stats,
+    )
+    page = write_load_html(report, tmp_path).read_text()
+    assert '<header class="verdict fail">' in page
+    assert "2 violations of 2 invariants in 40 requests" in page
+    assert page.count('<svg class="chart"') == 3  # throughput, latency, users
+    assert '<a href="locust.html">' in page
+    assert "<td>POST tip</td>" in page
+
+
+def test_error_line_names_the_exception() -> None:
+    from harness.report.summary import error_line
+
+    trace = "Traceback (most recent call last):\n  File x\nKeyError: 'id'"
+    assert error_line(trace) == "KeyError: 'id'"
+    assert error_line(f"checker reconciliation crashed:\n{trace}") == (
+        "checker reconciliation crashed: KeyError: 'id'"
+    )
+    assert error_line("while running: GateNotFilled: 3 of 20\nTraceback ...") == (
+        "while running: GateNotFilled: 3 of 20"
+    )
+
+
+def test_many_violations_of_one_invariant_share_a_table() -> None:
+    from tests.report_data import Ops
+
+    ops = Ops()
+    calls = [ops.call(f"w{i}", "tip", "a", {"tokenAmount": 1}, 0.0, 0.1, 503, {}) for i in range(4)]
+    bad = [
+        Violation("no-5xx", f"tip by a answered 503 ({i})", {"op": op.to_json()})
+        for i, op in enumerate(calls)
+        if op is not None
+    ]
+    scenario = ScenarioReport(
+        Scenario("crossed", "race", (), _noop, "doc"),
+        "fail",
+        1,
+        0.3,
+        [CheckResult.of("no_server_errors", 4, bad)],
+        ops.ops,
+    )
+    page = html_report(RunReport("reference", 1, "r", [scenario], []))
+    assert "no-5xx \u00d74" in page
+    assert page.count('<tr class="o-info" data-process=') == 4  # one table, a row per call
+    assert page.count('class="violation"') == 1
+
+
+def test_a_multi_line_message_is_headed_by_its_exception_line() -> None:
+    from harness.report.html import headline
+
+    model = (
+        "WARNING: Hypothesis has spent more than five minutes shrinking.\n"
+        "--- failure 1 of 1 ---\nstate = TokenModelRun()\nstate.burst(ops=[...])\n"
+        "AssertionError: no serial order of the burst gives the answers [200, 200]"
+    )
+    assert headline(model).startswith("AssertionError: no serial order")
+    assert headline("fan: off by 10") == "fan: off by 10"
+    assert len(headline("x" * 1000)) == 240

@@ -1,0 +1,122 @@
+"""Configuration in the ecosystem's place: `[tool.tokenproof]` in a service's
+`pyproject.toml`, or `tokenproof.toml` for services in other languages.
+
+The file is found in the current folder (a `tokenproof.toml` wins over a
+`pyproject.toml`), validated by a schema (pydantic) so that an unknown key or
+a wrong type is an error naming the key and the file, and resolved once into
+plain values; command-line options override it. Paths in the file are
+relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.errors import UsageError
+
+CONFIG_FILES = ("tokenproof.toml", "pyproject.toml")
+
+
+class ConfigError(UsageError):
+    """The configuration file cannot be used as it is; the message names the key."""
+
+
+class FileConfig(BaseModel):
+    """The keys a configuration file may hold (kebab-case, as on the command line)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    target: str | None = None
+    target_command: str | None = Field(None, alias="target-command")
+    target_cwd: str | None = Field(None, alias="target-cwd")
+    target_schema: list[str] | None = Field(None, alias="target-schema")
+    target_env: dict[str, str] | None = Field(None, alias="target-env")
+    target_url: str | None = Field(None, alias="target-url")
+    suites: list[str] | None = None
+    scenarios_from: list[str] | None = Field(None, alias="scenarios-from")
+    seed: int | None = None
+    report: str | None = None
+    service_start_timeout: float | None = Field(None, alias="service-start-timeout", gt=0)
+    shrink_seconds: float | None = Field(None, alias="shrink-seconds", ge=1)
+
+
+# Keys whose values are paths, relative to the configuration file's folder.
+PATH_KEYS = ("target_cwd", "target_schema", "report")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Each value the run will use, and where it came from (a file, an option, a default)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    file: Path | None = None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+
+def find_config(folder: Path) -> Path | None:
+    for name in CONFIG_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        if name == "pyproject.toml" and "tokenproof" not in _read(path).get("tool", {}):
+            continue
+        return path
+    return None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not readable TOML: {exc}") from exc
+
+
+def load_file(path: Path) -> FileConfig:
+    data = _read(path)
+    section = data.get("tool", {}).get("tokenproof", {}) if path.name == "pyproject.toml" else data
+    where = "[tool.tokenproof] of " if path.name == "pyproject.toml" else ""
+    try:
+        return FileConfig.model_validate(section)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{where}{path}: {problems}") from exc
+
+
+def resolve(
+    folder: Path, options: Mapping[str, Any], *, config_path: Path | None = None
+) -> Resolved:
+    """The file's values (if a file is found) overridden by `options` (only the
+    ones the user gave; None means not given)."""
+    path = config_path or find_config(folder)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if path is not None:
+        parsed = load_file(path)
+        for key, value in parsed.model_dump(exclude_none=True).items():
+            values[key] = _relative(key, value, path.parent)
+            sources[key] = str(path)
+    for key, value in options.items():
+        if value is None or value == () or value == []:
+            continue
+        values[key] = value
+        sources[key] = "command line"
+    return Resolved(values, sources, path)
+
+
+def _relative(key: str, value: Any, base: Path) -> Any:
+    if key not in PATH_KEYS:
+        return value
+    if isinstance(value, list):
+        return [str((base / v).resolve()) for v in value]
+    return str((base / value).resolve())

@@ -1,0 +1,39 @@
+"""junit.xml: one testsuite per scenario suite, one testcase per scenario."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree as ET
+
+from harness.report.summary import RunReport
+from harness.runner import ScenarioReport
+
+
+def junit(report: RunReport) -> str:
+    suites = ET.Element("testsuites", name="tokenproof")
+    by_suite: dict[str, list[ScenarioReport]] = {}
+    for s in report.scenarios:
+        by_suite.setdefault(s.scenario.suite, []).append(s)
+    for name, items in by_suite.items():
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=name,
+            tests=str(len(items)),
+            failures=str(sum(s.status == "fail" for s in items)),
+            errors=str(sum(s.status == "error" for s in items)),
+        )
+        for s in items:
+            case = ET.SubElement(
+                suite, "testcase", classname=name, name=s.scenario.name, time=f"{s.duration_s:.3f}"
+            )
+            if s.status == "fail":
+                failure = ET.SubElement(
+                    case, "failure", message="; ".join(v.invariant for v in s.violations)
+                )
+                failure.text = "\n".join(v.message for v in s.violations) + (
+                    "\nreproduce: " + report.reproduce(s)
+                )
+            elif s.status == "error":
+                error = ET.SubElement(case, "error", message=(s.error or "").splitlines()[0])
+                error.text = s.error
+    return ET.tostring(suites, encoding="unicode")

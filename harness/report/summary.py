@@ -1,0 +1,94 @@
+"""A verify run's result (`RunReport`, its verdict and report.json) and the terminal table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.reproduce import reproduce_command
+from harness.runner import ScenarioReport
+
+Verdict = Literal["pass", "fail", "error"]
+
+
+@dataclass
+class RunReport:
+    target: str
+    seed: int
+    run_id: str
+    scenarios: list[ScenarioReport]
+    command: list[str]
+
+    @property
+    def verdict(self) -> Verdict:
+        """`fail` if any scenario found a violation, whatever else could not run
+        (a finding must never hide behind an error); `error` only when nothing
+        failed and something could not run."""
+        statuses = {s.status for s in self.scenarios}
+        if "fail" in statuses:
+            return "fail"
+        return "error" if "error" in statuses else "pass"
+
+    @property
+    def could_not_run(self) -> list[ScenarioReport]:
+        return [s for s in self.scenarios if s.status == "error"]
+
+    def reproduce(self, item: ScenarioReport) -> str:
+        return reproduce_command(self.command, item.scenario.id, self.seed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "target": self.target,
+            "seed": self.seed,
+            "run_id": self.run_id,
+            "could_not_run": [s.scenario.id for s in self.could_not_run],
+            "scenarios": [{**s.to_json(), "reproduce": self.reproduce(s)} for s in self.scenarios],
+        }
+
+
+def error_line(text: str) -> str:
+    """The line that says what went wrong: a traceback's last line, also after
+    a heading such as "checker reconciliation crashed:"; else the first line."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if lines[0].startswith("Traceback"):
+        return lines[-1].strip()
+    if lines[0].endswith(":") and len(lines) > 1 and lines[1].startswith("Traceback"):
+        return f"{lines[0]} {lines[-1].strip()}"
+    return lines[0]
+
+
+def print_table(report: RunReport, console: Console) -> None:
+    table = Table(title=f"tokenproof verify: {report.target} (seed {report.seed})")
+    table.add_column("scenario")
+    table.add_column("result")
+    table.add_column("ops", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("violations")
+    colors = {"pass": "green", "fail": "red", "error": "yellow"}
+    for s in report.scenarios:
+        detail = "; ".join(f"{v.invariant}: {v.message}" for v in s.violations[:3])
+        if s.error:
+            detail = error_line(s.error)
+        table.add_row(
+            s.scenario.id,
+            f"[{colors[s.status]}]{s.status}[/]",
+            str(s.op_count),
+            f"{s.duration_s:.1f} s",
+            detail,
+        )
+    console.print(table)
+    for s in report.scenarios:
+        if s.status != "pass":
+            console.print(f"[bold]{s.scenario.id}[/] reproduce: {report.reproduce(s)}")
+    if report.could_not_run:
+        console.print(
+            f"[yellow]{len(report.could_not_run)} scenario(s) could not run:[/] "
+            + ", ".join(s.scenario.id for s in report.could_not_run)
+        )
+    console.print(f"verdict: [{colors[report.verdict]}]{report.verdict}[/]")

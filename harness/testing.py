@@ -1,0 +1,75 @@
+"""pytest support for a team's own scenarios: `@scenario_test` turns an `async
+def` over a `Run` into a test that runs against the target the tokenproof
+plugin provides and gets every checker for free."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from harness.reproduce import reproduce_command
+from harness.scenario import Scenario, define
+from harness.users import UserSpec
+
+if TYPE_CHECKING:
+    from harness.runner import Run, ScenarioReport
+    from harness.targets import TargetSpec
+
+SCENARIO_ATTRIBUTE = "tokenproof_scenario"
+
+
+def explain(report: ScenarioReport, spec: TargetSpec, extra_args: Sequence[str] = ()) -> str:
+    """A failed scenario as a person reads it: the error, each violation, and a
+    reproduction line that pastes into a shell."""
+    lines = [f"{report.scenario.id}: {report.status}"]
+    if report.error:
+        lines.append(report.error)
+    for v in report.violations[:10]:
+        lines.append(f"  {v.invariant}: {v.message}")
+    args = [*spec.cli_args(), *extra_args]
+    lines.append(f"reproduce: {reproduce_command(args, report.scenario.id, report.seed)}")
+    return "\n".join(lines)
+
+
+def scenario_test(
+    suite: str = "team",
+    *,
+    users: Sequence[UserSpec],
+    checkers: tuple[str, ...] | None = None,
+    timeout_s: float = 60.0,
+) -> Callable[[Callable[[Run], Awaitable[None]]], Callable[..., None]]:
+    """Make a pytest test of a scenario: name it `test_...`, give it a docstring,
+    and run pytest with the tokenproof plugin's target options (`--target`,
+    `--target-command`, ...). The same function also joins `tokenproof verify
+    --scenarios-from your.module`."""
+
+    def wrap(body: Callable[[Run], Awaitable[None]]) -> Callable[..., None]:
+        item = define(body, suite, users=users, checkers=checkers, timeout_s=timeout_s)
+
+        def test(request: Any) -> None:
+            from harness.runner import run_scenario
+
+            target = request.getfixturevalue("tokenproof_target")
+            spec = request.getfixturevalue("tokenproof_target_spec")
+            run_id = request.getfixturevalue("tokenproof_run_id")
+            seed = request.config.getoption("--tokenproof-seed")
+            report = asyncio.run(run_scenario(target, item, seed=seed, run_id=run_id))
+            assert report.status == "pass", explain(
+                report, spec, ["--scenarios-from", body.__module__]
+            )
+
+        test.__name__ = body.__name__
+        test.__qualname__ = body.__qualname__
+        test.__doc__ = body.__doc__
+        test.__module__ = body.__module__
+        setattr(test, SCENARIO_ATTRIBUTE, item)
+        return test
+
+    return wrap
+
+
+def scenarios_in(module: object) -> list[Scenario]:
+    """The `@scenario_test` scenarios a module defines."""
+    found = (getattr(v, SCENARIO_ATTRIBUTE, None) for v in vars(module).values())
+    return [s for s in found if isinstance(s, Scenario)]

@@ -1,0 +1,58 @@
+"""Configuration files: found, validated by schema, overridden by flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config import ConfigError, find_config, resolve
+
+
+def test_tokenproof_toml_is_read_with_paths_relative_to_it(tmp_path: Path) -> None:
+    (tmp_path / "tokenproof.toml").write_text(
+        'target-command = "node server.js"\ntarget-schema = ["db/schema.sql"]\n'
+        'suites = ["race", "retry"]\nseed = 7\n[target-env]\nPOOL = "10"\n'
+    )
+    resolved = resolve(tmp_path, {})
+    assert resolved.get("target_command") == "node server.js"
+    assert resolved.get("target_schema") == [str(tmp_path / "db" / "schema.sql")]
+    assert resolved.get("target_env") == {"POOL": "10"}
+    assert resolved.sources["seed"] == str(tmp_path / "tokenproof.toml")
+
+
+def test_flags_override_the_file(tmp_path: Path) -> None:
+    (tmp_path / "tokenproof.toml").write_text("seed = 7\n")
+    resolved = resolve(tmp_path, {"seed": 3, "suites": None})
+    assert resolved.get("seed") == 3 and resolved.sources["seed"] == "command line"
+    assert "suites" not in resolved.values
+
+
+def test_pyproject_counts_only_with_a_tool_tokenproof_table(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "svc"\n')
+    assert find_config(tmp_path) is None
+    (tmp_path / "pyproject.toml").write_text('[tool.tokenproof]\ntarget = "reference"\n')
+    assert resolve(tmp_path, {}).get("target") == "reference"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("sede = 7\n", "sede"),
+        ('seed = "seven"\n', "seed"),
+        ("shrink-seconds = 0\n", "shrink-seconds"),
+    ],
+)
+def test_an_unknown_key_or_a_wrong_type_names_key_and_file(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    (tmp_path / "tokenproof.toml").write_text(text)
+    with pytest.raises(ConfigError, match=named) as error:
+        resolve(tmp_path, {})
+    assert "tokenproof.toml" in str(error.value)
+
+
+def test_broken_toml_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "tokenproof.toml").write_text("seed = \n")
+    with pytest.raises(ConfigError, match="not readable TOML"):
+        resolve(tmp_path, {})
