@@ -70,8 +70,8 @@ async def many_fans_one_creator_first_credit(run: Run) -> None:
 @scenario("race", users=[fan("fan", 10)])
 async def concurrent_purchases_one_user(run: Run) -> None:
     """Eight purchases at once by a fan who already holds tokens, every package of
-    the price table among them, each with its webhook: each succeeded PaymentIntent credited exactly once
-    with what the contract says it buys (5% bonus from 5000 up), the balance
-    explained by the ledger."""
+    the price table among them, each with its webhook: each succeeded
+    PaymentIntent credited exactly once with what the contract says it buys (5%
+    bonus from 5000 up), the balance explained by the ledger."""
     packages = [100, 500, 1000, 5000, 10000, 100, 5000, 500]
     await run.gather(*(run.purchase("fan", tokens) for tokens in packages))
