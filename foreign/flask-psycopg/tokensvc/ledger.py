@@ -409,10 +409,14 @@ def record_purchase(
 
 
 def record_declined(*, user: str, tokens: int, bonus: int, intent_id: str, client_key: str | None) -> None:
-    with db.pool().connection() as conn, conn.transaction():
-        _insert_purchase_row(
-            conn, user=user, tokens=tokens, bonus=bonus, intent_id=intent_id, client_key=client_key, status="failed"
-        )
+    def once() -> None:
+        with db.pool().connection() as conn, conn.transaction():
+            _insert_purchase_row(
+                conn, user=user, tokens=tokens, bonus=bonus, intent_id=intent_id,
+                client_key=client_key, status="failed",
+            )
+
+    db.retrying(once, what="declined purchase record")
 
 
 def purchase_holding_transaction(user: str, charge: Any, record: Any) -> Any:
