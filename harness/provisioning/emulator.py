@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 from types import TracebackType
 
@@ -12,6 +11,7 @@ import httpx
 from harness.emulator_client import EmulatorClient
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ChildProcess
+from harness.provisioning.workdirs import run_dir
 
 DEFAULT_WEBHOOK_SECRET = "whsec_tokenproof_test_secret"
 
@@ -44,7 +44,9 @@ class EmulatorProcess:
         ]
         if webhook_url:
             argv += ["--webhook-url", webhook_url]
-        log_dir = log_dir or Path(tempfile.gettempdir())
+        # The run's own temp folder: deleted when the run ends, and by the next
+        # run's janitor if this one is killed.
+        log_dir = log_dir or run_dir()
         self._child = ChildProcess(
             "stripe emulator", argv, log_path=log_dir / f"tokenproof-emulator-{self.port}.log"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -14,6 +15,49 @@ from harness.provisioning.errors import ProvisioningError
 from harness.waiting import DeadlineExceeded, wait_until
 
 _PR_SET_PDEATHSIG = 1
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes in process group `pgid` (zombies do not count: they hold
+    no files and answer no connections)."""
+    members: list[int] = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while we looked
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def wait_group_gone(pgid: int, *, within: float = 10.0) -> None:
+    """Wait until every process of the group has exited; SIGKILL what is left.
+
+    The leader exiting is not the end: PostgreSQL's backends, a service's
+    workers or Locust's worker processes may still run (and write into a
+    folder we are about to delete). Our children start sessions of their own,
+    so the group is exactly what they started; Linux hands out no new pid
+    equal to a process group id still in use, so the group cannot be confused
+    with a newcomer.
+    """
+    try:
+        wait_until(lambda: not group_members(pgid), within=within, what=f"group {pgid} exit")
+        return
+    except DeadlineExceeded:
+        pass
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    # Unkillable (D state) if it is still there: the caller's cleanup retries
+    # and says so.
+    with contextlib.suppress(DeadlineExceeded):
+        wait_until(lambda: not group_members(pgid), within=5.0, what=f"group {pgid} exit")
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
@@ -104,25 +148,31 @@ class ChildProcess:
 
     def stop(self, *, grace_s: float = 10.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
         # SIGTERM lets servers finish in-flight requests; SIGKILL the group if not.
         for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+            if process.poll() is not None:
+                break
             try:
                 os.killpg(process.pid, sig)
             except ProcessLookupError:
-                return
+                break
             try:
                 process.wait(timeout=wait_s)
-                return
+                break
             except subprocess.TimeoutExpired:
                 continue
+        # Children of the leader (a shell's command, a server's workers) may
+        # outlive it for a moment, or ignore SIGTERM: leave none behind.
+        wait_group_gone(process.pid, within=5.0)
 
     def kill(self) -> None:
         """The abrupt end a fault wants: no grace."""
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+            wait_group_gone(self.process.pid)
         self.process = None
 
     def log_tail(self, lines: int = 30) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ChildProcess
+from harness.provisioning.workdirs import run_dir
 
 REFERENCE_COMMAND = (sys.executable, "-m", "reference_impl")
 
@@ -54,7 +54,9 @@ class ServiceProcess:
         argv = ["/bin/sh", "-c", f"exec {command}"] if isinstance(command, str) else list(command)
         self.command = command if isinstance(command, str) else shlex.join(command)
         full_env = {**os.environ, **(extra_env or {}), **env.as_env(self.port)}
-        log_dir = log_dir or Path(tempfile.gettempdir())
+        # The run's own temp folder: deleted when the run ends, and by the next
+        # run's janitor if this one is killed.
+        log_dir = log_dir or run_dir()
         self._child = ChildProcess(
             "service under test",
             argv,
