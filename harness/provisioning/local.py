@@ -28,7 +28,7 @@ from typing import Any
 from harness.provisioning.binaries import PostgresBinaries, runnable_by
 from harness.provisioning.errors import PortInUse, ProvisioningError, ServerStartFailed
 from harness.provisioning.osuser import OsUser, server_user
-from harness.provisioning.processes import die_with_parent, wait_group_gone
+from harness.provisioning.processes import die_with_parent, family, wait_gone
 from harness.provisioning.workdirs import PG_PREFIX, OwnedDir, sweep
 
 SUPERUSER = "postgres"
@@ -150,12 +150,14 @@ class LocalPostgres:
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None:
+            # After an immediate shutdown or a kill, the backends may still be
+            # exiting and writing into the folder: note them now (once the
+            # postmaster is gone they are nobody's children) and delete the
+            # folder only when they are all gone.
+            server = family(process.pid)
             if process.poll() is None:
                 _terminate(process)
-            # The postmaster leads its own process group (its session): after an
-            # immediate shutdown or a kill its backends may still be exiting and
-            # writing into the folder. Delete it only once they are all gone.
-            wait_group_gone(process.pid)
+            wait_gone(server | family(process.pid))
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None

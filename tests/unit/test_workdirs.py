@@ -173,7 +173,7 @@ def test_remove_retries_until_the_folder_goes(
             raise OSError(39, "Directory not empty")  # a child still writing
         real(path)
 
-    monkeypatch.setattr(workdirs.shutil, "rmtree", flaky)
+    monkeypatch.setattr(shutil, "rmtree", flaky)
     owned.remove()
     assert len(calls) == 2
     assert not owned.path.exists()
@@ -188,7 +188,7 @@ def test_a_folder_that_cannot_go_is_reported_and_left_for_the_janitor(
         raise PermissionError(13, "Permission denied", str(path))
 
     with monkeypatch.context() as patch:
-        patch.setattr(workdirs.shutil, "rmtree", stuck)
+        patch.setattr(shutil, "rmtree", stuck)
         with pytest.warns(FolderLeftBehind, match=str(owned.path)):
             owned.remove(within=0.3)
     assert owned.path.is_dir()
