@@ -523,7 +523,7 @@ def load(
 
     Exit 1 if any invariant broke or any request answered 5xx (each is listed).
     """
-    from harness.load import LoadSettings, default_report_dir, exposure_warnings, run_load
+    from harness.load import LoadSettings, exposure_warnings, fresh_default_report_dir, run_load
     from harness.verify import open_target
 
     def body() -> int:
@@ -544,7 +544,7 @@ def load(
         )
         for warning in exposure_warnings(load_settings):
             err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
-        out_dir = report_dir or default_report_dir(spec.label)
+        out_dir = report_dir or fresh_default_report_dir(spec.label)
         with open_target(spec, settings, on_info=lambda m: err.print(m)) as target:
             err.print(
                 f"locust: {users} users, {duration} s, {processes} process(es)"

@@ -22,6 +22,7 @@ import ipaddress
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -117,6 +118,15 @@ def default_report_dir(target_label: str) -> Path:
     """Where a load run's reports go when the caller names no folder: the cache
     (one folder per target, the latest run), never the working directory."""
     return cache_dir() / "load" / slug(target_label)
+
+
+def fresh_default_report_dir(target_label: str) -> Path:
+    """The default report folder, emptied of the previous run's files: a run
+    that fails early must not leave an older verdict looking like its own."""
+    path = default_report_dir(target_label)
+    shutil.rmtree(path, ignore_errors=True)  # a folder of our own cache, nobody else's
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @dataclass

@@ -110,3 +110,15 @@ def test_a_master_beyond_loopback_is_warned_about_and_findable() -> None:
     assert args[args.index("--master-host") + 1] == "127.0.0.1"  # local workers
     specific = _master_args(LoadSettings(processes=2, master_bind_host="10.1.2.3"))
     assert specific[specific.index("--master-host") + 1] == "10.1.2.3"
+
+
+def test_the_default_report_folder_starts_empty(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from harness.load import fresh_default_report_dir
+
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path))
+    first = fresh_default_report_dir("reference")
+    (first / "load.json").write_text("{}")  # an earlier run's verdict
+    assert fresh_default_report_dir("reference") == first
+    assert list(first.iterdir()) == []
