@@ -205,7 +205,13 @@ def run_dir() -> Path:
     global _run_dir, _run_dir_pid
     if _run_dir is None or _run_dir_pid != os.getpid() or not _run_dir.held:
         sweep()
-        _run_dir = OwnedDir.create(RUN_PREFIX)
-        _run_dir_pid = os.getpid()
-        atexit.register(_run_dir.remove)
+        owned, pid = OwnedDir.create(RUN_PREFIX), os.getpid()
+        _run_dir, _run_dir_pid = owned, pid
+
+        def remove_at_exit() -> None:
+            # A forked child inherits this handler; the folder is its parent's.
+            if os.getpid() == pid:
+                owned.remove()
+
+        atexit.register(remove_at_exit)
     return _run_dir.path

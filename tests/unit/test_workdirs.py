@@ -193,3 +193,18 @@ def test_a_folder_that_cannot_go_is_reported_and_left_for_the_janitor(
             owned.remove(within=0.3)
     assert owned.path.is_dir()
     assert sweep(tmp_path) == [owned.path]  # the lock went with remove()
+
+
+def test_the_run_folder_goes_when_its_process_exits(tmp_path: Path) -> None:
+    code = "from harness.provisioning.workdirs import run_dir; print(run_dir(), run_dir())"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    first, second = done.stdout.split()
+    assert first == second  # one per process
+    assert Path(first).parent == tmp_path and Path(first).name.startswith(RUN_PREFIX)
+    assert not Path(first).exists()
