@@ -170,6 +170,9 @@ def main() -> None:
     test, forces races and webhook orderings, and checks that no token is ever
     double credited, double charged, lost, or left unexplained by the ledger.
     """
+    from harness.cache import keep_hypothesis_in_cache
+
+    keep_hypothesis_in_cache()  # no .hypothesis/ in the user's working directory
 
 
 @main.command()
@@ -579,16 +582,30 @@ def _cell_outcome(c: Cell) -> str:
     "--headless/--web",
     default=True,
     show_default=True,
-    help="--web opens Locust's UI (http://localhost:8089) for an interactive session.",
+    help="--web opens Locust's UI (http://127.0.0.1:8089) for an interactive session.",
+)
+@click.option(
+    "--web-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDR",
+    help="Address Locust's web UI listens on (anything but loopback is warned about).",
+)
+@click.option("--web-port", type=click.IntRange(1, 65535), default=8089, show_default=True)
+@click.option(
+    "--master-bind-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDR",
+    help="With --processes: address the Locust master listens on (for workers elsewhere).",
 )
 @target_options
 @click.option(
     "--report",
     "report_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("reports/load"),
-    show_default=True,
-    help="Locust's HTML and CSV, and load.json with the verdict.",
+    help="Locust's HTML and CSV, and load.json with the verdict "
+    "(default: tokenproof's cache, load/<target>; the path is printed).",
 )
 def load(
     postgres_bin: str | None,
@@ -600,14 +617,17 @@ def load(
     processes: int,
     webhook_chaos: bool,
     headless: bool,
-    report_dir: Path,
+    web_host: str,
+    web_port: int,
+    master_bind_host: str,
+    report_dir: Path | None,
     **target_args: Any,
 ) -> None:
     """Run a Locust load against a target, then check every invariant.
 
     Exit 1 if any invariant broke or any request answered 5xx (each is listed).
     """
-    from harness.load import LoadSettings, run_load
+    from harness.load import LoadSettings, exposure_warnings, fresh_default_report_dir, run_load
     from harness.targets import open_target
 
     def body() -> int:
@@ -622,14 +642,20 @@ def load(
             processes=processes,
             webhook_chaos=webhook_chaos,
             headless=headless,
+            web_host=web_host,
+            web_port=web_port,
+            master_bind_host=master_bind_host,
         )
+        for warning in exposure_warnings(load_settings):
+            err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        out_dir = report_dir or fresh_default_report_dir(spec.label)
         with open_target(spec, settings, on_info=lambda m: err.print(m)) as target:
             err.print(
                 f"locust: {users} users, {duration} s, {processes} process(es)"
                 + (", webhook chaos" if webhook_chaos else "")
             )
-            report = run_load(target, load_settings, report_dir)
-        (report_dir / "load.json").write_text(json.dumps(report.to_json(), indent=2, default=str))
+            report = run_load(target, load_settings, out_dir)
+        (out_dir / "load.json").write_text(json.dumps(report.to_json(), indent=2, default=str))
         for row in report.stats:
             if row.get("Name") in ("Aggregated", "tip", "deduct", "purchase", "balance"):
                 err.print(
@@ -642,6 +668,7 @@ def load(
             f"{len([o for o in report.ops if o.type == 'invoke'])} requests checked; verdict: "
             + ("[green]pass[/]" if report.ok else f"[red]fail[/] ({len(report.violations)})")
         )
+        err.print(f"reports written to {out_dir}")
         return EXIT_OK if report.ok else EXIT_VIOLATIONS
 
     _run(body)
