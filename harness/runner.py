@@ -269,9 +269,18 @@ class Run:
             timeout_s=timeout_s,
         )
 
-    async def balance(self, fan: str, *, timeout_s: float | None = None) -> Answer:
+    async def balance(
+        self, fan: str, *, timeout_s: float | None = None, new_connection: bool = False
+    ) -> Answer:
+        """`new_connection`: on a connection of its own, closed after it (a server
+        with several worker processes may then hand it to any of them)."""
         return await self.call(
-            "balance", "GET", "/api/tokens/balance", user=fan, timeout_s=timeout_s
+            "balance",
+            "GET",
+            "/api/tokens/balance",
+            user=fan,
+            timeout_s=timeout_s,
+            headers={"Connection": "close"} if new_connection else None,
         )
 
     async def gather(self, *calls: Awaitable[T]) -> list[T]:
