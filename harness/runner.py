@@ -443,7 +443,10 @@ async def _create_users(target: Target, scenario: Scenario, users: dict[str, str
     try:
         await create_users(
             conn,
-            [UserSpec(users[u.supabase_id], u.is_creator, u.grant) for u in scenario.users],
+            [
+                UserSpec(users[u.supabase_id], u.is_creator, u.grant, u.exists)
+                for u in scenario.users
+            ],
         )
     finally:
         await conn.close()

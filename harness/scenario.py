@@ -72,6 +72,12 @@ def creator(name: str, grant: int = 0) -> UserSpec:
     return UserSpec(name, is_creator=True, grant=grant)
 
 
+def stranger(name: str) -> UserSpec:
+    """Someone with a validly signed token whom the service does not know: no
+    `users` row (the contract answers 404 unknown user)."""
+    return UserSpec(name, exists=False)
+
+
 def scenario(
     suite: str,
     *,

@@ -51,4 +51,9 @@ MAX_TEXT = 200
 
 
 def bonus_for(tokens: int) -> int:
+    from tokensvc import defects
+
+    if defects.on("no-bonus"):
+        # The pricing page promises the bonus; this build forgot it.
+        return 0
     return tokens * BONUS_RATE_PERCENT // 100 if tokens >= BONUS_THRESHOLD else 0
