@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from harness.cache import cache_dir, slug
 from harness.checkers import CheckResult, check
 from harness.errors import SetupError
 from harness.history import Op, read_jsonl
+from harness.load_progress import LoadProgress, ProgressTicker, read_progress
 from harness.observe import observe
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import die_with_parent, family, wait_gone
@@ -153,6 +155,19 @@ class LoadReport:
     def ok(self) -> bool:
         return not self.violations
 
+    @property
+    def requests_checked(self) -> int:
+        return sum(1 for o in self.ops if o.type == "invoke")
+
+    def endpoint_lines(self) -> list[str]:
+        """Throughput and latency per endpoint, and for all of them, as Locust counted."""
+        return [
+            f"{row['Name']:<10} {float(row['Requests/s']):8.1f} req/s  "
+            f"p50 {row['50%']} ms  p99 {row['99%']} ms  failures {row['Failure Count']}"
+            for row in self.stats
+            if row.get("Name") in ("Aggregated", "tip", "deduct", "purchase", "balance")
+        ]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "verdict": "pass" if self.ok else "fail",
@@ -168,7 +183,15 @@ class LoadReport:
         }
 
 
-def run_load(target: Target, settings: LoadSettings, out_dir: Path) -> LoadReport:
+def run_load(
+    target: Target,
+    settings: LoadSettings,
+    out_dir: Path,
+    *,
+    on_progress: Callable[[LoadProgress], None] = lambda _: None,
+) -> LoadReport:
+    """Create the users, run Locust, wait for webhooks to settle and check. While
+    Locust runs, `on_progress` gets a `LoadProgress` every few seconds."""
     out_dir.mkdir(parents=True, exist_ok=True)
     run_id = secrets.token_hex(3)
     fans = [f"load-{run_id}-fan-{i}" for i in range(settings.fans)]
@@ -183,7 +206,7 @@ def run_load(target: Target, settings: LoadSettings, out_dir: Path) -> LoadRepor
     # goes with it (or with the next run's janitor, if this one is killed).
     owned = OwnedDir.create(LOAD_PREFIX)
     try:
-        return _run_locust(target, settings, out_dir, owned.path, fans, creators)
+        return _run_locust(target, settings, out_dir, owned.path, fans, creators, on_progress)
     finally:
         owned.remove()
 
@@ -195,6 +218,7 @@ def _run_locust(
     history_dir: Path,
     fans: list[str],
     creators: list[str],
+    on_progress: Callable[[LoadProgress], None],
 ) -> LoadReport:
     config = {
         "fans": fans,
@@ -240,7 +264,12 @@ def _run_locust(
     env = {**os.environ, "TOKENPROOF_LOAD": str(config_path)}
     started = time.monotonic()
     timeout = settings.duration_s + 120 if settings.headless else None
-    with open(out_dir / "locust.log", "w") as log:
+
+    def tick(elapsed: float) -> None:
+        history = out_dir / "locust_stats_history.csv"
+        on_progress(read_progress(history, elapsed, settings.duration_s, target.emulator))
+
+    with open(out_dir / "locust.log", "w") as log, ProgressTicker(tick):
         returncode = _run_group(argv, env, log, timeout)
     duration = time.monotonic() - started
     ops = _read_ops(history_dir)
