@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.foreign import Foreign
+from tests.foreign import Foreign, prepare
 
-PROBE = '''
+PROBE = """
 "use strict";
 // A tiny service for the supervision tests: /health, and /exit?code=N ends it.
 const http = require("http");
@@ -46,7 +46,7 @@ http.createServer((req, res) => {
 }).listen(port, process.env.HOST || "127.0.0.1", () => {
   console.log("probe: listening on " + port + " DATABASE_URL=" + process.env.DATABASE_URL);
 });
-'''
+"""
 
 
 def docker_ready() -> str | None:
@@ -104,9 +104,7 @@ def _digest(files: list[tuple[Path, str]], trees: list[tuple[Path, str]], extra:
 
 
 def _image_exists(tag: str) -> bool:
-    return (
-        subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
-    )
+    return subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
 
 
 def build_image(
@@ -162,10 +160,23 @@ def build_image(
     return tag
 
 
+def prepared(name: str, cache: Path) -> Foreign:
+    """`tests.foreign.prepare` under a file lock: xdist workers share `cache`, and two
+    `npm ci` into one folder at once break each other."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return prepare(name, cache)
+
+
 def node_service_image(service: Foreign, cache: Path) -> str:
     """The Node foreign service (installed by `npm ci`) as an image: `node server.js`."""
     return build_image(
-        service.name, [(service.cwd, "/app")], cmd=["node", "server.js"], workdir="/app", cache=cache
+        service.name,
+        [(service.cwd, "/app")],
+        cmd=["node", "server.js"],
+        workdir="/app",
+        cache=cache,
     )
 
 

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 import docker
 import docker.errors
 import httpx
+import requests
 
 from harness.errors import SetupError
 from harness.provisioning.local import free_port
@@ -50,6 +51,7 @@ LABEL_OWNER = "tokenproof.owner"  # "<pid>:<start time of that pid, in clock tic
 LABEL_HOST = "tokenproof.host"
 LABEL_BOOT = "tokenproof.boot"
 DESKTOP_HOST = "host.docker.internal"
+PROBE_API_VERSION = "1.24"  # the oldest API current engines still serve
 Networking = Literal["host", "publish"]
 
 
@@ -73,15 +75,26 @@ def connect() -> docker.DockerClient:
     """A client for the daemon DOCKER_HOST names (or the default socket), checked."""
     where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
-        client = docker.from_env(timeout=60)
-        client.ping()
-    except docker.errors.DockerException as exc:
+        if where.startswith("unix://"):
+            # Our own probe first: the SDK leaks its socket when the connect fails.
+            with socket.socket(socket.AF_UNIX) as probe_socket:
+                probe_socket.settimeout(10)
+                probe_socket.connect(where.removeprefix("unix://"))
+        # A fixed version sends nothing until ping(), and a failed ping leaves a
+        # client we can close (the version negotiation of the constructor leaks
+        # its socket when the daemon is absent).
+        probe = docker.from_env(version=PROBE_API_VERSION, timeout=10)
+        try:
+            probe.ping()
+        finally:
+            probe.close()
+        return docker.from_env(timeout=60)  # negotiates the daemon's API version
+    except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
         raise DockerUnavailable(
             f"no Docker daemon answers at {where} ({exc}); --target-image needs one: "
             "start it (`sudo systemctl start docker`, or `sudo dockerd &`; Docker Desktop: "
             "open the app), or point DOCKER_HOST at a running daemon"
         ) from exc
-    return client
 
 
 def networking_for(info: Mapping[str, Any]) -> Networking:
