@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -247,7 +248,7 @@ class ServiceContainer:
         self._extra_env = dict(extra_env or {})
         self._keep_log = log_path is not None
         if log_path is None:
-            log_path = Path("/tmp") / f"tokenproof-service-{self.port}.log"
+            log_path = Path(tempfile.gettempdir()) / f"tokenproof-service-{self.port}.log"
         else:
             log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
