@@ -21,6 +21,9 @@ from typing import Any
 import jwt
 from locust import FastHttpUser, between, events, task
 
+# The one rule for outcomes (harness.history imports nothing that runs asyncio).
+from harness.history import classify
+
 _CONFIG: dict[str, Any] = {}
 _RECORDER: Recorder | None = None
 
@@ -72,16 +75,10 @@ class Recorder:
     def complete(
         self, invoke: dict[str, Any], status: int | None, body: Any, error: str | None
     ) -> None:
-        if status is None or status == 0 or status >= 500:
-            kind = "info"
-        elif 200 <= status < 300:
-            kind = "ok"
-        else:
-            kind = "fail"
         self._write(
             {
                 **invoke,
-                "type": kind,
+                "type": classify(status or None),
                 "status": status or None,
                 "body": body,
                 "error": error,

@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/emulator.py [--seconds 5] [--clients 8] [--intents 1000]
 
+First the emulator's own CPU per create and per delivery attempt, measured in
+this process with `time.process_time` (no network; what other processes on a
+shared machine do barely moves it), then wall-clock rates over loopback.
+
 The emulator runs as its own process, as the harness runs it; the clients are
 httpx / the SDK on one event loop here, so the create figures are the clients'
 floor as much as the emulator's ceiling. Deliveries are measured apart from
@@ -31,7 +35,13 @@ from harness.provisioning.local import free_port
 from harness.waiting import wait_until
 
 KEY = "sk_test_bench"
-BODY = {"amount": "999", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"}
+BODY = {
+    "amount": "999",
+    "currency": "usd",
+    "payment_method": "pm_card_visa",
+    "confirm": "true",
+    "payment_method_types[0]": "card",
+}
 
 
 async def raw_creates(
@@ -58,7 +68,13 @@ async def raw_creates(
 async def sdk_creates(url: str, clients: int, seconds: float) -> int:
     http_client = stripe.HTTPXClient()
     client = stripe.StripeClient(KEY, base_addresses={"api": url}, http_client=http_client)
-    params: Any = {k: v for k, v in BODY.items()}
+    params: Any = {
+        "amount": 999,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "confirm": True,
+        "payment_method_types": ["card"],
+    }
     done = 0
     deadline = time.monotonic() + seconds
 
@@ -118,6 +134,70 @@ def _accepts(port: int) -> bool:
         return False
 
 
+CREATE_FORM = b"&".join(f"{k}={v}".encode() for k, v in BODY.items())
+
+
+async def _asgi_create(app: Any, key: str) -> int:
+    """One POST /v1/payment_intents straight into the ASGI app."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/payment_intents",
+        "raw_path": b"/v1/payment_intents",
+        "query_string": b"",
+        "root_path": "",
+        "server": ("127.0.0.1", 12111),
+        "client": ("127.0.0.1", 50000),
+        "headers": [
+            (b"authorization", f"Bearer {KEY}".encode()),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"idempotency-key", key.encode()),
+        ],
+    }
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": CREATE_FORM, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await app(scope, receive, send)
+    return statuses[0]
+
+
+async def cpu_costs(creates: int) -> tuple[float, float]:
+    """Emulator CPU microseconds per create (through the ASGI app) and per
+    webhook delivery attempt (signing and serialising; the send is a no-op)."""
+    from harness.emulator.app import create_app
+    from harness.emulator.core import Emulator
+    from harness.emulator.delivery import SendResult
+
+    async def sender(url: str, body: bytes, headers: dict[str, str], wait_s: float) -> SendResult:
+        return SendResult(200)
+
+    emulator = Emulator(sender=sender)
+    app = create_app(emulator)
+    for n in range(200):  # warm up
+        assert await _asgi_create(app, f"warm-{n}") == 200
+    started = time.process_time()
+    for n in range(creates):
+        await _asgi_create(app, f"key-{n}")
+    per_create = (time.process_time() - started) / creates
+    emulator.add_endpoint("http://127.0.0.1:9/hook", "whsec_bench")
+    endpoint = emulator.dispatcher.endpoints[0]
+    events = emulator.events.values()
+    started = time.process_time()
+    for event in events:
+        await emulator.dispatcher.send_once(event, endpoint)
+    per_delivery = (time.process_time() - started) / len(events)
+    return per_create * 1e6, per_delivery * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -126,6 +206,9 @@ def main() -> None:
         "--intents", type=int, default=1000, help="purchases whose events are held, then released"
     )
     args = parser.parse_args()
+    create_us, delivery_us = asyncio.run(cpu_costs(3000))
+    print(f"emulator CPU per create (confirm, pm_card_visa), in process: {create_us:6.1f} us")
+    print(f"emulator CPU per webhook delivery attempt, in process:      {delivery_us:6.1f} us")
     with EmulatorProcess() as emulator:
         n = asyncio.run(raw_creates(emulator.url, args.clients, args.seconds))
         print(

@@ -19,6 +19,8 @@ import click
 from rich.console import Console
 
 from harness import __version__
+from harness.emulator.command import stripe_emulator
+from harness.emulator.defaults import DEFAULT_WEBHOOK_SECRET
 from harness.errors import SetupError, TokenproofError, UsageError
 from harness.provisioning import PostgresSettings, make_cluster
 
@@ -130,7 +132,7 @@ def target_options(func: F) -> F:
         ),
         click.option(
             "--webhook-secret",
-            default="whsec_tokenproof_test_secret",
+            default=DEFAULT_WEBHOOK_SECRET,
             show_default=True,
             help="STRIPE_WEBHOOK_SECRET of the service at --target-url.",
         ),
@@ -678,52 +680,9 @@ def scenarios(markdown: bool) -> None:
             click.echo(f"  {item.id:<48} {item.doc.splitlines()[0]}")
 
 
-@main.command("stripe-emulator")
-@click.option("--port", type=click.IntRange(1, 65535), default=12111, show_default=True)
-@click.option("--webhook-url", metavar="URL", help="Endpoint to POST signed events to.")
-@click.option(
-    "--webhook-secret",
-    default="whsec_tokenproof_test_secret",
-    show_default=True,
-    help="Signing secret (whsec_...); give the service the same one.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for ids and faults.")
-def stripe_emulator(port: int, webhook_url: str | None, webhook_secret: str, seed: int) -> None:
-    """Serve the stateful Stripe emulator on 127.0.0.1 until Ctrl-C.
-
-    Point a service at it with STRIPE_API_BASE; inspect and steer it under
-    /_control/ (state, delivery_rules, faults, release, reset).
-    """
-    import asyncio
-    import socket
-
-    import uvicorn
-
-    from harness.emulator import EmulatorConfig
-    from harness.emulator.server import build
-
-    def body() -> int:
-        if not webhook_secret.startswith("whsec_"):
-            raise UsageError("--webhook-secret must start with whsec_")
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError as exc:
-                raise UsageError(f"port {port} is taken; pass another --port") from exc
-        config = EmulatorConfig(
-            port=port, seed=seed, webhook_url=webhook_url, webhook_secret=webhook_secret
-        )
-        _, uv_config = build(config)
-        click.echo(f"STRIPE_API_BASE=http://127.0.0.1:{port}")
-        click.echo(f"STRIPE_WEBHOOK_SECRET={webhook_secret}")
-        click.echo("STRIPE_SECRET_KEY=sk_test_<anything>")
-        if webhook_url is None:
-            err.print("no --webhook-url: events are recorded but not delivered")
-        sys.stdout.flush()
-        asyncio.run(uvicorn.Server(uv_config).serve())
-        return EXIT_OK
-
-    _run(body)
+# Defined with the emulator (which imports nothing from the harness), so that
+# `python -m harness.emulator` is the same command.
+main.add_command(stripe_emulator)
 
 
 @main.command()

@@ -1,79 +1,13 @@
-"""The final state of a run, read once into frozen data for the checkers."""
+"""Read the final state of a run once (one snapshot) into the frozen data of
+`harness.state` that the checkers read."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
 
 import asyncpg
 
-
-@dataclass(frozen=True)
-class LedgerRow:
-    id: int
-    user_id: str
-    type: str
-    tokens: int
-    status: str
-    stripe_payment_intent_id: str | None
-    client_idempotency_key: str | None
-    related_user_id: str | None
-    amount_usd: Decimal | None
-    created_at: float | None = None  # epoch seconds (the database's clock)
-
-
-@dataclass(frozen=True)
-class Earning:
-    creator_id: str
-    earning_type: str
-    source_id: str
-    tokens_earned: int
-    usd_value: Decimal
-    fan_id: str | None
-
-
-@dataclass(frozen=True)
-class UserRow:
-    supabase_id: str
-    is_creator: bool
-    total_earnings: Decimal
-
-
-@dataclass(frozen=True)
-class BalanceRow:
-    user_id: str
-    balance: int
-    total_earned: int
-
-
-@dataclass(frozen=True)
-class DbState:
-    users: tuple[UserRow, ...]
-    balances: tuple[BalanceRow, ...]
-    ledger: tuple[LedgerRow, ...]
-    earnings: tuple[Earning, ...]
-
-    def balance_of(self, user: str) -> int:
-        return next((b.balance for b in self.balances if b.user_id == user), 0)
-
-
-@dataclass(frozen=True)
-class StripeState:
-    intents: tuple[dict[str, Any], ...]
-    events: tuple[dict[str, Any], ...]
-    deliveries: tuple[dict[str, Any], ...]
-    requests: tuple[dict[str, Any], ...]
-
-    @classmethod
-    def from_snapshot(cls, snapshot: dict[str, Any]) -> StripeState:
-        return cls(
-            intents=tuple(snapshot["intents"]),
-            events=tuple(snapshot["events"]),
-            deliveries=tuple(snapshot["deliveries"]),
-            requests=tuple(snapshot["requests"]),
-        )
+from harness.state import BalanceRow, DbState, Earning, LedgerRow, UserRow
 
 
 async def read_db(dsn: str, users: Collection[str] | None = None) -> DbState:

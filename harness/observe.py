@@ -8,8 +8,9 @@ import asyncio
 from collections.abc import Iterable
 
 from harness.checkers import Observation, scoped
-from harness.collect import StripeState, read_db
+from harness.collect import read_db
 from harness.history import Op
+from harness.state import StripeState
 from harness.targets import Target
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.emulator.defaults import DEFAULT_WEBHOOK_SECRET
 from harness.provisioning import (
     DatabaseFactory,
     ExistingPostgres,
@@ -76,7 +77,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--target-url", default=None, metavar="URL", help="tokenproof: a service already running."
     )
     group.addoption("--jwt-secret", default=None, metavar="S")
-    group.addoption("--webhook-secret", default="whsec_tokenproof_test_secret", metavar="S")
+    group.addoption("--webhook-secret", default=DEFAULT_WEBHOOK_SECRET, metavar="S")
     group.addoption(
         "--scenarios-from",
         action="append",

@@ -17,7 +17,7 @@ import httpx
 
 from harness.checkers import CheckResult, Violation, check
 from harness.client import Answer, TargetClient
-from harness.collect import DbState, read_db
+from harness.collect import read_db
 from harness.contract import citation
 from harness.emulator_client import EmulatorClient
 from harness.errors import TokenproofError
@@ -26,6 +26,7 @@ from harness.history import History, Op
 from harness.observe import observe
 from harness.options import RunOptions
 from harness.scenario import Scenario
+from harness.state import DbState
 from harness.targets import ServiceCrash, Target
 from harness.users import UserSpec, create_users
 

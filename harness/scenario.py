@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import UsageError
@@ -141,6 +143,9 @@ def load_scenarios_from(modules: Sequence[str]) -> None:
     """Import team modules whose `@scenario` functions join the bundled suites."""
     from harness.testing import scenarios_in
 
+    # As `python -m` would: a team's modules are found from the folder it runs in.
+    if modules and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
     for module in modules:
         try:
             loaded = importlib.import_module(module)

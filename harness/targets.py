@@ -33,7 +33,11 @@ from harness.provisioning import (
     make_cluster,
 )
 from harness.provisioning.container import ContainerImage, ServiceContainer, check_image
-from harness.provisioning.emulator import DEFAULT_WEBHOOK_SECRET, EmulatorProcess
+from harness.provisioning.emulator import (
+    DEFAULT_RETRY_DELAYS,
+    DEFAULT_WEBHOOK_SECRET,
+    EmulatorProcess,
+)
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ProcessStartFailed
 from harness.provisioning.service import REFERENCE_COMMAND, ServiceEnv, ServiceProcess
@@ -127,7 +131,7 @@ class ManagedTarget:
         cwd: str | Path | None = None,
         extra_env: dict[str, str] | None = None,
         seed: int = 0,
-        retry_delays: str = "0.05,0.2,0.5,1,2",
+        retry_delays: str = DEFAULT_RETRY_DELAYS,
         log_path: Path | None = None,
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
         image: ContainerImage | None = None,
@@ -169,6 +173,7 @@ class ManagedTarget:
                 webhook_url=f"http://127.0.0.1:{service_port}{WEBHOOK_PATH}",
                 webhook_secret=self.webhook_secret,
                 retry_delays=self.retry_delays,
+                api_key=ServiceEnv.stripe_secret_key,  # the key the service is given below
             ).start()
             env = ServiceEnv(
                 database_url=self.database.dsn,
@@ -291,36 +296,15 @@ class TargetSpec:
     ) -> TargetSpec:
         """The target that command-line options (CLI or pytest) ask for, or a
         `UsageError` that says which options go together."""
-        if len([x for x in (command, image, url) if x]) > 1:
-            raise UsageError(
-                "give one of --target-command, --target-image and --target-url, not several"
-            )
-        for path in schema:
-            if not Path(path).is_file():
-                raise UsageError(f"--target-schema {path} is not a readable file")
-        if cwd and not command:
-            raise UsageError(
-                "--target-cwd goes with --target-command (an image has its own WORKDIR)"
-            )
-        if schema and not (command or image):
-            raise UsageError("--target-schema goes with --target-command or --target-image")
-        if pull and not image:
-            raise UsageError("--pull goes with --target-image")
+        _check_together(command=command, cwd=cwd, image=image, pull=pull, schema=schema, url=url)
         extra_env = _parse_env(env)
         if extra_env and url:
             raise UsageError("--target-env goes with a service tokenproof starts, not --target-url")
-        if command:
+        if command or image:
             return cls(
-                "command",
+                "command" if command else "image",
                 command=command,
                 cwd=cwd,
-                schema=tuple(Path(p) for p in schema),
-                extra_env=extra_env,
-                start_timeout_s=start_timeout_s or DEFAULT_START_TIMEOUT_S,
-            )
-        if image:
-            return cls(
-                "image",
                 image=image,
                 pull=pull,
                 schema=tuple(Path(p) for p in schema),
@@ -375,6 +359,31 @@ class TargetSpec:
             "--webhook-secret",
             "<secret>",
         ]
+
+
+def _check_together(
+    *,
+    command: str | None,
+    cwd: str | None,
+    image: str | None,
+    pull: bool,
+    schema: Sequence[Path],
+    url: str | None,
+) -> None:
+    """A `UsageError` naming the options that do not go together."""
+    if len([x for x in (command, image, url) if x]) > 1:
+        raise UsageError(
+            "give one of --target-command, --target-image and --target-url, not several"
+        )
+    for path in schema:
+        if not Path(path).is_file():
+            raise UsageError(f"--target-schema {path} is not a readable file")
+    if cwd and not command:
+        raise UsageError("--target-cwd goes with --target-command (an image has its own WORKDIR)")
+    if schema and not (command or image):
+        raise UsageError("--target-schema goes with --target-command or --target-image")
+    if pull and not image:
+        raise UsageError("--pull goes with --target-image")
 
 
 def _parse_env(pairs: Sequence[str]) -> dict[str, str]:

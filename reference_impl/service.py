@@ -11,6 +11,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import asyncpg
@@ -34,7 +35,7 @@ from reference_impl.errors import (
     PaymentDeclined,
     RateLimited,
 )
-from reference_impl.payments import Payments, stripe_idempotency_key
+from reference_impl.payments import Intent, Payments, stripe_idempotency_key
 from reference_impl.settings import Settings
 from reference_impl.stream import BalanceEvent, BalanceHub
 
@@ -265,33 +266,59 @@ class TokenService:
                 key=self.stripe_key(user_id, key),
             )
         except PaymentDeclined as exc:
-            reply = Reply(
-                402,
-                {
-                    "error": exc.message,
-                    "declineCode": exc.details.get("decline_code"),
-                    "paymentIntentId": exc.details.get("payment_intent_id"),
-                },
-            )
-            pi = exc.details.get("payment_intent_id")
+            return await self.record_decline(exc, user_id, tokens, bonus, price, key, client_key)
+        return await self.record_purchase(intent, user_id, tokens, bonus, price, key, client_key)
 
-            async def record_decline(conn: repo.Conn) -> None:
-                if pi:
-                    await repo.insert_purchase(
-                        conn,
-                        user_id=user_id,
-                        tokens=tokens + bonus,
-                        amount_usd=price,
-                        bonus=bonus,
-                        payment_intent_id=pi,
-                        client_key=key,
-                        status="failed",
-                    )
-                if client_key is not None:
-                    await repo.store_response(conn, user_id, key, reply.status, reply.body)
+    async def record_decline(
+        self,
+        exc: PaymentDeclined,
+        user_id: str,
+        tokens: int,
+        bonus: int,
+        price: Decimal,
+        key: str,
+        client_key: str | None,
+    ) -> Reply:
+        """402, a failed purchase row for the declined intent, and the stored answer."""
+        reply = Reply(
+            402,
+            {
+                "error": exc.message,
+                "declineCode": exc.details.get("decline_code"),
+                "paymentIntentId": exc.details.get("payment_intent_id"),
+            },
+        )
+        pi = exc.details.get("payment_intent_id")
 
-            await self.transaction(record_decline)
-            return reply
+        async def record(conn: repo.Conn) -> None:
+            if pi:
+                await repo.insert_purchase(
+                    conn,
+                    user_id=user_id,
+                    tokens=tokens + bonus,
+                    amount_usd=price,
+                    bonus=bonus,
+                    payment_intent_id=pi,
+                    client_key=key,
+                    status="failed",
+                )
+            if client_key is not None:
+                await repo.store_response(conn, user_id, key, reply.status, reply.body)
+
+        await self.transaction(record)
+        return reply
+
+    async def record_purchase(
+        self,
+        intent: Intent,
+        user_id: str,
+        tokens: int,
+        bonus: int,
+        price: Decimal,
+        key: str,
+        client_key: str | None,
+    ) -> Reply:
+        """The pending purchase row and the 200 answer; only the webhook credits."""
         status = {
             "requires_action": "requires_action",
             "requires_payment_method": "failed",

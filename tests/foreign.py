@@ -8,11 +8,14 @@ that decide what gets installed, so a second run installs nothing.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,16 +68,28 @@ def _run(argv: list[str], cwd: Path | None = None) -> None:
         )
 
 
+@contextlib.contextmanager
+def _installing(cache: Path, name: str) -> Iterator[None]:
+    """One installer at a time per service: pytest-xdist workers share the cache."""
+    with open(cache / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _node(folder: Path, cache: Path) -> tuple[str, Path]:
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         raise InstallFailed("Node.js and npm are needed for the Node foreign service")
     sources = sorted(p for p in folder.rglob("*") if p.is_file() and "node_modules" not in p.parts)
     copy = cache / f"{folder.name}-{_digest(*sources)}"
-    if not (copy / "node_modules" / ".package-lock.json").exists():
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("node_modules"))
-        _run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=copy)
+    with _installing(cache, folder.name):
+        if not copy.exists():
+            # Installed aside and renamed: a half-installed copy is never used.
+            partial = copy.with_name(copy.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(folder, partial, ignore=shutil.ignore_patterns("node_modules"))
+            _run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=partial)
+            partial.rename(copy)
     return "node server.js", copy
 
 
@@ -82,10 +97,13 @@ def _python(folder: Path, cache: Path) -> tuple[str, Path]:
     requirements = folder / "requirements.txt"
     venv = cache / f"{folder.name}-venv-{_digest(requirements)}"
     gunicorn = venv / "bin" / "gunicorn"
-    if not gunicorn.exists():
-        shutil.rmtree(venv, ignore_errors=True)
-        _run([sys.executable, "-m", "venv", str(venv)])
-        _run([str(venv / "bin" / "pip"), "install", "--quiet", "-r", str(requirements)])
+    done = venv / ".installed"  # written last: a half-built venv is rebuilt
+    with _installing(cache, folder.name):
+        if not done.exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            _run([sys.executable, "-m", "venv", str(venv)])
+            _run([str(venv / "bin" / "pip"), "install", "--quiet", "-r", str(requirements)])
+            done.touch()
     return f"{gunicorn} -c gunicorn.conf.py app:app", folder
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.foreign import Foreign, prepare
+from tests.foreign import Foreign
 
 PROBE = """
 "use strict";
@@ -158,15 +158,6 @@ def build_image(
         archive.unlink()
         assert done.returncode == 0, f"docker import failed: {done.stderr}"
     return tag
-
-
-def prepared(name: str, cache: Path) -> Foreign:
-    """`tests.foreign.prepare` under a file lock: xdist workers share `cache`, and two
-    `npm ci` into one folder at once break each other."""
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return prepare(name, cache)
 
 
 def node_service_image(service: Foreign, cache: Path) -> str:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 
 from harness.checkers import ledger, responses, stripe
 from harness.checkers.result import CheckResult, Violation
-from harness.collect import DbState, StripeState
 from harness.errors import TokenproofError
 from harness.history import Op
+from harness.state import DbState, StripeState
 
 __all__ = ["ALLOW_5XX", "CHECKERS", "CheckResult", "Observation", "Violation", "check", "scoped"]
 

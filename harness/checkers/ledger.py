@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from decimal import Decimal
 
 from harness.checkers.result import CheckResult, Violation
-from harness.collect import DbState
+from harness.state import DbState, LedgerRow
 
 TOKEN_VALUE_USD = Decimal("0.05")
 TRANSFER_TYPES = ("tip", "call")
@@ -55,17 +55,16 @@ def ledger_explains_balances(db: DbState) -> CheckResult:
 def transfers(db: DbState) -> CheckResult:
     """Tips and calls: debit = credit, one earning per credit with a unique source,
     creator totals that count every credit, nobody paying themself."""
-    violations: list[Violation] = []
     moved = [r for r in db.ledger if r.type in TRANSFER_TYPES and r.status == "completed"]
-    for r in moved:
-        if r.related_user_id == r.user_id:
-            violations.append(
-                Violation(
-                    "no-self-transfer",
-                    f"{r.user_id} sent {abs(r.tokens)} tokens to themself ({r.type} row {r.id})",
-                    {"row_id": r.id, "user": r.user_id},
-                )
-            )
+    violations = [
+        Violation(
+            "no-self-transfer",
+            f"{r.user_id} sent {abs(r.tokens)} tokens to themself ({r.type} row {r.id})",
+            {"row_id": r.id, "user": r.user_id},
+        )
+        for r in moved
+        if r.related_user_id == r.user_id
+    ]
     debits = sum(-r.tokens for r in moved if r.tokens < 0)
     credits = sum(r.tokens for r in moved if r.tokens > 0)
     if debits != credits:
@@ -77,15 +76,21 @@ def transfers(db: DbState) -> CheckResult:
             )
         )
     sources = Counter((e.earning_type, e.source_id) for e in db.earnings)
-    for (kind, source), count in sources.items():
-        if count > 1:
-            violations.append(
-                Violation(
-                    "unique-earning-source",
-                    f"{count} creator_earnings rows share ({kind}, {source})",
-                    {"earning_type": kind, "source_id": source, "count": count},
-                )
-            )
+    violations += [
+        Violation(
+            "unique-earning-source",
+            f"{count} creator_earnings rows share ({kind}, {source})",
+            {"earning_type": kind, "source_id": source, "count": count},
+        )
+        for (kind, source), count in sources.items()
+        if count > 1
+    ]
+    violations += _creator_totals(db, moved)
+    return CheckResult.of("transfers", len(moved), violations)
+
+
+def _creator_totals(db: DbState, moved: list[LedgerRow]) -> list[Violation]:
+    """Each creator: one earning per credit row, and both totals count every credit."""
     received: dict[str, int] = defaultdict(int)
     credit_rows: Counter[str] = Counter()
     for r in moved:
@@ -98,8 +103,8 @@ def transfers(db: DbState) -> CheckResult:
         earned_tokens[e.creator_id] += e.tokens_earned
     totals = {b.user_id: b.total_earned for b in db.balances}
     usd = {u.supabase_id: u.total_earnings for u in db.users}
-    creators = sorted(set(received) | set(earned_rows))
-    for creator in creators:
+    violations = []
+    for creator in sorted(set(received) | set(earned_rows)):
         got = received.get(creator, 0)
         if credit_rows[creator] != earned_rows[creator] or earned_tokens[creator] != got:
             violations.append(
@@ -129,4 +134,4 @@ def transfers(db: DbState) -> CheckResult:
                     {"creator": creator, "total_earnings": str(usd.get(creator))},
                 )
             )
-    return CheckResult.of("transfers", len(moved), violations)
+    return violations

@@ -9,8 +9,8 @@ from collections import defaultdict
 from typing import Any
 
 from harness.checkers.result import CheckResult, Violation
-from harness.collect import DbState, StripeState
 from harness.history import Op
+from harness.state import DbState, StripeState
 
 TRANSFER_OPS = {"tip": "tip", "deduct": "call"}
 
@@ -40,11 +40,17 @@ def _amount(args: dict[str, Any]) -> int | None:
     return None
 
 
-def transfers_match_answers(ops: list[Op], db: DbState) -> CheckResult:
-    """Per sender and kind: tokens debited lie between what `ok` answers promised
-    and that plus every `info` op; a repeated client key counts once."""
-    promised: dict[tuple[str, str], int] = defaultdict(int)
-    maybe: dict[tuple[str, str], int] = defaultdict(int)
+Amounts = dict[tuple[str, str], int]
+
+
+def _answered_amounts(
+    ops: list[Op],
+) -> tuple[Amounts, Amounts, dict[tuple[str, str], list[dict[str, Any]]], int]:
+    """Per (sender, kind): tokens that `ok` answers promised, tokens of calls whose
+    outcome is unknown (`info`, or never answered), a few example ops, and how
+    many completions there were."""
+    promised: Amounts = defaultdict(int)
+    maybe: Amounts = defaultdict(int)
     seen_keys: set[tuple[str, str, str]] = set()
     examples: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     completions = [op for op in ops if op.type in ("ok", "info") and op.f in TRANSFER_OPS]
@@ -62,16 +68,19 @@ def transfers_match_answers(ops: list[Op], db: DbState) -> CheckResult:
         group = (op.user, TRANSFER_OPS[op.f])
         key = op.args.get("clientIdempotencyKey")
         if isinstance(key, str):
-            ident = (op.user, op.f, key)
-            if ident in seen_keys:
+            if (op.user, op.f, key) in seen_keys:
                 continue
-            seen_keys.add(ident)
-        if op.type == "ok":
-            promised[group] += amount
-        else:
-            maybe[group] += amount
+            seen_keys.add((op.user, op.f, key))
+        (promised if op.type == "ok" else maybe)[group] += amount
         if len(examples[group]) < 5:
             examples[group].append(op.to_json())
+    return promised, maybe, examples, len(completions)
+
+
+def transfers_match_answers(ops: list[Op], db: DbState) -> CheckResult:
+    """Per sender and kind: tokens debited lie between what `ok` answers promised
+    and that plus every `info` op; a repeated client key counts once."""
+    promised, maybe, examples, checked = _answered_amounts(ops)
     debited: dict[tuple[str, str], int] = defaultdict(int)
     for row in db.ledger:
         if row.type in TRANSFER_OPS.values() and row.tokens < 0 and row.status == "completed":
@@ -96,7 +105,7 @@ def transfers_match_answers(ops: list[Op], db: DbState) -> CheckResult:
                     },
                 )
             )
-    return CheckResult.of("transfers_match_answers", len(completions), violations)
+    return CheckResult.of("transfers_match_answers", checked, violations)
 
 
 def purchases_match_answers(ops: list[Op], stripe: StripeState) -> CheckResult:

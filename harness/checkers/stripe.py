@@ -6,12 +6,12 @@ from collections import defaultdict
 from typing import Any
 
 from harness.checkers.result import CheckResult, Violation
-from harness.collect import DbState, StripeState
 from harness.contract import BONUS_FROM, BONUS_PERCENT
 from harness.history import Op
+from harness.state import DbState, Intent, StripeState
 
 
-def _expected_tokens(intent: dict[str, Any]) -> int | None:
+def _expected_tokens(intent: Intent) -> int | None:
     """What the contract says a purchase of `tokenAmount` credits: the tokens plus
     the 5% bonus (floored) from 5000 up, whatever the metadata's bonusTokens says."""
     meta = intent.get("metadata") or {}
@@ -60,14 +60,14 @@ def reconciliation(db: DbState, stripe: StripeState) -> CheckResult:
                     {"intent": _brief(intent), "rows": [r.id for r in rows]},
                 )
             )
-    for pi, rows in completed.items():
-        if pi not in intents:
+    for named, rows in completed.items():
+        if named not in intents:
             violations.append(
                 Violation(
                     "no-credit-without-charge",
-                    f"completed purchase rows {[r.id for r in rows]} name intent {pi}, "
+                    f"completed purchase rows {[r.id for r in rows]} name intent {named}, "
                     "which Stripe never saw",
-                    {"payment_intent": pi, "rows": [r.id for r in rows]},
+                    {"payment_intent": named, "rows": [r.id for r in rows]},
                 )
             )
     return CheckResult.of("reconciliation", len(intents), violations)
@@ -236,7 +236,7 @@ def _relative(seconds: float) -> str:
     return f"{abs(seconds):.3f} s {'after' if seconds >= 0 else 'before'} the row was created"
 
 
-def _brief(intent: dict[str, Any]) -> dict[str, Any]:
+def _brief(intent: Intent) -> dict[str, Any]:
     return {
         "id": intent["id"],
         "status": intent["status"],

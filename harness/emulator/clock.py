@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
-import string
 import time
 from typing import Protocol
 
@@ -52,17 +52,25 @@ class ManualClock:
                 future.set_result(None)
 
 
-_ALPHABET = string.ascii_letters + string.digits
+_ALPHANUMERIC = bytes.maketrans(b"+/", b"aZ")
 
 
 class IdSource:
-    """Stripe-looking ids (`pi_3Q...`) from a seeded generator: same seed, same ids."""
+    """Stripe-looking ids (`pi_3Q...`) from a seeded generator: same seed, same ids.
+
+    Random bytes in base 64 with `+` and `/` mapped to letters: an id costs a
+    fraction of drawing its characters one by one, and a request makes several.
+    """
 
     def __init__(self, seed: int = 0) -> None:
         self._rng = random.Random(seed)
 
+    def _text(self, length: int) -> str:
+        raw = base64.b64encode(self._rng.randbytes(length * 3 // 4 + 1))
+        return raw[:length].translate(_ALPHANUMERIC).decode()
+
     def new(self, prefix: str, length: int = 24) -> str:
-        return prefix + "_" + "".join(self._rng.choices(_ALPHABET, k=length))
+        return prefix + "_" + self._text(length)
 
     def token(self, length: int = 25) -> str:
-        return "".join(self._rng.choices(_ALPHABET, k=length))
+        return self._text(length)

@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, with_config
 
 from harness.emulator.clock import Clock
+from harness.emulator.defaults import DEFAULT_RETRY_DELAYS_S
 from harness.emulator.resources import Event
 
 Mode = Literal[
@@ -64,6 +66,15 @@ class Endpoint:
         return {"id": self.id, "url": self.url}
 
 
+# How the control API validates a rule given as JSON (pydantic, strict: no
+# coercion, no unknown fields); the bounds below are part of the contract.
+RULE_CONFIG = ConfigDict(strict=True, extra="forbid")
+NonNegative = Annotated[float, Field(ge=0)]
+Probability = Annotated[float, Field(ge=0, le=1)]
+Count = Annotated[int, Field(ge=1)]
+
+
+@with_config(RULE_CONFIG)
 @dataclass
 class DeliveryRule:
     """Match by event type (exact or `prefix.*`), intent id and metadata subset."""
@@ -72,22 +83,14 @@ class DeliveryRule:
     event_type: str | None = None
     intent_id: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-    copies: int = 2
-    window: int = 2
-    max_wait_s: float = 5.0
-    times: int | None = None  # events it applies to, then it retires
-    probability: float = 1.0  # drawn from the emulator's seeded generator
-    id: str = ""
-    matched: int = 0
-
-    def problem(self) -> str | None:
-        """What is wrong with this rule, if anything (for the control API's 400)."""
-        if self.probability > 1:
-            return f"probability must be at most 1, not {self.probability}"
-        if self.copies < 1 or self.window < 1:
-            return "copies and window must be at least 1"
-        return None
+    delay_s: NonNegative = 0.0
+    copies: Count = 2
+    window: Count = 2
+    max_wait_s: NonNegative = 5.0
+    times: Annotated[int, Field(ge=0)] | None = None  # events it applies to, then it retires
+    probability: Probability = 1.0  # drawn from the emulator's seeded generator
+    id: str = ""  # given by the emulator
+    matched: int = 0  # kept by the emulator
 
     def matches(self, event: Event, rng: random.Random) -> bool:
         if self.times is not None and self.matched >= self.times:
@@ -157,7 +160,7 @@ class Attempt:
 
 @dataclass
 class DeliverySettings:
-    retry_delays_s: tuple[float, ...] = (0.05, 0.2, 0.5, 1.0, 2.0)
+    retry_delays_s: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S
     attempt_timeout_s: float = 10.0
 
 
@@ -302,6 +305,12 @@ class Dispatcher:
             if attempt.accepted:
                 return
 
+    async def send_once(
+        self, event: Event, endpoint: Endpoint, *, signature: SignatureKind = "valid"
+    ) -> Attempt:
+        """One attempt outside any rule and without retries (`/_control/forge`)."""
+        return await self._attempt(event, endpoint, copy=0, number=1, signature=signature)
+
     async def _attempt(
         self,
         event: Event,
@@ -311,7 +320,7 @@ class Dispatcher:
         number: int,
         signature: SignatureKind = "valid",
     ) -> Attempt:
-        payload = json.dumps(event.to_json(), indent=2).encode()
+        payload = event.payload()
         timestamp = int(self.clock.now())
         if signature == "stale":
             timestamp -= STALE_BY_S

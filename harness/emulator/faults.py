@@ -5,13 +5,18 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, with_config
+
+from harness.emulator.delivery import RULE_CONFIG, NonNegative, Probability
 
 FaultKind = Literal["latency", "error", "commit_then_drop"]
 FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 DropStyle = Literal["reset", "500"]
 
 
+@with_config(RULE_CONFIG)
 @dataclass
 class FaultRule:
     """Applies to requests whose path matches `path` (regex, search) and, when
@@ -23,24 +28,16 @@ class FaultRule:
     method: str | None = None
     payment_method: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
-    latency_s: float = 0.0
-    status: int = 500
+    latency_s: NonNegative = 0.0
+    status: Annotated[int, Field(ge=400, le=599)] = 500  # an HTTP error status
     # Sent as Stripe-Should-Retry with an error: false makes the SDKs give up at
     # once (Stripe sends it where a retry could not help); None sends no header.
     should_retry: bool | None = None
     drop: DropStyle = "reset"
-    times: int | None = None
-    probability: float = 1.0
-    id: str = ""
-    fired: int = 0
-
-    def problem(self) -> str | None:
-        """What is wrong with this rule, if anything (for the control API's 400)."""
-        if not 400 <= self.status <= 599:
-            return f"status must be an HTTP error status (400-599), not {self.status}"
-        if self.probability > 1:
-            return f"probability must be at most 1, not {self.probability}"
-        return None
+    times: Annotated[int, Field(ge=0)] | None = None
+    probability: Probability = 1.0
+    id: str = ""  # given by the emulator
+    fired: int = 0  # kept by the emulator
 
     def matches(self, method: str, path: str, params: dict[str, Any], rng: random.Random) -> bool:
         if self.times is not None and self.fired >= self.times:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from harness.emulator.errors import StripeError
 
@@ -16,6 +17,7 @@ MAX_KEY_LENGTH = 255
 class SavedResponse:
     status: int
     body: dict[str, Any]
+    request_id: str | None = None  # the request that ran (Stripe's Original-Request)
 
 
 @dataclass
@@ -42,7 +44,7 @@ class KeyRecord:
 
 
 def fingerprint(method: str, path: str, params: dict[str, Any]) -> str:
-    return json.dumps([method, path, params], sort_keys=True)
+    return orjson.dumps([method, path, params], option=orjson.OPT_SORT_KEYS).decode()
 
 
 class IdempotencyStore:
@@ -88,7 +90,9 @@ class IdempotencyStore:
         return record.response
 
     def finish(self, key: str, response: SavedResponse) -> None:
-        self.records[key].response = response
+        record = self.records.get(key)
+        if record is not None:
+            record.response = response
 
     def abandon(self, key: str) -> None:
         """The request never ran (a fault before it): nothing is saved."""

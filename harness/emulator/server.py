@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
+from harness.emulator.api import ApiSettings
 from harness.emulator.app import create_app
 from harness.emulator.clock import Clock
 from harness.emulator.core import Emulator
+from harness.emulator.defaults import API_VERSION, DEFAULT_API_LATENCY_S, DEFAULT_WEBHOOK_SECRET
 from harness.emulator.delivery import DeliverySettings
 from harness.emulator.sender import aiohttp_sender
 
@@ -24,16 +26,30 @@ class EmulatorConfig:
     port: int = 0  # 0: a free port
     seed: int = 0
     webhook_url: str | None = None
-    webhook_secret: str = "whsec_tokenproof_test_secret"
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    # The one key the API accepts (Bearer or Basic); None accepts any test key.
+    api_key: str | None = None
+    # Stripe's processing time per API request, modelled: a request holds its
+    # idempotency key this long, so concurrent same-key requests meet a 409.
+    api_latency_s: float = DEFAULT_API_LATENCY_S
+    # The account's default API version (headers and events when a request names none).
+    api_version: str = API_VERSION
 
 
 def build(config: EmulatorConfig, clock: Clock | None = None) -> tuple[Emulator, uvicorn.Config]:
     sender, close_sender = aiohttp_sender()
-    emulator = Emulator(sender=sender, clock=clock, seed=config.seed, delivery=config.delivery)
+    emulator = Emulator(
+        sender=sender,
+        clock=clock,
+        seed=config.seed,
+        delivery=config.delivery,
+        api_version=config.api_version,
+    )
     if config.webhook_url:
         emulator.add_endpoint(config.webhook_url, config.webhook_secret)
-    app = create_app(emulator, on_shutdown=close_sender)
+    settings = ApiSettings(api_key=config.api_key, latency_s=config.api_latency_s)
+    app = create_app(emulator, settings=settings, on_shutdown=close_sender)
     return emulator, uvicorn.Config(
         app,
         host=config.host,

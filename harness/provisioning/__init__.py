@@ -2,7 +2,7 @@
 and the benchmarks.
 
     settings = PostgresSettings.resolve(postgres_bin=..., database_url=...)
-    with provide_postgres(settings) as cluster:
+    with make_cluster(settings) as cluster:
         factory = await DatabaseFactory.open(cluster, schema_files)
         db = await factory.create()      # fresh database, schema loaded
 """

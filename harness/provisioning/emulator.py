@@ -9,14 +9,28 @@ from types import TracebackType
 
 import httpx
 
+from harness.emulator.defaults import (
+    DEFAULT_API_LATENCY_S,
+    DEFAULT_RETRY_DELAYS_S,
+    DEFAULT_WEBHOOK_SECRET,
+    format_delays,
+)
 from harness.emulator_client import EmulatorClient
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ChildProcess
 
-DEFAULT_WEBHOOK_SECRET = "whsec_tokenproof_test_secret"
+__all__ = ["DEFAULT_RETRY_DELAYS", "DEFAULT_WEBHOOK_SECRET", "EmulatorProcess"]
+
+DEFAULT_RETRY_DELAYS = format_delays(DEFAULT_RETRY_DELAYS_S)
 
 
 class EmulatorProcess:
+    """`python -m harness.emulator` (= `tokenproof stripe-emulator`) on a free port.
+
+    `api_key`: the one key the emulator accepts, the one the harness gives the
+    service; None accepts any test key (a service started by someone else).
+    """
+
     def __init__(
         self,
         *,
@@ -24,11 +38,14 @@ class EmulatorProcess:
         seed: int = 0,
         webhook_url: str | None = None,
         webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
-        retry_delays: str = "0.05,0.2,0.5,1,2",
+        retry_delays: str = DEFAULT_RETRY_DELAYS,
+        api_key: str | None = None,
+        api_latency_s: float = DEFAULT_API_LATENCY_S,
         log_dir: Path | None = None,
     ) -> None:
         self.port = port or free_port()
         self.webhook_secret = webhook_secret
+        self.api_key = api_key
         argv = [
             sys.executable,
             "-m",
@@ -41,9 +58,13 @@ class EmulatorProcess:
             webhook_secret,
             "--retry-delays",
             retry_delays,
+            "--api-latency",
+            str(api_latency_s),
         ]
         if webhook_url:
             argv += ["--webhook-url", webhook_url]
+        if api_key:
+            argv += ["--api-key", api_key]
         log_dir = log_dir or Path(tempfile.gettempdir())
         self._child = ChildProcess(
             "stripe emulator", argv, log_path=log_dir / f"tokenproof-emulator-{self.port}.log"

@@ -61,6 +61,21 @@ def _cell(value: Any) -> str:
     return _compact(value)
 
 
+def _row(r: dict[str, Any], columns: list[str], ops: bool, t0: float) -> str:
+    """One table row; an op's row carries its outcome and process for highlighting."""
+    attrs = ""
+    if ops:
+        attrs = f' class="o-{html.escape(str(r.get("type")))}" data-process="{r.get("process")}"'
+    cells = []
+    for c in columns:
+        value = r.get(c)
+        if ops and c == "time_s" and isinstance(value, int | float):
+            cells.append(f'<td class="num">{(value - t0) * 1000:,.1f} ms</td>')
+        else:
+            cells.append(f"<td>{_cell(value)}</td>")
+    return f"<tr{attrs}>{''.join(cells)}</tr>"
+
+
 def _table(rows: list[dict[str, Any]], ops: bool, t0: float) -> str:
     columns: list[str] = []
     if ops:
@@ -71,21 +86,7 @@ def _table(rows: list[dict[str, Any]], ops: bool, t0: float) -> str:
     if ops and any(r.get("error") for r in rows):
         columns.append("error")
     head = "".join(f"<th>{html.escape(labels.get(c) or _label(c))}</th>" for c in columns)
-    body = []
-    for r in rows[:MAX_ROWS]:
-        attrs = ""
-        if ops:
-            attrs = (
-                f' class="o-{html.escape(str(r.get("type")))}" data-process="{r.get("process")}"'
-            )
-        cells = []
-        for c in columns:
-            value = r.get(c)
-            if ops and c == "time_s" and isinstance(value, int | float):
-                cells.append(f'<td class="num">{(value - t0) * 1000:,.1f} ms</td>')
-            else:
-                cells.append(f"<td>{_cell(value)}</td>")
-        body.append(f"<tr{attrs}>{''.join(cells)}</tr>")
+    body = [_row(r, columns, ops, t0) for r in rows[:MAX_ROWS]]
 
     def table(part: list[str]) -> str:
         return (

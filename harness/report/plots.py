@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,22 +175,8 @@ def timeline_svg(ops: Sequence[Op], highlight: Iterable[int] = ()) -> str:
         f'<text class="tick" x="{label_w - 6}" y="{axis_h - 8}" text-anchor="end">ms</text>'
     )
     for b in sorted(drawn, key=lambda b: b.process in marked):  # marked ones on top
-        bx = x(b.start)
-        bw = max(2.0, x(b.end) - bx)
         y = axis_h + lane_of[b.worker] * lane_h + 2
-        classes = f"op o-{b.outcome}" + (" marked" if b.process in marked else "")
-        title = f"{b.f} {b.detail['user'] or ''} -> {b.detail['status'] or b.outcome}"
-        label = ""
-        if bw > 8 * len(b.f) + 6:
-            label = (
-                f'<text class="op-label" x="{bx + 3:.1f}" y="{y + 9.5}">{html.escape(b.f)}</text>'
-            )
-        parts.append(
-            f'<g class="{classes}" data-process="{b.process}" '
-            f"data-op='{html.escape(json.dumps(b.detail, default=str), quote=True)}'>"
-            f'<rect x="{bx:.1f}" y="{y}" width="{bw:.1f}" height="{lane_h - 4}" rx="2"/>'
-            f"{label}<title>{html.escape(title)}</title></g>"
-        )
+        parts.append(_bar_svg(b, x(b.start), x(b.end), y, lane_h - 4, b.process in marked))
     parts.append("</svg>")
     notes = []
     if hidden_lanes:
@@ -199,6 +185,22 @@ def timeline_svg(ops: Sequence[Op], highlight: Iterable[int] = ()) -> str:
         notes.append(f"{len(drawn)} of {len(bars)} calls drawn")
     note = f'<p class="muted">{"; ".join(notes)}</p>' if notes else ""
     return f'<div class="timeline-box">{"".join(parts)}</div>{note}'
+
+
+def _bar_svg(b: _Bar, left: float, right: float, y: float, height: int, marked: bool) -> str:
+    """One call: a bar from invoke to answer, its details in `data-op` for hover."""
+    width = max(2.0, right - left)
+    classes = f"op o-{b.outcome}" + (" marked" if marked else "")
+    title = f"{b.f} {b.detail['user'] or ''} -> {b.detail['status'] or b.outcome}"
+    label = ""
+    if width > 8 * len(b.f) + 6:
+        label = f'<text class="op-label" x="{left + 3:.1f}" y="{y + 9.5}">{html.escape(b.f)}</text>'
+    return (
+        f'<g class="{classes}" data-process="{b.process}" '
+        f"data-op='{html.escape(json.dumps(b.detail, default=str), quote=True)}'>"
+        f'<rect x="{left:.1f}" y="{y}" width="{width:.1f}" height="{height}" rx="2"/>'
+        f"{label}<title>{html.escape(title)}</title></g>"
+    )
 
 
 def timeline_legend(with_marked: bool) -> str:
@@ -252,20 +254,44 @@ class Chart:
     height: int = 200
 
 
-def line_chart(chart: Chart) -> str:
+def _bounds(chart: Chart) -> tuple[float, float, float, float]:
+    """The x and y ranges that hold every point and marker, y padded by 8%."""
     points = [p for s in chart.series for p in s.points]
-    if not points:
-        return ""
     xs = [p[0] for p in points]
     ys = [p[1] for p in points] + [m.value for m in chart.markers]
     x0, x1 = min(xs), max(xs)
-    if x1 == x0:
-        x1 = x0 + 1
     y0, y1 = min(ys), max(ys)
     if y1 == y0:
         y0, y1 = y0 - 1, y1 + 1
     pad = (y1 - y0) * 0.08
-    y0, y1 = y0 - pad, y1 + pad
+    return x0, x1 if x1 != x0 else x0 + 1, y0 - pad, y1 + pad
+
+
+def _series_svg(s: Series, px: Callable[[float], float], py: Callable[[float], float]) -> list[str]:
+    coords: list[tuple[float, float]] = []
+    for i, (vx, vy) in enumerate(s.points):
+        if s.step and i:
+            coords.append((px(vx), coords[-1][1]))
+        coords.append((px(vx), py(vy)))
+    dash = ' stroke-dasharray="6 4"' if s.dashed else ""
+    out = [
+        f'<polyline fill="none" stroke="{s.color}" stroke-width="2"{dash} points="'
+        + " ".join(f"{a:.1f},{b:.1f}" for a, b in coords)
+        + '"/>'
+    ]
+    if s.dots:
+        out.extend(
+            f'<circle cx="{px(vx):.1f}" cy="{py(vy):.1f}" r="2.5" fill="{s.color}">'
+            f"<title>{html.escape(s.name)}: {_fmt(vy)} at {_fmt(vx)}</title></circle>"
+            for vx, vy in s.points
+        )
+    return out
+
+
+def line_chart(chart: Chart) -> str:
+    if not any(s.points for s in chart.series):
+        return ""
+    x0, x1, y0, y1 = _bounds(chart)
     left, right, top, bottom = 58, 12, 10, 34
     w, h = chart.width, chart.height
     pw, ph = w - left - right, h - top - bottom
@@ -305,23 +331,7 @@ def line_chart(chart: Chart) -> str:
             f'stroke="{m.color}" stroke-width="1.5" stroke-dasharray="2 3"/>'
         )
     for s in chart.series:
-        coords: list[tuple[float, float]] = []
-        for i, (vx, vy) in enumerate(s.points):
-            if s.step and i:
-                coords.append((px(vx), coords[-1][1]))
-            coords.append((px(vx), py(vy)))
-        dash = ' stroke-dasharray="6 4"' if s.dashed else ""
-        out.append(
-            f'<polyline fill="none" stroke="{s.color}" stroke-width="2"{dash} points="'
-            + " ".join(f"{a:.1f},{b:.1f}" for a, b in coords)
-            + '"/>'
-        )
-        if s.dots:
-            out.extend(
-                f'<circle cx="{px(vx):.1f}" cy="{py(vy):.1f}" r="2.5" fill="{s.color}">'
-                f"<title>{html.escape(s.name)}: {_fmt(vy)} at {_fmt(vx)}</title></circle>"
-                for vx, vy in s.points
-            )
+        out += _series_svg(s, px, py)
     out.append("</svg>")
     keys = [
         f'<span class="key"><i style="border-color:{s.color}"'

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from harness.emulator.defaults import DEFAULT_WEBHOOK_SECRET
 from harness.waiting import process_alive, wait_until
 
 CLI = [sys.executable, "-m", "harness"]
@@ -349,7 +350,7 @@ def test_verify_a_service_already_running(reference_database_factory: Any, tmp_p
             database_url=database.dsn,
             jwt_secret=secret,
             stripe_api_base=f"http://127.0.0.1:{stripe_port}",
-            stripe_webhook_secret="whsec_tokenproof_test_secret",
+            stripe_webhook_secret=DEFAULT_WEBHOOK_SECRET,
         ),
         log_path=tmp_path / "service.log",
     ).start()

@@ -1,6 +1,7 @@
-"""tokenproof on services it did not write (`foreign/`): every correct build
-passes every suite with no violation, and every defect switched on alone is
-caught by the suite made for it, naming an invariant that fits."""
+"""tokenproof on services it did not write (`foreign/`): every defect switched
+on alone is caught by the suite made for it, naming an invariant that fits.
+(Each correct build passes every suite with no violation: that is verified by
+running the CI recipes of docs/ci.md on it, tests/e2e/test_ci_recipes.py.)"""
 
 from __future__ import annotations
 
@@ -49,24 +50,6 @@ def _verify(service: Foreign, report: Path, *extra: str, defect: str | None = No
     if (report / "report.json").exists():
         data = json.loads((report / "report.json").read_text())
     return result, data
-
-
-@pytest.mark.parametrize("name", FOREIGN)
-def test_a_correct_foreign_service_passes_every_suite(
-    name: str, foreign_cache: Path, tmp_path: Path
-) -> None:
-    service = _prepared(name, foreign_cache)
-    result, data = _verify(service, tmp_path)
-    assert data is not None, result.stderr[-4000:]
-    found = [
-        f"{s['name']}: {v['invariant']}: {v['message'][:300]}"
-        for s in data["scenarios"]
-        for v in s["violations"]
-    ]
-    errors = [f"{s['name']}: {s['error'][:500]}" for s in data["scenarios"] if s["error"]]
-    assert result.returncode == 0, "\n".join([*found, *errors, result.stderr[-3000:]])
-    assert data["verdict"] == "pass" and not found
-    assert (tmp_path / "service.log").stat().st_size > 0  # its output was kept
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ import pytest
 from harness.provisioning.container import LABEL_OWNER, LABEL_RUN, connect
 from harness.scenario import SUITE_MODULES
 from harness.waiting import wait_until
-from tests.images import need_docker, node_service_image, prepared
+from tests.foreign import prepare
+from tests.images import need_docker, node_service_image
 
 CLI = [sys.executable, "-m", "harness"]
 ALL_BUT_MODEL = ",".join(s for s in SUITE_MODULES if s != "model")
@@ -36,7 +37,8 @@ def node_image(request: pytest.FixtureRequest) -> str:
     need_docker()
     cache = request.config.cache
     assert cache is not None
-    service = prepared("node-express", Path(cache.mkdir("image-services")))
+    # The cache test_foreign uses: installed once (tests.foreign locks it).
+    service = prepare("node-express", Path(cache.mkdir("foreign-services")))
     return node_service_image(service, Path(cache.mkdir("images")))
 
 

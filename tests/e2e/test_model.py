@@ -16,7 +16,8 @@ import pytest
 from hypothesis import Phase, settings
 
 import scenarios.model
-from harness.model import CI_PROFILE, Keyed, Tally, TokenModel, run_model
+from harness.model import CI_PROFILE, Tally, TokenModel, run_model
+from harness.model.base import Keyed
 from harness.options import RunOptions
 from harness.provisioning import DatabaseFactory
 from harness.scenario import REGISTRY, load_suites

@@ -30,7 +30,14 @@ class World:
         )
 
     def create(self, **params: Any) -> stripe.PaymentIntent:
-        merged: Any = {"amount": 999, "currency": "usd", "confirm": True, **params}
+        # Card only, as a service that takes cards does it: no return_url needed.
+        merged: Any = {
+            "amount": 999,
+            "currency": "usd",
+            "confirm": True,
+            "payment_method_types": ["card"],
+            **params,
+        }
         return self.client.v1.payment_intents.create(params=merged)
 
 
@@ -82,10 +89,14 @@ async def test_async_client_purchase(world: World) -> None:
         max_network_retries=2,
         http_client=http_client,
     )
+    params: Any = {
+        "amount": 499,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+        "payment_method_types": ["card"],
+    }
     try:
-        intent = await client.v1.payment_intents.create_async(
-            params={"amount": 499, "currency": "usd", "payment_method": "pm_card_visa"}
-        )
+        intent = await client.v1.payment_intents.create_async(params=params)
         assert intent.status == "requires_confirmation"
         confirmed = await client.v1.payment_intents.confirm_async(intent.id)
         assert confirmed.status == "succeeded"

@@ -28,6 +28,8 @@ CHECKS = [
     "declines",
     "three_ds",
     "confirm_and_cancel",
+    "pagination_and_events",
+    "off_session_refund_auth",
     "idempotency",
     "retry_after_dropped_response",
     "forged_signature_rejected",

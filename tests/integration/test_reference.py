@@ -22,8 +22,9 @@ import pytest_asyncio
 import websockets
 
 from harness.client import Answer, TargetClient
-from harness.collect import DbState, read_db
+from harness.collect import read_db
 from harness.provisioning import DatabaseFactory
+from harness.state import DbState
 from harness.targets import ManagedTarget, Target
 from harness.users import UserSpec, create_users
 from harness.waiting import wait_until_async

@@ -86,6 +86,7 @@ async function main() {
     currency: "usd",
     confirm: true,
     payment_method: "pm_card_visa",
+    payment_method_types: ["card"],
     metadata: { userId: "node-fan" },
   });
   assert.equal(paid.status, "succeeded");
@@ -113,13 +114,20 @@ async function main() {
     ["pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"],
   ]) {
     await assert.rejects(
-      stripe.paymentIntents.create({ amount: 500, currency: "usd", confirm: true, payment_method: method }),
+      stripe.paymentIntents.create({
+        amount: 500,
+        currency: "usd",
+        confirm: true,
+        payment_method: method,
+        payment_method_types: ["card"],
+      }),
       (err) => {
         assert.equal(err.type, "StripeCardError");
         assert.equal(err.statusCode, 402);
         assert.equal(err.code, "card_declined");
         assert.equal(err.decline_code, declineCode);
         assert.equal(err.payment_intent.status, "requires_payment_method");
+        assert.ok(err.charge && err.charge.startsWith("ch_"));
         return true;
       },
     );
@@ -151,8 +159,77 @@ async function main() {
   assert.equal(canceled.status, "canceled");
   const later = await stripe.paymentIntents.create({ amount: 700, currency: "usd", payment_method: "pm_card_visa" });
   assert.equal(later.status, "requires_confirmation");
-  assert.equal((await stripe.paymentIntents.confirm(later.id)).status, "succeeded");
+  // Automatic payment methods are on by default: a server-side confirm needs a return_url.
+  await assert.rejects(stripe.paymentIntents.confirm(later.id), (err) => {
+    assert.equal(err.type, "StripeInvalidRequestError");
+    assert.match(err.message, /A `return_url` must be specified/);
+    return true;
+  });
+  const confirmed = await stripe.paymentIntents.confirm(later.id, {
+    return_url: "https://example.test/return",
+    expand: ["latest_charge"],
+  });
+  assert.equal(confirmed.status, "succeeded");
+  assert.equal(confirmed.latest_charge.object, "charge");
+  assert.equal(confirmed.latest_charge.payment_method_details.card.last4, "4242");
   passed("confirm_and_cancel");
+
+  // Pagination: autoPagingEach visits every intent once, newest first.
+  const made = [];
+  for (let i = 0; i < 25; i += 1) {
+    made.push((await stripe.paymentIntents.create({ amount: 100 + i, currency: "usd" })).id);
+  }
+  const seen = [];
+  await stripe.paymentIntents.list({ limit: 10 }).autoPagingEach((intent) => {
+    seen.push(intent.id);
+  });
+  assert.equal(new Set(seen).size, seen.length);
+  assert.deepEqual(seen.slice(0, 25), [...made].reverse());
+
+  // Events can be fetched again, as a service that distrusts payloads does.
+  const events = await stripe.events.list({ type: "payment_intent.succeeded", limit: 1 });
+  const again2 = await stripe.events.retrieve(events.data[0].id);
+  assert.equal(again2.type, "payment_intent.succeeded");
+  passed("pagination_and_events", { listed: seen.length });
+
+  // Off session a card that needs 3-D Secure is declined at once.
+  await assert.rejects(
+    stripe.paymentIntents.create({
+      amount: 800,
+      currency: "usd",
+      confirm: true,
+      off_session: true,
+      payment_method: "pm_card_authenticationRequired",
+      payment_method_types: ["card"],
+    }),
+    (err) => {
+      assert.equal(err.type, "StripeCardError");
+      assert.equal(err.code, "authentication_required");
+      assert.equal(err.payment_intent.status, "requires_payment_method");
+      return true;
+    },
+  );
+  // A refund, partial then the rest; the charge ends refunded.
+  const refunded = await stripe.paymentIntents.create({
+    amount: 900,
+    currency: "usd",
+    confirm: true,
+    payment_method: "pm_card_visa",
+    return_url: "https://example.test/return",
+  });
+  await stripe.refunds.create({ payment_intent: refunded.id, amount: 400 });
+  await stripe.refunds.create({ charge: refunded.latest_charge });
+  const charge = await stripe.charges.retrieve(refunded.latest_charge);
+  assert.equal(charge.refunded, true);
+  assert.equal(charge.amount_refunded, 900);
+  // Only a test key is accepted.
+  const live = new Stripe("sk_live_nope", {
+    host: EMULATOR.hostname,
+    port: Number(EMULATOR.port),
+    protocol: "http",
+  });
+  await assert.rejects(live.paymentIntents.list(), (err) => err.type === "StripeAuthenticationError");
+  passed("off_session_refund_auth");
 
   // Idempotency: the same key replays; other parameters with it are refused.
   const params = { amount: 2500, currency: "usd", payment_method: "pm_card_visa" };
@@ -174,6 +251,7 @@ async function main() {
     currency: "usd",
     confirm: true,
     payment_method: "pm_card_visa",
+    payment_method_types: ["card"],
     metadata: { check: "dropped" },
   });
   assert.equal(retried.status, "succeeded");
@@ -186,6 +264,7 @@ async function main() {
     currency: "usd",
     confirm: true,
     payment_method: "pm_card_visa",
+    payment_method_types: ["card"],
   });
   await waitFor(
     () => eventsFor(forgedFor.id).filter((e) => e.type === "payment_intent.succeeded").length >= 2,

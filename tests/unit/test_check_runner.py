@@ -6,7 +6,7 @@ import pytest
 
 from harness import checkers
 from harness.checkers import Observation, check
-from harness.collect import DbState, StripeState
+from harness.state import DbState, StripeState
 
 
 def test_a_crashing_checker_is_unknown_with_its_traceback(

@@ -6,8 +6,17 @@ from decimal import Decimal
 from typing import Any
 
 from harness.checkers import Observation, check, ledger, responses, scoped, stripe
-from harness.collect import BalanceRow, DbState, Earning, LedgerRow, StripeState, UserRow
 from harness.history import History, Op
+from harness.state import (
+    BalanceRow,
+    DbState,
+    Earning,
+    Event,
+    Intent,
+    LedgerRow,
+    StripeState,
+    UserRow,
+)
 
 _ids = iter(range(1, 10_000))
 
@@ -42,9 +51,7 @@ def healthy_state() -> DbState:
     )
 
 
-def intent(
-    pi: str, status: str, user: str = "fan", key: str = "k", tokens: int = 100
-) -> dict[str, Any]:
+def intent(pi: str, status: str, user: str = "fan", key: str = "k", tokens: int = 100) -> Intent:
     return {
         "id": pi,
         "status": status,
@@ -140,9 +147,11 @@ def test_one_charge_per_key() -> None:
     assert result.violations[0].evidence["intents"] == ["pi_1", "pi_2"]
 
 
-def _bare(pi: str, status: str) -> dict[str, Any]:
+def _bare(pi: str, status: str) -> Intent:
     """An intent whose metadata carries no client key (the service left it out)."""
-    return {**intent(pi, status), "metadata": {"userId": "fan", "tokenAmount": "100"}}
+    bare = intent(pi, status)
+    bare["metadata"] = {"userId": "fan", "tokenAmount": "100"}
+    return bare
 
 
 def test_charges_are_counted_against_the_keys_the_harness_sent() -> None:
@@ -162,7 +171,7 @@ def test_charges_are_counted_against_the_keys_the_harness_sent() -> None:
 
 
 def test_failed_and_canceled_intents_leave_their_rows_so_marked() -> None:
-    def ended(pi: str, kind: str) -> dict[str, Any]:
+    def ended(pi: str, kind: str) -> Event:
         return {"id": f"evt_{pi}", "type": kind, "data": {"object": {"id": pi}}}
 
     canceled = StripeState(

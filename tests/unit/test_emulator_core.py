@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,10 @@ from harness.emulator.delivery import DeliveryRule, SendResult, sign
 from harness.emulator.errors import StripeError
 from harness.emulator.forms import parse_form
 from harness.emulator.idempotency import IdempotencyStore, SavedResponse
+from harness.emulator.listing import Collection, check_paths, page
+
+# A card-only intent: no automatic payment methods, so no return_url is needed.
+CARD = {"payment_method_types": ["card"]}
 
 
 def test_form_nesting_and_lists() -> None:
@@ -73,7 +79,13 @@ def test_state_machine_paths() -> None:
     emulator = _emulator(ManualClock(), [])
     ctx = RequestContext()
     ok = emulator.create_intent(
-        {"amount": "999", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"},
+        {
+            **CARD,
+            "amount": "999",
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": "true",
+        },
         ctx,
     )
     assert ok.body["status"] == "succeeded"
@@ -84,6 +96,7 @@ def test_state_machine_paths() -> None:
     ]
     declined = emulator.create_intent(
         {
+            **CARD,
             "amount": "999",
             "currency": "usd",
             "payment_method": "pm_card_chargeDeclined",
@@ -95,6 +108,7 @@ def test_state_machine_paths() -> None:
     assert declined.body["error"]["payment_intent"]["status"] == "requires_payment_method"
     three_ds = emulator.create_intent(
         {
+            **CARD,
             "amount": "999",
             "currency": "usd",
             "payment_method": "pm_card_threeDSecureRequiredChargeDeclined",
@@ -105,7 +119,7 @@ def test_state_machine_paths() -> None:
     assert three_ds.body["status"] == "requires_action"
     after = emulator.authenticate(three_ds.body["id"])
     assert after.body["status"] == "requires_payment_method"
-    assert [e.type for e in after.events] == ["payment_intent.payment_failed"]
+    assert [e.type for e in after.events] == ["charge.failed", "payment_intent.payment_failed"]
 
 
 def test_delay_rule_waits_for_emulator_time() -> None:
@@ -125,3 +139,66 @@ def test_delay_rule_waits_for_emulator_time() -> None:
         assert len(sent) == 1
 
     asyncio.run(scenario())
+
+
+def test_pages_follow_cursors_both_ways() -> None:
+    items: Collection[dict[str, Any]] = Collection()
+    for n in range(7):
+        items.add(f"x{n}", {"id": f"x{n}", "n": n})
+
+    def ids(params: dict[str, Any], matches: Callable[[dict[str, Any]], bool] = bool) -> Any:
+        body = page(items, params, url="/v1/x", kind="x", matches=matches, render=dict)
+        return [i["id"] for i in body["data"]], body["has_more"]
+
+    assert ids({"limit": "3"}) == (["x6", "x5", "x4"], True)
+    assert ids({"limit": "3", "starting_after": "x4"}) == (["x3", "x2", "x1"], True)
+    assert ids({"limit": "3", "starting_after": "x1"}) == (["x0"], False)
+    assert ids({"limit": "2", "ending_before": "x2"}) == (["x4", "x3"], True)
+    assert ids({"limit": "9", "ending_before": "x2"}) == (["x6", "x5", "x4", "x3"], False)
+    assert ids({"limit": "2", "starting_after": "x6"}, lambda i: i["n"] % 2 == 0) == (
+        ["x4", "x2"],
+        True,
+    )
+    for bad in ({"limit": "0"}, {"limit": "101"}, {"starting_after": "x1", "ending_before": "x2"}):
+        with pytest.raises(StripeError) as info:
+            ids(bad)
+        assert info.value.status == 400 and not info.value.saved
+    with pytest.raises(StripeError) as missing:
+        ids({"starting_after": "nope"})
+    assert missing.value.status == 404
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "ok"),
+    [
+        ("payment_intent", "latest_charge", True),
+        ("payment_intent", "latest_charge.balance_transaction", True),
+        ("list:payment_intent", "data.latest_charge", True),
+        ("payment_intent", "amount", False),
+        ("payment_intent", "latest_charge.nothing", False),
+        ("list:payment_intent", "latest_charge", False),
+    ],
+)
+def test_expand_paths_are_checked_up_front(kind: str, path: str, ok: bool) -> None:
+    if ok:
+        check_paths(kind, [path])
+    else:
+        with pytest.raises(StripeError, match="cannot be expanded"):
+            check_paths(kind, [path])
+
+
+def test_validation_errors_save_nothing_and_create_nothing() -> None:
+    emulator = _emulator(ManualClock(), [])
+    for params in (
+        {"amount": "999", "currency": "usd", "confirm": "true", "payment_method": "pm_card_visa"},
+        {"amount": "999", "currency": "usd", "confirm": "true"},
+        {"amount": "999", "currency": "zzz"},
+        {"amount": "10", "currency": "eur"},
+    ):
+        with pytest.raises(StripeError) as info:
+            emulator.create_intent(params, RequestContext())
+        assert info.value.status == 400 and not info.value.saved
+    assert len(emulator.intents) == 0 and len(emulator.events) == 0
+    before = RequestContext(api_version="2023-08-15")
+    old = {"amount": "999", "currency": "usd", "confirm": "true", "payment_method": "pm_card_visa"}
+    assert emulator.create_intent(old, before).body["status"] == "succeeded"

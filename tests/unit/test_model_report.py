@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from harness.model import _failures, _report, _step_count
+from harness.model import Tally, step_count
+from harness.model.run import _budget_report, _failures, _report
 
+# The machine's own log of a failing example: rule calls, then the invariant.
+LOGGED = [
+    "state.create_users(grants=[0, 0, 0, 0])",
+    "state.burst(ops=[])",
+    "keyed_0 = state.purchase(fan='fan0', method='pm_card_visa', tokens=100)",
+    "state.service_matches_model()",
+]
 STEPS = "\n".join(
     [
         "state = TokenModelRun()",
@@ -25,8 +33,12 @@ def _noted(exc: Exception, *notes: str) -> Exception:
 def test_one_failure_keeps_its_steps() -> None:
     [(notes, error)] = _failures(_noted(AssertionError("off by 5"), STEPS))
     assert error == "AssertionError: off by 5"
-    # create_users, burst and purchase (a bundle assignment); not the invariant or teardown
-    assert _step_count(notes) == 3
+    assert notes == [STEPS]
+
+
+def test_steps_are_counted_from_the_machines_log() -> None:
+    # create_users, burst and purchase (a bundle assignment); not the invariant
+    assert step_count(LOGGED) == 3
 
 
 def test_distinct_failures_are_each_reported() -> None:
@@ -40,7 +52,7 @@ def test_distinct_failures_are_each_reported() -> None:
     failures = _failures(_noted(group, "reproduce with seed 1"))
     assert [e for _, e in failures] == ["AssertionError: a 500", "AssertionError: no serial order"]
     assert failures[0][0][0] == "reproduce with seed 1"
-    assert [_step_count(n) for n, _ in failures] == [3, 4]
+    assert failures[1][0][-1].endswith("state.retry(request=keyed_0)")
 
 
 def test_a_group_without_notes_still_names_its_errors() -> None:
@@ -48,9 +60,17 @@ def test_a_group_without_notes_still_names_its_errors() -> None:
     assert failures == [([], "ValueError: x")]
 
 
-def test_shrunk_steps_win_over_the_logged_sequence() -> None:
-    seen = (["state.create_users(grants=[1, 0, 0, 0])"], "AssertionError: other")
-    text, steps = _report(_noted(AssertionError("off by 5"), STEPS), [], seen)
+def _tally(*failing: list[str]) -> Tally:
+    tally = Tally()
+    for steps in failing:
+        tally.saw_failure(steps, AssertionError("service != model"))
+    return tally
+
+
+def test_the_shrunk_length_is_the_last_logged_failure() -> None:
+    """Hypothesis replays the shrunk example last: its log is the shrunk sequence."""
+    tally = _tally(["state.create_users(grants=[1, 0, 0, 0])"], LOGGED)
+    text, steps = _report(_noted(AssertionError("off by 5"), STEPS), [], tally)
     assert steps == 3
     assert "could not shrink" not in text
 
@@ -64,7 +84,7 @@ def test_a_failure_hypothesis_could_not_shrink_shows_the_logged_sequence() -> No
         "state.burst(ops=[('tip', 'star0', 'star1', 1), ('tip', 'fan0', 'star0', 1)])",
         "state.service_matches_model()",
     ]
-    text, steps = _report(flaky, ["seed 1"], (logged, "AssertionError: service != model"))
+    text, steps = _report(flaky, ["seed 1"], _tally(logged))
     assert steps == 2
     lines = text.splitlines()
     assert lines[0] == "seed 1"
@@ -78,16 +98,14 @@ def test_a_failure_hypothesis_could_not_shrink_shows_the_logged_sequence() -> No
 
 
 def test_no_steps_and_nothing_logged_reports_no_length() -> None:
-    text, steps = _report(RuntimeError("flaky"), [], None)
+    text, steps = _report(RuntimeError("flaky"), [], Tally())
     assert steps is None and text.endswith("RuntimeError: flaky")
 
 
 def test_progress_says_when_the_run_is_shrinking() -> None:
-    from harness.model import Tally
-
     tally = Tally(examples=30, checks=120)
     assert tally.progress(25, 14.6) == "30 examples run (budget 25), 120 model checks, 15 s"
-    tally.saw_failure(STEPS.splitlines(), AssertionError("off by 5"))
+    tally.saw_failure(LOGGED, AssertionError("off by 5"))
     assert tally.progress(25, 20).endswith(
         "; a failure was found, shrinking it (shortest failing run so far: 3 steps)"
     )
@@ -95,8 +113,6 @@ def test_progress_says_when_the_run_is_shrinking() -> None:
 
 def test_shrinking_stops_at_its_budget_with_the_shortest_sequence_reached() -> None:
     import time
-
-    from harness.model import Tally, _budget_report
 
     tally = Tally(shrink_budget_s=30)
     assert not tally.shrinking_over_budget()  # no failure yet: no clock running

@@ -1,0 +1,280 @@
+"""The model's state machine: what every example starts with, its helpers, and
+the invariant that compares the service with the model after every step. The
+rules live in `payments` and `transfers`, mixed into `TokenModel`.
+
+Each example gets users of its own (a fresh namespace in the target's database,
+the same isolation a fresh database gives, without restarting the service), so
+Hypothesis can replay and shrink. Async calls run on one event loop per machine
+instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import asyncpg
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+)
+
+from harness.checkers import check
+from harness.checkers.responses import internal_text
+from harness.client import Answer, TargetClient
+from harness.errors import TokenproofError
+from harness.gates import ContentionGate, GateNotFilled
+from harness.history import History
+from harness.model.control import (
+    _RUN_TOKEN,
+    ModelCancelled,
+    ShrinkBudgetSpent,
+    Tally,
+    _cancel,
+    _examples,
+)
+from harness.observe import observe
+from harness.targets import Target
+from harness.users import UserSpec, create_users
+
+PRICES = {100: 0, 500: 0, 1000: 0, 5000: 250, 10000: 500}  # tokens -> bonus
+FANS, CREATORS = ("fan0", "fan1"), ("star0", "star1")
+GATE_WITHIN_S = 10.0
+TRANSFER_PATHS = {"tip": "/api/tokens/tip", "deduct": "/api/tokens/calls/deduct"}
+PATHS = {**TRANSFER_PATHS, "purchase": "/api/tokens/purchase"}
+SLOW_STRIPE_S = 0.3
+MODEL_CHECKERS = (
+    "non_negative",
+    "ledger_explains_balances",
+    "transfers",
+    "reconciliation",
+    "one_charge_per_key",
+    "no_server_errors",
+    "transfers_match_answers",
+    "purchases_match_answers",
+)
+
+
+@dataclass
+class Keyed:
+    """A request sent with a client key, kept so a rule can retry it."""
+
+    f: str
+    user: str
+    body: dict[str, Any]
+    first: Answer
+
+
+@dataclass
+class Pending3DS:
+    intent: str
+    user: str
+    tokens: int
+    done: bool = False
+
+
+T = TypeVar("T")
+
+
+def _logged(method: Callable[..., T]) -> Callable[..., T]:
+    """Log each rule call as a `state.…` line, as Hypothesis prints them. Hypothesis
+    prints only the final, shrunk sequence; when it cannot shrink a failure (a race
+    whose outcome varies between replays of the same steps) it prints none, and
+    this log is what still shows a sequence that failed."""
+
+    @functools.wraps(method)
+    def logged(self: ModelBase, **kwargs: Any) -> T:
+        args = ", ".join(f"{k}={self.names.get(id(v), repr(v))}" for k, v in sorted(kwargs.items()))
+        call = f"state.{method.__name__}({args})"
+        try:
+            result = method(self, **kwargs)
+        except Exception as exc:
+            self.steps.append(call)
+            self.tally.saw_failure(self.steps, exc)
+            raise
+        if isinstance(result, Keyed | Pending3DS):
+            bundle = "keyed" if isinstance(result, Keyed) else "three_ds"
+            name = f"{bundle}_{sum(n.startswith(bundle) for n in self.names.values())}"
+            self.names[id(result)] = name
+            call = f"{name} = {call}"
+        self.steps.append(call)
+        return result
+
+    return logged
+
+
+@dataclass
+class ModelState:
+    balances: dict[str, int] = field(default_factory=dict)
+
+
+KEYED = Bundle("keyed")
+THREE_DS = Bundle("three_ds")
+
+
+class ModelNotBound(TokenproofError):
+    """The machine was run without a target."""
+
+
+class ModelBase(RuleBasedStateMachine):
+    """Bound to a target with `TokenModel.bind(target)` before a run."""
+
+    target: ClassVar[Target]
+    tally: ClassVar[Tally]
+
+    def __init__(self) -> None:
+        super().__init__()
+        if "target" not in dir(type(self)):
+            raise ModelNotBound("bind the model to a target first: TokenModel.bind(target)")
+        if _cancel.is_set():
+            raise ModelCancelled
+        if self.tally.shrinking_over_budget():
+            raise ShrinkBudgetSpent
+        self.loop = asyncio.new_event_loop()
+        # Unique per example, replay and shrink attempt alike: rows an earlier
+        # attempt created (and the service may still be crediting) never collide.
+        self.prefix = f"m{_RUN_TOKEN}{next(_examples)}-"
+        self.client = TargetClient(self.target.base_url, self.target.jwt_secret)
+        self.history = History()
+        self.model = ModelState()
+        self.keys = itertools.count()
+        self.steps: list[str] = []  # see _logged
+        self.names: dict[int, str] = {}  # id of a bundle value -> its name in `steps`
+        self.target.emulator.clear_delivery_rules()
+        self.tally.examples += 1
+
+    def teardown(self) -> None:
+        self.tally.requests += self.client.requests_sent
+        # Close the HTTP pool on its own loop, then the loop: nothing may leak
+        # from one example into the next.
+        self.loop.run_until_complete(self.client.aclose())
+        self.loop.close()
+
+    # -- helpers -------------------------------------------------------------------
+
+    def uid(self, local: str) -> str:
+        return self.prefix + local
+
+    def _call(
+        self, f: str, user: str, method: str, path: str, body: Any, *, record: bool = True
+    ) -> Answer:
+        """One request. `record=False` keeps it out of the history the checkers read:
+        for answers a rule expects to be 5xx, which `no_server_errors` would flag."""
+        if _cancel.is_set():
+            raise ModelCancelled
+        args = body if isinstance(body, dict) else {}
+        invoke = self.history.invoke("model", f, user, args) if record else None
+
+        async def go() -> Answer:
+            return await self.client.call(method, path, user=user, json=body)
+
+        answer = self.loop.run_until_complete(go())
+        if invoke is not None:
+            self.history.complete(invoke, answer.status, answer.body)
+        return answer
+
+    def _fire_gated(self, requests: list[tuple[str, str, dict[str, Any]]]) -> list[Answer]:
+        """Send (f, user, body) requests at once, held at the contention gate until
+        each waits on a lock (or has answered), then released together: the race
+        happens on every replay, so Hypothesis can shrink it (an ungated race happens
+        only sometimes, and a failure that comes and goes cannot be shrunk)."""
+        if _cancel.is_set():
+            raise ModelCancelled
+        dsn = self.target.database_url
+
+        async def fire() -> list[Answer]:
+            async def one(f: str, user: str, body: dict[str, Any]) -> Answer:
+                invoke = self.history.invoke("burst", f, user, body)
+                answer = await self.client.call("POST", TRANSFER_PATHS[f], user=user, json=body)
+                self.history.complete(invoke, answer.status, answer.body)
+                return answer
+
+            async with ContentionGate(dsn, len(requests), within=GATE_WITHIN_S) as gate:
+                tasks = [asyncio.ensure_future(one(*request)) for request in requests]
+                with contextlib.suppress(GateNotFilled):
+                    # Not filling is the service's business (it may lock elsewhere);
+                    # the requests then race ungated.
+                    await gate.wait_for_waiters(finished=lambda: sum(t.done() for t in tasks))
+            return list(await asyncio.gather(*tasks))
+
+        return self.loop.run_until_complete(fire())
+
+    def _transfer_body(self, f: str, creator: str, amount: int, key: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"creatorId": self.uid(creator), "tokenAmount": amount}
+        body["channel" if f == "tip" else "callId"] = "model"
+        if key is not None:
+            body["clientIdempotencyKey"] = key
+        return body
+
+    def _expect_transfer(self, answer: Answer, fan: str, creator: str, amount: int) -> None:
+        sender = self.uid(fan)
+        if self.model.balances[sender] >= amount:
+            assert answer.status == 200, f"expected 200, the model has funds; got {answer}"
+            self.model.balances[sender] -= amount
+            self.model.balances[self.uid(creator)] += amount
+        else:
+            assert answer.status == 402, f"expected 402 (insufficient); got {answer}"
+
+    def _settle(self) -> None:
+        self.target.emulator.release()
+        self.target.emulator.wait_settled()
+
+    # -- rules ------------------------------------------------------------------------
+
+    @initialize(grants=st.lists(st.integers(0, 120), min_size=4, max_size=4))
+    @_logged
+    def create_users(self, grants: list[int]) -> None:
+        users = [UserSpec(self.uid(f), grant=g) for f, g in zip(FANS, grants, strict=False)]
+        users += [
+            UserSpec(self.uid(c), is_creator=True, grant=g)
+            for c, g in zip(CREATORS, grants[len(FANS) :], strict=True)
+        ]
+        dsn = self.target.database_url
+
+        async def go() -> None:
+            conn = await asyncpg.connect(dsn)
+            try:
+                await create_users(conn, users)
+            finally:
+                await conn.close()
+
+        self.loop.run_until_complete(go())
+        self.model.balances = {u.supabase_id: u.grant for u in users}
+
+    # -- invariants --------------------------------------------------------------------
+
+    @invariant()
+    def service_matches_model(self) -> None:
+        try:
+            self._compare_with_service()
+        except Exception as exc:
+            self.tally.saw_failure([*self.steps, "state.service_matches_model()"], exc)
+            raise
+
+    def _compare_with_service(self) -> None:
+        if not self.model.balances:
+            return
+        self.tally.checks += 1
+        target = self.target
+        # Only this example's intents: a deep run's whole history would be copied
+        # on every step otherwise.
+        observation = self.loop.run_until_complete(
+            observe(target, self.model.balances, self.history.ops, metadata_prefix=self.prefix)
+        )
+        actual = {u: observation.db.balance_of(u) for u in self.model.balances}
+        assert actual == self.model.balances, f"service {actual} != model {self.model.balances}"
+        for result in check(observation, MODEL_CHECKERS):
+            assert result.valid, "; ".join(v.message for v in result.violations[:3])
+        for op in self.history.completions():
+            # The contract says it of 5xx bodies only.
+            if op.status is not None and op.status >= 500:
+                leaked = internal_text(str(op.body))
+                assert not leaked, f"internal text {leaked} in {op.body}"

@@ -1,0 +1,160 @@
+"""The model's rules about money coming in: card and 3-D Secure purchases, the
+customer's side of 3-D Secure, webhook delivery modes, forged events, Stripe
+outages and a slow Stripe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    rule,
+)
+
+from harness.checkers.responses import internal_text
+from harness.model.base import (
+    FANS,
+    KEYED,
+    PATHS,
+    PRICES,
+    SLOW_STRIPE_S,
+    THREE_DS,
+    Keyed,
+    ModelBase,
+    Pending3DS,
+    _logged,
+)
+
+
+class PaymentRules(ModelBase):
+    keyed = KEYED
+    three_ds = THREE_DS
+
+    @rule(fan=st.sampled_from(FANS))
+    @_logged
+    def forged_success_for_declined(self, fan: str) -> None:
+        """A declined purchase, then a badly signed `succeeded` for it: nothing credited."""
+        body = {"tokenAmount": 100, "paymentMethodId": "pm_card_chargeDeclined"}
+        answer = self._call("purchase", self.uid(fan), "POST", "/api/tokens/purchase", body)
+        assert answer.status == 402, f"a declined card answered {answer}"
+        intent = answer.body.get("paymentIntentId") if isinstance(answer.body, dict) else None
+        if isinstance(intent, str):
+            result = self.target.emulator.forge(intent, signature="forged")
+            statuses = [a["status"] for a in result["attempts"]]
+            assert all(s is not None and 400 <= s < 500 for s in statuses), (
+                f"a forged event was answered {statuses}"
+            )
+
+    @rule(
+        target=keyed,
+        fan=st.sampled_from(FANS),
+        tokens=st.sampled_from(sorted(PRICES)),
+        method=st.sampled_from(["pm_card_visa", "pm_card_chargeDeclined"]),
+    )
+    @_logged
+    def purchase(self, fan: str, tokens: int, method: str) -> Any:
+        key = f"p{next(self.keys)}"
+        body = {"tokenAmount": tokens, "paymentMethodId": method, "clientIdempotencyKey": key}
+        answer = self._call("purchase", self.uid(fan), "POST", "/api/tokens/purchase", body)
+        if method == "pm_card_visa":
+            assert answer.status == 200, f"a card purchase answered {answer}"
+            self.model.balances[self.uid(fan)] += tokens + PRICES[tokens]
+        else:
+            assert answer.status == 402, f"a declined card answered {answer}"
+        self._settle()
+        return Keyed("purchase", self.uid(fan), body, answer)
+
+    @rule(target=three_ds, fan=st.sampled_from(FANS), tokens=st.sampled_from([100, 500]))
+    @_logged
+    def purchase_three_ds(self, fan: str, tokens: int) -> Any:
+        body = {"tokenAmount": tokens, "paymentMethodId": "pm_card_threeDSecure2Required"}
+        answer = self._call("purchase", self.uid(fan), "POST", "/api/tokens/purchase", body)
+        assert answer.status == 200, f"a 3DS purchase answered {answer}"
+        return Pending3DS(answer.body["paymentIntent"]["id"], self.uid(fan), tokens)
+
+    @rule(pending=three_ds, action=st.sampled_from(["authenticate", "abandon", "fail"]))
+    @_logged
+    def customer_acts(self, pending: Pending3DS, action: str) -> None:
+        if pending.done:
+            return
+        pending.done = True
+        self.target.emulator.customer(pending.intent, action)
+        if action == "authenticate":
+            self.model.balances[pending.user] += pending.tokens
+        self._settle()
+
+    @rule(
+        mode=st.sampled_from(
+            [
+                "duplicate",
+                "parallel",
+                "reorder",
+                "delay",
+                "hold",
+                "drop_first",
+                "forge",
+                "stale",
+                "before_response",
+                "immediate",
+            ]
+        )
+    )
+    @_logged
+    def webhook_delivery(self, mode: str) -> None:
+        """How the next purchases' events arrive."""
+        self.target.emulator.clear_delivery_rules()
+        extra: dict[str, Any] = {"copies": 3} if mode in ("duplicate", "parallel") else {}
+        if mode == "delay":
+            extra["delay_s"] = 0.2
+        if mode == "reorder":
+            extra["max_wait_s"] = 0.5  # a window left half full flushes soon
+        event_type = "payment_intent.*" if mode == "reorder" else "payment_intent.succeeded"
+        self.target.emulator.add_delivery_rule(mode, event_type=event_type, **extra)
+
+    @rule(target=keyed, fan=st.sampled_from(FANS), tokens=st.sampled_from([100, 500]))
+    @_logged
+    def purchase_during_outage(self, fan: str, tokens: int) -> Any:
+        """Stripe answers 500 to every call: the purchase fails cleanly (502 or 503,
+        no internal text, nothing credited). Its retry after the outage (the `retry`
+        rule) must then succeed. The 500 says Stripe-Should-Retry: false, so the
+        SDK gives up at once instead of spending seconds in backoff on every
+        replay (the faults suite covers an outage the SDK retries through)."""
+        key = f"p{next(self.keys)}"
+        body = {
+            "tokenAmount": tokens,
+            "paymentMethodId": "pm_card_visa",
+            "clientIdempotencyKey": key,
+        }
+        self.target.emulator.add_fault("error", status=500, should_retry=False)
+        try:
+            # Not recorded: its 5xx is the expected answer, not a server error.
+            answer = self._call(
+                "purchase", self.uid(fan), "POST", PATHS["purchase"], body, record=False
+            )
+        finally:
+            self.target.emulator.clear_faults()
+        assert answer.status in (502, 503), f"a purchase during a Stripe outage answered {answer}"
+        leaked = internal_text(str(answer.body))
+        assert not leaked, f"an outage answer carries internal text {leaked}: {answer.body}"
+        self._settle()
+        return Keyed("purchase", self.uid(fan), body, answer)
+
+    @rule(target=keyed, fan=st.sampled_from(FANS))
+    @_logged
+    def purchase_while_stripe_slow(self, fan: str) -> Any:
+        """Stripe takes SLOW_STRIPE_S to create the intent: one charge, credited
+        once. (Whether the service stays responsive meanwhile is for the faults
+        suite to judge, under more purchases than a pool holds.)"""
+        key = f"p{next(self.keys)}"
+        body = {"tokenAmount": 100, "paymentMethodId": "pm_card_visa", "clientIdempotencyKey": key}
+        self.target.emulator.add_fault(
+            "latency", latency_s=SLOW_STRIPE_S, path="^/v1/payment_intents$", method="POST"
+        )
+        try:
+            answer = self._call("purchase", self.uid(fan), "POST", PATHS["purchase"], body)
+        finally:
+            self.target.emulator.clear_faults()
+        assert answer.status == 200, f"a card purchase answered {answer}"
+        self.model.balances[self.uid(fan)] += 100
+        self._settle()
+        return Keyed("purchase", self.uid(fan), body, answer)

@@ -1,0 +1,183 @@
+"""The model's rules about tokens moving: tips and call minutes, bad amounts and
+tokens, retries of keyed requests, double submits and gated bursts (a burst
+must match some serial order)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import jwt
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    multiple,
+    rule,
+)
+
+from harness.client import Answer
+from harness.model.base import (
+    CREATORS,
+    FANS,
+    KEYED,
+    PATHS,
+    THREE_DS,
+    TRANSFER_PATHS,
+    Keyed,
+    ModelBase,
+    _logged,
+)
+from harness.model.control import ModelCancelled, _cancel
+
+
+class TransferRules(ModelBase):
+    keyed = KEYED
+    three_ds = THREE_DS
+
+    @rule(
+        target=keyed,
+        f=st.sampled_from(["tip", "deduct"]),
+        fan=st.sampled_from(FANS),
+        creator=st.sampled_from(CREATORS),
+        amount=st.integers(1, 60),
+        with_key=st.booleans(),
+    )
+    @_logged
+    def transfer(self, f: str, fan: str, creator: str, amount: int, with_key: bool) -> Any:
+        key = f"k{next(self.keys)}" if with_key else None
+        body = self._transfer_body(f, creator, amount, key)
+        answer = self._call(f, self.uid(fan), "POST", TRANSFER_PATHS[f], body)
+        self._expect_transfer(answer, fan, creator, amount)
+        return Keyed(f, self.uid(fan), body, answer) if key else multiple()
+
+    @rule(fan=st.sampled_from(CREATORS), amount=st.integers(1, 10))
+    @_logged
+    def self_transfer(self, fan: str, amount: int) -> None:
+        answer = self._call(
+            "tip",
+            self.uid(fan),
+            "POST",
+            "/api/tokens/tip",
+            self._transfer_body("tip", fan, amount, None),
+        )
+        assert 400 <= answer.status < 500, f"a self tip answered {answer}"
+
+    @rule(
+        f=st.sampled_from(["tip", "deduct"]),
+        fan=st.sampled_from(FANS),
+        amount=st.sampled_from(["12abc", "1e1", " 5", "0100", 1.5, -5, "-5", 0, True, None]),
+    )
+    @_logged
+    def bad_amount(self, f: str, fan: str, amount: Any) -> None:
+        body = self._transfer_body(f, CREATORS[0], 1, None)
+        body["tokenAmount"] = amount
+        answer = self._call(f, self.uid(fan), "POST", TRANSFER_PATHS[f], body)
+        # 400 exactly (the contract's answer to bad input): a 402 would mean the
+        # amount was parsed into something and checked against the balance.
+        assert answer.status == 400, f"amount {amount!r} answered {answer}"
+
+    @rule(fan=st.sampled_from(FANS))
+    @_logged
+    def token_without_exp(self, fan: str) -> None:
+        if _cancel.is_set():
+            raise ModelCancelled
+        token = jwt.encode({"sub": self.uid(fan)}, self.target.jwt_secret, algorithm="HS256")
+
+        async def go() -> Answer:
+            return await self.client.call(
+                "GET", "/api/tokens/balance", headers={"Authorization": f"Bearer {token}"}
+            )
+
+        answer = self.loop.run_until_complete(go())
+        assert answer.status == 401, f"a token without exp answered {answer.status}"
+
+    @rule(
+        target=keyed,
+        f=st.sampled_from(["tip", "deduct"]),
+        fan=st.sampled_from(FANS),
+        creator=st.sampled_from(CREATORS),
+        amount=st.integers(1, 60),
+        copies=st.integers(2, 3),
+    )
+    @_logged
+    def double_submit(self, f: str, fan: str, creator: str, amount: int, copies: int) -> Any:
+        """A new keyed transfer sent `copies` times at once (a double click): money
+        moves once and every copy answers alike, except that a copy may be told 409
+        while the first is in flight. Catches key checks that race."""
+        body = self._transfer_body(f, creator, amount, f"k{next(self.keys)}")
+        answers = self._fire_gated([(f, self.uid(fan), body)] * copies)
+        outcomes = {a.status for a in answers} - {409}
+        assert len(outcomes) == 1, f"{copies} copies of one keyed {f} answered {answers}"
+        first = next(a for a in answers if a.status != 409)
+        self._expect_transfer(first, fan, creator, amount)
+        return Keyed(f, self.uid(fan), body, first)
+
+    @rule(request=keyed)
+    @_logged
+    def retry(self, request: Keyed) -> None:
+        answer = self._call(request.f, request.user, "POST", PATHS[request.f], request.body)
+        if request.first.status in (502, 503):
+            # The first try met a Stripe outage, now over: this one charges, once.
+            assert answer.status == 200, f"a purchase retried after an outage answered {answer}"
+            self.model.balances[request.user] += request.body["tokenAmount"]
+            request.first = answer
+        else:
+            assert answer.status == request.first.status, (
+                f"a retry answered {answer.status}, the first answer was {request.first.status}"
+            )
+        self._settle()
+
+    @rule(
+        ops=st.lists(
+            st.tuples(
+                st.sampled_from(["tip", "deduct"]),
+                st.sampled_from(FANS + CREATORS),
+                st.sampled_from(CREATORS),
+                st.integers(1, 60),
+            ).filter(lambda op: op[1] != op[2]),
+            min_size=2,
+            max_size=4,
+        )
+    )
+    @_logged
+    def burst(self, ops: list[tuple[str, str, str, int]]) -> None:
+        """k requests at once, gated (see _fire_gated): the outcome must equal some
+        serial order's. Creators send too, so transfers can cross."""
+        self._burst(ops)
+
+    @rule(
+        f=st.sampled_from(["tip", "deduct"]),
+        amounts=st.lists(st.integers(1, 60), min_size=2, max_size=6).filter(
+            lambda a: len(a) % 2 == 0
+        ),
+    )
+    @_logged
+    def crossing_transfers(self, f: str, amounts: list[int]) -> None:
+        """The two creators pay each other at the same moment, in pairs: each
+        transfer locks both rows, in opposite request order. Catches lock orders
+        that deadlock (more pairs, more chances for the locks to interleave)."""
+        a, b = CREATORS
+        self._burst([(f, *((a, b) if i % 2 == 0 else (b, a)), n) for i, n in enumerate(amounts)])
+
+    def _burst(self, ops: list[tuple[str, str, str, int]]) -> None:
+        answers = self._fire_gated(
+            [
+                (f, self.uid(fan), self._transfer_body(f, creator, amount, None))
+                for f, fan, creator, amount in ops
+            ]
+        )
+        statuses = [a.status for a in answers]
+        for order in itertools.permutations(range(len(ops))):
+            balances = dict(self.model.balances)
+            outcome = [0] * len(ops)
+            for i in order:
+                _, fan, creator, amount = ops[i]
+                if balances[self.uid(fan)] >= amount:
+                    balances[self.uid(fan)] -= amount
+                    balances[self.uid(creator)] += amount
+                    outcome[i] = 200
+                else:
+                    outcome[i] = 402
+            if outcome == statuses:
+                self.model.balances = balances
+                return
+        raise AssertionError(f"no serial order of {ops} gives the answers {statuses}")

@@ -1,0 +1,130 @@
+"""The final state of a run as frozen data: database rows and Stripe's objects,
+typed, for the checkers (pure: this module imports no database driver)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Required, TypedDict
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    id: int
+    user_id: str
+    type: str
+    tokens: int
+    status: str
+    stripe_payment_intent_id: str | None
+    client_idempotency_key: str | None
+    related_user_id: str | None
+    amount_usd: Decimal | None
+    created_at: float | None = None  # epoch seconds (the database's clock)
+
+
+@dataclass(frozen=True)
+class Earning:
+    creator_id: str
+    earning_type: str
+    source_id: str
+    tokens_earned: int
+    usd_value: Decimal
+    fan_id: str | None
+
+
+@dataclass(frozen=True)
+class UserRow:
+    supabase_id: str
+    is_creator: bool
+    total_earnings: Decimal
+
+
+@dataclass(frozen=True)
+class BalanceRow:
+    user_id: str
+    balance: int
+    total_earned: int
+
+
+@dataclass(frozen=True)
+class DbState:
+    users: tuple[UserRow, ...]
+    balances: tuple[BalanceRow, ...]
+    ledger: tuple[LedgerRow, ...]
+    earnings: tuple[Earning, ...]
+
+    def balance_of(self, user: str) -> int:
+        return next((b.balance for b in self.balances if b.user_id == user), 0)
+
+
+class Intent(TypedDict, total=False):
+    """A PaymentIntent as the emulator reports it (Stripe's shape, plus its history)."""
+
+    id: Required[str]
+    status: Required[str]
+    amount: int
+    currency: str
+    metadata: dict[str, str]
+    latest_charge: Any
+    status_history: list[tuple[float, str]]
+
+
+class EventData(TypedDict):
+    object: dict[str, Any]
+
+
+class Event(TypedDict, total=False):
+    id: Required[str]
+    type: Required[str]
+    data: Required[EventData]
+    created: int
+
+
+class Delivery(TypedDict, total=False):
+    """One delivery attempt of a webhook event, and what the service answered."""
+
+    event_id: Required[str]
+    event_type: Required[str]
+    endpoint_id: str
+    copy: int
+    attempt: int
+    signature: str  # "valid", "forged", "stale"
+    started: float  # epoch seconds
+    status: int | None
+    error: str | None
+    latency_s: float | None
+    dropped: bool
+
+
+class ApiRequest(TypedDict, total=False):
+    """One request the service made to the Stripe API, as the emulator logged it."""
+
+    request_id: Required[str]
+    method: str
+    path: str
+    at: float
+    idempotency_key: str | None
+    payment_method: str | None
+    fault: str | None
+    status: int
+    intent_id: str | None
+    replayed: bool
+    dropped: bool
+
+
+@dataclass(frozen=True)
+class StripeState:
+    intents: tuple[Intent, ...]
+    events: tuple[Event, ...]
+    deliveries: tuple[Delivery, ...]
+    requests: tuple[ApiRequest, ...]
+
+    @classmethod
+    def from_snapshot(cls, snapshot: dict[str, Any]) -> StripeState:
+        """From `EmulatorClient.state()`: its JSON is trusted to have these shapes."""
+        return cls(
+            intents=tuple(snapshot["intents"]),
+            events=tuple(snapshot["events"]),
+            deliveries=tuple(snapshot["deliveries"]),
+            requests=tuple(snapshot["requests"]),
+        )
