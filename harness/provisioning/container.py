@@ -168,11 +168,18 @@ def remove_dead_runs(client: docker.DockerClient) -> list[str]:
     """Remove the containers left by tokenproof runs that died without cleaning up
     (SIGKILL, a power cut); returns their names."""
     removed = []
-    for container in client.containers.list(all=True, filters={"label": LABEL_RUN}):
-        if owner_gone(container.labels):
-            with suppress(docker.errors.NotFound):  # another run removed it first
-                container.remove(force=True, v=True)
-                removed.append(container.name)
+    # The list's own data (sparse): inspecting each one would race with runs
+    # that remove theirs meanwhile.
+    for container in client.containers.list(all=True, filters={"label": LABEL_RUN}, sparse=True):
+        if owner_gone(container.attrs.get("Labels") or {}):
+            try:
+                client.api.remove_container(container.id, force=True, v=True)
+            except docker.errors.APIError as exc:
+                # Gone already, or another run is removing it right now.
+                if exc.status_code not in (404, 409):
+                    raise
+                continue
+            removed.append(str(container.attrs.get("Names", ["?"])[0]).lstrip("/"))
     return removed
 
 
@@ -426,8 +433,11 @@ class ServiceContainer:
         client = self._client or _try_connect()
         try:
             if client is not None:
-                with suppress(docker.errors.NotFound):
-                    client.containers.get(self.name).remove(force=True, v=True)
+                try:
+                    client.api.remove_container(self.name, force=True, v=True)
+                except docker.errors.APIError as exc:
+                    if exc.status_code not in (404, 409):  # gone, or being removed
+                        raise
         finally:
             self._join_follower()
             self._container = None

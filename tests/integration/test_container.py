@@ -136,8 +136,9 @@ def test_leftovers_of_dead_runs_are_removed_live_runs_kept(probe: str) -> None:
         for labels in (alive, dead, killed):
             made.append(client.containers.create(probe, labels=labels, network_mode="none").name)
         removed = remove_dead_runs(client)
-        assert set(made[1:]) <= set(removed)
         assert made[0] not in removed
+        # (A run starting on another test worker meanwhile may have removed the
+        # dead ones first: what counts is what is left.)
         remaining = {c.name for c in client.containers.list(all=True, filters={"label": LABEL_RUN})}
         assert made[0] in remaining and not set(made[1:]) & remaining
     finally:

@@ -126,13 +126,14 @@ def test_no_daemon_is_a_setup_error_that_says_how_to_start_one(
     assert "systemctl start docker" in message and "DOCKER_HOST" in message
 
 
+@pytest.mark.parametrize("command", ["verify", "load"])
 def test_the_cli_exits_2_without_a_daemon_before_starting_postgres(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    command: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     started: list[object] = []
     monkeypatch.setattr("harness.targets.make_cluster", lambda *a: started.append(a))
-    result = CliRunner().invoke(main, ["verify", "--target-image", "shop/api:1.4"])
+    result = CliRunner().invoke(main, [command, "--target-image", "shop/api:1.4"])
     assert result.exit_code == 2, result.output
     assert "no Docker daemon answers" in result.output
     assert started == []
