@@ -41,6 +41,7 @@ from harness.scenario import (
     fan,
     load_scenarios_from,
     scenario,
+    stranger,
 )
 from harness.testing import scenario_test
 
@@ -64,4 +65,5 @@ __all__ = [
     "load_scenarios_from",
     "scenario",
     "scenario_test",
+    "stranger",
 ]

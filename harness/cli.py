@@ -159,6 +159,65 @@ def _settings(
     )
 
 
+class ScenarioLines:
+    """Which scenario runs and for how long. In a terminal a live line whose
+    clock ticks; in CI logs "running X ..." then its result, and progress lines
+    of long scenarios between them."""
+
+    COLORS = {"pass": "green", "fail": "red", "error": "yellow"}
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self._progressed = False
+        self._status: Any = None
+        self._ticker: Any = None
+
+    def start(self, item: Any) -> None:
+        if not self.live:
+            self.console.print(f"[dim]running[/] {item.id} ...", end="")
+            return
+        from harness.load_progress import ProgressTicker
+
+        self._status = self.console.status(f"running {item.id} ...")
+        self._status.start()
+        self._ticker = ProgressTicker(
+            lambda s: self._status.update(f"running {item.id} ... {s:.0f} s"), every_s=1.0
+        ).__enter__()
+
+    def progress(self, text: str) -> None:
+        self._progressed = True
+        if self.live:
+            self.console.print(f"  [dim]{text}[/]")
+        else:
+            self.console.print(f"\n  [dim]{text}[/]", end="")
+
+    def done(self, report: Any) -> None:
+        verdict = f"[{self.COLORS[report.status]}]{report.status}[/] ({report.duration_s:.1f} s)"
+        if self.live:
+            self._ticker.__exit__(None, None, None)
+            self._status.stop()
+            self.console.print(f"{report.scenario.id} {verdict}")
+            return
+        lead = "\n  " if self._progressed else " "
+        self._progressed = False
+        self.console.print(f"{lead}{verdict}")
+
+
+@contextmanager
+def _live_lines() -> Iterator[Callable[[str], None]]:
+    """Progress of long work: in a terminal one live line, updated in place;
+    elsewhere (CI logs) a plain line each time."""
+    if not err.is_terminal:
+        yield lambda text: err.print(f"[dim]{text}[/]", highlight=False)
+        return
+    from rich.live import Live
+    from rich.text import Text
+
+    with Live(Text(""), console=err, refresh_per_second=4, transient=True) as live:
+        yield lambda text: live.update(Text(text, style="dim"))
+
+
 def _run(body: Callable[[], int]) -> None:
     try:
         with _signals_as_exit():
@@ -181,6 +240,9 @@ def main() -> None:
     test, forces races and webhook orderings, and checks that no token is ever
     double credited, double charged, lost, or left unexplained by the ledger.
     """
+    from harness.cache import keep_hypothesis_in_cache
+
+    keep_hypothesis_in_cache()  # no .hypothesis/ in the user's working directory
 
 
 @main.command()
@@ -254,7 +316,6 @@ def verify(
 
     from harness.options import RunOptions
     from harness.report import print_table, write_reports
-    from harness.runner import ScenarioReport
     from harness.scenario import select
     from harness.targets import open_target
     from harness.verify import verify as run_verify
@@ -271,26 +332,13 @@ def verify(
             scenarios_from,
             scenario_ids,
         )
-        colors = {"pass": "green", "fail": "red", "error": "yellow"}
-        # Progress lines go under "running <scenario> ..."; its result then
-        # starts a line of its own.
-        progressed = [False]
-
-        def on_progress(text: str) -> None:
-            progressed[0] = True
-            err.print(f"\n  [dim]{text}[/]", end="")
-
-        def on_done(r: ScenarioReport) -> None:
-            lead = "\n  " if progressed[0] else " "
-            progressed[0] = False
-            err.print(f"{lead}[{colors[r.status]}]{r.status}[/] ({r.duration_s:.1f} s)")
-
+        lines = ScenarioLines(err)
         options = RunOptions(
             model_examples=examples,
             model_steps=steps,
             model_shrink_s=shrink_seconds,
             scenarios_from=scenarios_from,
-            on_progress=on_progress,
+            on_progress=lines.progress,
         )
         if options.model_args() and not any(s.model_budget for s in chosen):
             raise UsageError(
@@ -309,8 +357,8 @@ def verify(
                     seed=seed,
                     spec=spec,
                     options=options,
-                    on_start=lambda s: err.print(f"[dim]running[/] {s.id} ...", end=""),
-                    on_done=on_done,
+                    on_start=lines.start,
+                    on_done=lines.done,
                 )
             )
         print_table(report, err)
@@ -595,16 +643,30 @@ def _cell_outcome(c: Cell) -> str:
     "--headless/--web",
     default=True,
     show_default=True,
-    help="--web opens Locust's UI (http://localhost:8089) for an interactive session.",
+    help="--web opens Locust's UI (http://127.0.0.1:8089) for an interactive session.",
+)
+@click.option(
+    "--web-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDR",
+    help="Address Locust's web UI listens on (anything but loopback is warned about).",
+)
+@click.option("--web-port", type=click.IntRange(1, 65535), default=8089, show_default=True)
+@click.option(
+    "--master-bind-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDR",
+    help="With --processes: address the Locust master listens on (for workers elsewhere).",
 )
 @target_options
 @click.option(
     "--report",
     "report_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("reports/load"),
-    show_default=True,
-    help="Locust's HTML and CSV, and load.json with the verdict.",
+    help="Locust's HTML and CSV, and load.json with the verdict "
+    "(default: tokenproof's cache, load/<target>; the path is printed).",
 )
 def load(
     postgres_bin: str | None,
@@ -616,14 +678,17 @@ def load(
     processes: int,
     webhook_chaos: bool,
     headless: bool,
-    report_dir: Path,
+    web_host: str,
+    web_port: int,
+    master_bind_host: str,
+    report_dir: Path | None,
     **target_args: Any,
 ) -> None:
     """Run a Locust load against a target, then check every invariant.
 
     Exit 1 if any invariant broke or any request answered 5xx (each is listed).
     """
-    from harness.load import LoadSettings, run_load
+    from harness.load import LoadSettings, exposure_warnings, fresh_default_report_dir, run_load
     from harness.targets import open_target
 
     def body() -> int:
@@ -638,26 +703,32 @@ def load(
             processes=processes,
             webhook_chaos=webhook_chaos,
             headless=headless,
+            web_host=web_host,
+            web_port=web_port,
+            master_bind_host=master_bind_host,
         )
+        for warning in exposure_warnings(load_settings):
+            err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        out_dir = report_dir or fresh_default_report_dir(spec.label)
         with open_target(spec, settings, on_info=lambda m: err.print(m)) as target:
             err.print(
                 f"locust: {users} users, {duration} s, {processes} process(es)"
                 + (", webhook chaos" if webhook_chaos else "")
             )
-            report = run_load(target, load_settings, report_dir)
-        (report_dir / "load.json").write_text(json.dumps(report.to_json(), indent=2, default=str))
-        for row in report.stats:
-            if row.get("Name") in ("Aggregated", "tip", "deduct", "purchase", "balance"):
-                err.print(
-                    f"{row['Name']:<10} {float(row['Requests/s']):8.1f} req/s  "
-                    f"p50 {row['50%']} ms  p99 {row['99%']} ms  failures {row['Failure Count']}"
+            with _live_lines() as show:
+                report = run_load(
+                    target, load_settings, out_dir, on_progress=lambda p: show(p.line())
                 )
+        (out_dir / "load.json").write_text(json.dumps(report.to_json(), indent=2, default=str))
+        for line in report.endpoint_lines():
+            err.print(line)
         for violation in report.violations[:20]:
             err.print(f"[red]{violation.invariant}[/]: {violation.message}")
         err.print(
-            f"{len([o for o in report.ops if o.type == 'invoke'])} requests checked; verdict: "
+            f"{report.requests_checked} requests checked; verdict: "
             + ("[green]pass[/]" if report.ok else f"[red]fail[/] ({len(report.violations)})")
         )
+        err.print(f"reports written to {out_dir}")
         return EXIT_OK if report.ok else EXIT_VIOLATIONS
 
     _run(body)

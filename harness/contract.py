@@ -195,6 +195,7 @@ INVARIANTS: dict[str, Citation] = {
     "purchase-answer-real": _PURCHASE_ROUTE,
     "decline-charged-nothing": _PURCHASE_ROUTE,
     "purchase-ok": _PURCHASE_ROUTE,
+    "unknown-user-refused": _PURCHASE_ROUTE,
     "three-ds-pending": _PURCHASE_ROUTE,
     "bad-input-refused": _BAD_AMOUNT,
     "bad-input-changes-nothing": _BAD_AMOUNT,

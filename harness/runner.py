@@ -269,9 +269,18 @@ class Run:
             timeout_s=timeout_s,
         )
 
-    async def balance(self, fan: str, *, timeout_s: float | None = None) -> Answer:
+    async def balance(
+        self, fan: str, *, timeout_s: float | None = None, new_connection: bool = False
+    ) -> Answer:
+        """`new_connection`: on a connection of its own, closed after it (a server
+        with several worker processes may then hand it to any of them)."""
         return await self.call(
-            "balance", "GET", "/api/tokens/balance", user=fan, timeout_s=timeout_s
+            "balance",
+            "GET",
+            "/api/tokens/balance",
+            user=fan,
+            timeout_s=timeout_s,
+            headers={"Connection": "close"} if new_connection else None,
         )
 
     async def gather(self, *calls: Awaitable[T]) -> list[T]:
@@ -434,7 +443,10 @@ async def _create_users(target: Target, scenario: Scenario, users: dict[str, str
     try:
         await create_users(
             conn,
-            [UserSpec(users[u.supabase_id], u.is_creator, u.grant) for u in scenario.users],
+            [
+                UserSpec(users[u.supabase_id], u.is_creator, u.grant, u.exists)
+                for u in scenario.users
+            ],
         )
     finally:
         await conn.close()

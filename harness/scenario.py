@@ -72,6 +72,12 @@ def creator(name: str, grant: int = 0) -> UserSpec:
     return UserSpec(name, is_creator=True, grant=grant)
 
 
+def stranger(name: str) -> UserSpec:
+    """Someone with a validly signed token whom the service does not know: no
+    `users` row (the contract answers 404 unknown user)."""
+    return UserSpec(name, exists=False)
+
+
 def scenario(
     suite: str,
     *,
@@ -216,7 +222,7 @@ def markdown(suites: dict[str, list[Scenario]]) -> str:
         "scenario's docstring (what it forces, what it checks, which defect it exists",
         "for); a test keeps this file in step with the code.",
         "",
-        "Every scenario is checked by every checker (see the README) unless it says",
+        "Every scenario is checked by every checker (see docs/verify.md) unless it says",
         "otherwise, plus its own expectations.",
     ]
     for suite in SUITE_MODULES:

@@ -11,10 +11,15 @@ class UserSpec:
     supabase_id: str
     is_creator: bool = False
     grant: int = 0  # starting balance, recorded as a completed `grant` ledger row
+    # False: a user the service does not know (no `users` row), who still holds a
+    # validly signed token.
+    exists: bool = True
 
 
 async def create_users(conn: Any, users: list[UserSpec]) -> None:
-    """One transaction; a grant is a balance row plus the ledger row that explains it."""
+    """One transaction; a grant is a balance row plus the ledger row that explains it.
+    Users that should not exist are left out."""
+    users = [u for u in users if u.exists]
     async with conn.transaction():
         await conn.executemany(
             "INSERT INTO users (supabase_id, is_creator) VALUES ($1, $2)",

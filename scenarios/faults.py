@@ -18,6 +18,8 @@ from harness.waiting import DeadlineExceeded, wait_until_async
 SLOW_BUYERS = 24
 STRIPE_LATENCY_S = 1.5
 STALL_S = 1.0  # a balance read slower than this, while Stripe is slow, is a stall
+STALL_ROUNDS = 10
+HELD_S = 0.5  # a transaction idle this long is waiting on something outside the database
 PURCHASE_TIMEOUT_S = 15.0
 
 
@@ -65,9 +67,10 @@ async def stripe_errors(run: Run) -> None:
 @scenario("faults", users=[fan("fan", 100), *(fan(f"buyer{i}") for i in range(SLOW_BUYERS))])
 async def slow_stripe_concurrent_purchases(run: Run) -> None:
     """Stripe takes 1.5 s per call while 24 purchases run (more than most pools hold):
-    GET /balance must still answer within 1 s. A service that keeps a database
-    connection or transaction open while Stripe answers starves its pool and
-    stalls (catches connection-held-across-stripe); the violation shows what its
+    GET /balance must still answer within 1 s unless nothing holds the database
+    (a server's own thread count is not the contract's business). A service that
+    keeps transactions open while Stripe answers starves its pool and stalls
+    (catches connection-held-across-stripe); the violation shows what its
     database sessions were doing."""
     run.stripe.add_fault("latency", latency_s=STRIPE_LATENCY_S, path="^/v1/payment_intents$")
     purchases = [
@@ -83,23 +86,39 @@ async def slow_stripe_concurrent_purchases(run: Run) -> None:
     # measure anyway.
     with contextlib.suppress(DeadlineExceeded):
         await wait_until_async(waiting_on_stripe, within=3, what="a purchase waits on Stripe")
-    latencies: list[float] = []
-    sessions: list[dict[str, Any]] = []
-    for _ in range(10):
+    # Several reads at once, each round, each on a new connection: a server with
+    # several workers hands them to different ones, so a starved one is not missed. Meanwhile the
+    # service's database sessions are sampled: what holds them is the evidence.
+    worst, sessions = 0.0, []
+    for _ in range(STALL_ROUNDS):
+        sampler = run.spawn(_sample_holding(run.target.database_url))
         started = time.perf_counter()
-        await run.balance("fan", timeout_s=STALL_S * 3)
-        latencies.append(time.perf_counter() - started)
-        if latencies[-1] >= STALL_S:
-            sessions = await database_sessions(run.target.database_url)
+        try:
+            await run.gather(
+                *(run.balance("fan", timeout_s=STALL_S * 3, new_connection=True) for _ in range(4))
+            )
+        finally:
+            sampler.cancel()
+        held = await asyncio.gather(sampler, return_exceptions=True)
+        worst = max(worst, time.perf_counter() - started)
+        if worst >= STALL_S:
+            sessions = held[0] if isinstance(held[0], list) else []
             break
-    worst = max(latencies)
     run.note(f"GET /balance worst {worst * 1000:.1f} ms while Stripe is slow")
+    # A stall is the service's database pool starved by transactions left open
+    # while Stripe answers. A slow read with no such transaction is the
+    # server's own request capacity (threads, workers), which the contract
+    # does not size: noted, not judged.
+    holding = _holding(sessions)
+    if worst >= STALL_S and not holding:
+        run.note("the slow reads came with no transaction held open: not a pool stall")
+    stalled = worst >= STALL_S and bool(holding)
     if (
         not run.expect(
-            worst < STALL_S,
+            not stalled,
             "service-stalled",
-            f"GET /balance took {worst:.2f} s (or gave up) while purchases waited on Stripe",
-            latencies_s=[round(x, 3) for x in latencies],
+            f"GET /balance took {worst:.2f} s (or gave up) while purchases waited on Stripe, "
+            f"and {len(holding)} database sessions held a transaction open meanwhile",
             database_sessions=sessions,
         )
         and run.target.process is not None
@@ -110,6 +129,31 @@ async def slow_stripe_concurrent_purchases(run: Run) -> None:
         await asyncio.to_thread(run.target.process.kill)
         await asyncio.to_thread(run.target.process.start)
     await asyncio.gather(*purchases)
+
+
+def _holding(sessions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sessions idle inside a transaction for a while: waiting on something
+    outside the database (Stripe) with a pooled connection and its locks held."""
+    return [
+        s
+        for s in sessions
+        if str(s.get("state", "")).startswith("idle in transaction")
+        and float(s.get("transaction_s") or 0) >= HELD_S
+    ]
+
+
+async def _sample_holding(dsn: str) -> list[dict[str, Any]]:
+    """Until cancelled: the sample of the service's sessions with the most held
+    transactions (a held pool shows while requests wait, not after)."""
+    best: list[dict[str, Any]] = []
+    try:
+        while True:
+            sample = await database_sessions(dsn)
+            if len(_holding(sample)) > len(_holding(best)):
+                best = sample
+            await asyncio.sleep(0.1)  # a sampling period, not a synchronisation
+    except asyncio.CancelledError:
+        return best
 
 
 @scenario(

@@ -11,7 +11,7 @@ import jwt
 
 from harness.checkers import ALLOW_5XX
 from harness.runner import Run
-from harness.scenario import creator, fan, scenario
+from harness.scenario import creator, fan, scenario, stranger
 
 
 def _unsigned(claims: dict[str, object]) -> str:
@@ -137,4 +137,30 @@ async def error_answers_leak_nothing(run: Run) -> None:
         "/api/tokens/tip",
         user="fan",
         json={"creatorId": "x" * 150, "tokenAmount": 5, "channel": "c"},
+    )
+
+
+@scenario("security", users=[stranger("stranger"), creator("star")])
+async def unknown_user_buys_and_tips(run: Run) -> None:
+    """A validly signed token for a user the service does not know buys tokens and
+    tips: 404, and no card is charged (a charge for nobody is taken and never
+    credited). Catches services that charge before they look the user up."""
+    bought = await run.purchase("stranger", 100)
+    run.expect(
+        bought.status == 404,
+        "unknown-user-refused",
+        f"a purchase by an unknown user answered {bought.status}",
+    )
+    tipped = await run.tip("stranger", "star", 5)
+    run.expect(
+        400 <= tipped.status < 500,
+        "unknown-user-refused",
+        f"a tip by an unknown user answered {tipped.status}",
+    )
+    charged = [i["id"] for i in await run.intents_of("stranger") if i["status"] == "succeeded"]
+    run.expect(
+        not charged,
+        "unknown-user-refused",
+        f"the unknown user's card was charged: {charged}",
+        intents=charged,
     )

@@ -32,4 +32,5 @@ def test_scenario(
     report = asyncio.run(run_scenario(tokenproof_target, item, seed=seed, run_id=tokenproof_run_id))
     modules = request.config.getoption("--scenarios-from")
     extra = [a for m in modules for a in ("--scenarios-from", m)]
-    assert report.status == "pass", explain(report, tokenproof_target_spec, extra)
+    if report.status != "pass":
+        pytest.fail(explain(report, tokenproof_target_spec, extra), pytrace=False)

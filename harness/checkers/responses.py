@@ -210,6 +210,7 @@ STACK_FRAMES = re.compile(
     r"|\bat [\w.`<>]+\(.*\) in [^\n]+:line \d+"  # .NET
     r"|\bSQLSTATE\b|\bsqlstate\b"
     r"|\b\w+\.__\w+__\("  # a Python dunder call, only ever in an exception text
+    r"|\bRequest req_\w+:"  # the Stripe SDKs' error text: "Request req_...: <Stripe's message>"
 )
 
 

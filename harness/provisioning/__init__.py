@@ -13,6 +13,7 @@ from harness.provisioning.binaries import PostgresBinaries, embedded_binaries, s
 from harness.provisioning.config import PostgresSettings
 from harness.provisioning.databases import Cluster, DatabaseFactory, FreshDatabase
 from harness.provisioning.errors import (
+    FolderLeftBehind,
     MissingCreatedbPrivilege,
     PortInUse,
     PostgresBinariesNotFound,
@@ -28,6 +29,7 @@ __all__ = [
     "Cluster",
     "DatabaseFactory",
     "ExistingPostgres",
+    "FolderLeftBehind",
     "FreshDatabase",
     "LocalPostgres",
     "MissingCreatedbPrivilege",

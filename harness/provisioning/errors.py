@@ -42,3 +42,7 @@ class MissingCreatedbPrivilege(ProvisioningError):
 
 class SchemaLoadFailed(ProvisioningError):
     """A schema file could not be read or applied to a fresh database."""
+
+
+class FolderLeftBehind(UserWarning):
+    """A temporary folder could not be deleted; the message says which and why."""

@@ -4,17 +4,21 @@ The server is a child process we own from start to stop. It listens on
 127.0.0.1 only (services under test in any language need TCP, not just a
 socket), uses password authentication with a fresh random password, and trades
 durability for speed (`fsync=off`): its data is thrown away when it stops.
+
+Its folder (`tokenproof-pg-*` in the temp folder) is locked by this process
+(see workdirs.py); `stop()` deletes it once the server and every one of its
+processes is gone, and says so if it cannot. Before a server starts, the
+janitor deletes the folders of earlier runs whose process and server are gone
+(a run killed with SIGKILL runs no cleanup of its own).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,7 +28,8 @@ from typing import Any
 from harness.provisioning.binaries import PostgresBinaries, runnable_by
 from harness.provisioning.errors import PortInUse, ProvisioningError, ServerStartFailed
 from harness.provisioning.osuser import OsUser, server_user
-from harness.provisioning.processes import die_with_parent
+from harness.provisioning.processes import die_with_parent, family, wait_gone
+from harness.provisioning.workdirs import PG_PREFIX, OwnedDir, sweep
 
 SUPERUSER = "postgres"
 START_DEADLINE_S = 60.0
@@ -78,6 +83,8 @@ class LocalPostgres:
         self.password = secrets.token_urlsafe(18)
         self.port: int | None = None
         self.workdir: Path | None = None
+        self.swept: list[Path] = []  # folders of gone runs the janitor deleted at start
+        self._owned: OwnedDir | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
 
@@ -118,6 +125,7 @@ class LocalPostgres:
             raise ProvisioningError("this server is already running; stop() it first")
         if self._requested_port is not None and not port_is_free(self._requested_port):
             raise PortInUse(self._requested_port)
+        self.swept = sweep(self._workdir_parent)
         try:
             self._init_data_dir()
             attempts = 1 if self._requested_port is not None else AUTO_PORT_ATTEMPTS
@@ -141,15 +149,23 @@ class LocalPostgres:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            _terminate(process)
+        if process is not None:
+            # After an immediate shutdown or a kill, the backends may still be
+            # exiting and writing into the folder: note them now (once the
+            # postmaster is gone they are nobody's children) and delete the
+            # folder only when they are all gone.
+            server = family(process.pid)
+            if process.poll() is None:
+                _terminate(process)
+            wait_gone(server | family(process.pid))
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
+        owned, self._owned = self._owned, None
+        self.workdir = None
         self.port = None
+        if owned is not None:
+            owned.remove()  # retries; warns (FolderLeftBehind) if it cannot
 
     def __enter__(self) -> LocalPostgres:
         self.start()
@@ -175,7 +191,8 @@ class LocalPostgres:
         }
 
     def _init_data_dir(self) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="tokenproof-pg-", dir=self._workdir_parent))
+        self._owned = OwnedDir.create(PG_PREFIX, self._workdir_parent)
+        self.workdir = self._owned.path
         if self._os_user is not None:
             os.chown(self.workdir, self._os_user.uid, self._os_user.gid)
         pwfile = self.workdir / "pwfile"

@@ -2,18 +2,99 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.provisioning.errors import ProvisioningError
 from harness.waiting import DeadlineExceeded, wait_until
 
 _PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class ProcessId:
+    """A process as it was when seen: a pid that is reused later names another
+    process, with another start time."""
+
+    pid: int
+    started: int  # clock ticks after boot (/proc/PID/stat field 22)
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat fields from the state on, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _live(fields: list[str] | None) -> bool:
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def is_running(process: ProcessId) -> bool:
+    fields = _stat(process.pid)
+    # Zombies do not count: they hold no files and answer no connections.
+    return _live(fields) and fields is not None and int(fields[19]) == process.started
+
+
+def family(pid: int) -> set[ProcessId]:
+    """`pid`, its descendants and the members of its process group, as they run now.
+
+    Both, because each misses some: PostgreSQL's backends start sessions of
+    their own (so signalling a backend reaches its group), and a child whose
+    parent has exited is no longer anyone's descendant.
+    """
+    table: dict[int, list[str]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if _live(fields) and fields is not None:
+                table[int(entry.name)] = fields
+    children: dict[int, list[int]] = {}
+    for child, fields in table.items():
+        children.setdefault(int(fields[1]), []).append(child)
+    found = {p for p, fields in table.items() if int(fields[2]) == pid}
+    todo = [pid] if pid in table else []
+    while todo:
+        current = todo.pop()
+        found.add(current)
+        todo += [c for c in children.get(current, []) if c not in found]
+    return {ProcessId(p, int(table[p][19])) for p in found}
+
+
+def wait_gone(processes: set[ProcessId], *, within: float = 10.0) -> None:
+    """Wait until every one of `processes` has exited; SIGKILL what is left.
+
+    A leader exiting is not the end: PostgreSQL's backends, a service's workers
+    or Locust's worker processes may still run (and write into a folder we are
+    about to delete, or hold a port).
+    """
+
+    def none_left() -> bool:
+        return not any(is_running(p) for p in processes)
+
+    try:
+        wait_until(none_left, within=within, what="processes exit", interval=0.02)
+        return
+    except DeadlineExceeded:
+        pass
+    for process in processes:
+        if is_running(process):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+    # Unkillable (D state) if one is still there: the caller's cleanup retries
+    # and says so.
+    with contextlib.suppress(DeadlineExceeded):
+        wait_until(none_left, within=5.0, what="processes exit after SIGKILL")
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
@@ -109,25 +190,33 @@ class ChildProcess:
 
     def stop(self, *, grace_s: float = 10.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
+        started = family(process.pid)
         # SIGTERM lets servers finish in-flight requests; SIGKILL the group if not.
         for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+            if process.poll() is not None:
+                break
             try:
                 os.killpg(process.pid, sig)
             except ProcessLookupError:
-                return
+                break
             try:
                 process.wait(timeout=wait_s)
-                return
+                break
             except subprocess.TimeoutExpired:
                 continue
+        # Children of the leader (a shell's command, a server's workers) may
+        # outlive it for a moment, or ignore SIGTERM: leave none behind.
+        wait_gone(started | family(process.pid), within=5.0)
 
     def kill(self) -> None:
         """The abrupt end a fault wants: no grace."""
         if self.process is not None and self.process.poll() is None:
+            started = family(self.process.pid)
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+            wait_gone(started | family(self.process.pid))
         self.process = None
 
     def log_tail(self, lines: int = 30) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ChildProcess
+from harness.provisioning.workdirs import run_dir
 
 REFERENCE_COMMAND = (sys.executable, "-m", "reference_impl")
 
@@ -58,7 +58,9 @@ class ServiceProcess:
         full_env = {**os.environ, **(extra_env or {}), **env.as_env(self.port)}
         self._keep_log = log_path is not None
         if log_path is None:
-            log_path = Path(tempfile.gettempdir()) / f"tokenproof-service-{self.port}.log"
+            # The run's own temp folder: deleted when the run ends, and by the
+            # next run's janitor if this one is killed.
+            log_path = run_dir() / f"tokenproof-service-{self.port}.log"
         else:
             log_path.parent.mkdir(parents=True, exist_ok=True)
         self._child = ChildProcess(

@@ -279,6 +279,9 @@ def test_load_run_on_the_reference_passes(tmp_path: Path) -> None:
     assert (tmp_path / "locust_stats.csv").exists()
     page = (tmp_path / "report.html").read_text()
     assert '<header class="verdict pass">' in page and '<svg class="chart"' in page
+    # A progress line every 5 s while Locust runs (stderr is no terminal here).
+    progress = [line for line in result.stderr.splitlines() if "webhook backlog" in line]
+    assert progress and progress[-1].lstrip().startswith(("5/8 s", "10/8 s")), progress
 
 
 def test_load_run_catches_lost_update(tmp_path: Path) -> None:

@@ -74,7 +74,6 @@ RULE_CALLS: dict[str, Callable[[TokenModel], object]] = {
         f="tip", fan="fan0", creator="star0", amount=10, copies=2
     ),
     "leaky-errors": lambda m: m.purchase_during_outage(fan="fan0", tokens=100),
-    "connection-held-across-stripe": lambda m: m.purchase_while_stripe_slow(fan="fan0"),
     "lock-order-deadlock": lambda m: m.crossing_transfers(f="tip", amounts=[10] * 6),
     "lost-update": lambda m: m.burst(
         ops=[("tip", "fan0", "star0", 10), ("tip", "fan0", "star0", 10)]

@@ -1,0 +1,1 @@
+"""Token ledger service (Flask + psycopg 3 + stripe-python, run under gunicorn)."""
