@@ -136,8 +136,3 @@ def server_reachable_tmpdir() -> Iterator[Path]:
         import shutil
 
         shutil.rmtree(path, ignore_errors=True)
-
-
-def listening_ports() -> set[int]:
-    """Every TCP port anything on this machine listens on."""
-    return {port for _, port in _listening_inodes().values()}

@@ -20,8 +20,9 @@ from reference_impl.errors import InvalidInput, ServiceError
 from reference_impl.service import Reply, TokenService, Transfer
 
 
-async def _patch_style_rows(conn: repo.Conn, t: Transfer) -> None:
-    """Ledger rows, earning and creator total the way the patches write them."""
+async def _patch_style_rows(conn: repo.Conn, t: Transfer, source_id: str | None = None) -> None:
+    """Ledger rows, earning and creator total the way the patches write them;
+    the earning's source is the creator's ledger row unless `source_id` is given."""
     usd = t.tokens * TOKEN_VALUE_USD
     for user, tokens, other in ((t.sender, -t.tokens, t.creator), (t.creator, t.tokens, t.sender)):
         await conn.execute(
@@ -35,14 +36,16 @@ async def _patch_style_rows(conn: repo.Conn, t: Transfer) -> None:
             other,
             t.channel,
         )
-    source = await conn.fetchval("SELECT currval('token_transactions_id_seq')")
+    if source_id is None:
+        row = await conn.fetchval("SELECT currval('token_transactions_id_seq')")
+        source_id = f"{t.kind}_{row}"
     await conn.execute(
         """INSERT INTO creator_earnings
                (creator_id, earning_type, source_id, tokens_earned, usd_value, fan_id)
            VALUES ($1, $2, $3, $4, $5, $6)""",
         t.creator,
         t.kind,
-        f"{t.kind}_{source}",
+        source_id,
         t.tokens,
         usd,
         t.sender,
@@ -328,7 +331,6 @@ class ClockSourceId(TokenService):
     async def debit_and_credit(
         self, conn: repo.Conn, t: Transfer, sender_balance: int
     ) -> tuple[repo.Balance, repo.Balance]:
-        usd = t.tokens * TOKEN_VALUE_USD
         sender = await conn.fetchval(
             "UPDATE token_balances SET balance = balance - $2 WHERE user_id = $1 RETURNING balance",
             t.sender,
@@ -340,37 +342,7 @@ class ClockSourceId(TokenService):
             t.creator,
             t.tokens,
         )
-        for user, tokens, other in (
-            (t.sender, -t.tokens, t.creator),
-            (t.creator, t.tokens, t.sender),
-        ):
-            await conn.execute(
-                """INSERT INTO token_transactions
-                       (user_id, type, tokens, amount_usd, status, related_user_id, channel)
-                   VALUES ($1, $2, $3, $4, 'completed', $5, $6)""",
-                user,
-                t.kind,
-                tokens,
-                usd,
-                other,
-                t.channel,
-            )
-        await conn.execute(
-            """INSERT INTO creator_earnings
-                   (creator_id, earning_type, source_id, tokens_earned, usd_value, fan_id)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            t.creator,
-            t.kind,
-            _source_id.get(),
-            t.tokens,
-            usd,
-            t.sender,
-        )
-        await conn.execute(
-            "UPDATE users SET total_earnings = total_earnings + $2 WHERE supabase_id = $1",
-            t.creator,
-            usd,
-        )
+        await _patch_style_rows(conn, t, source_id=_source_id.get())
         return repo.Balance(t.sender, sender, 0), repo.Balance(t.creator, creator, 0)
 
 

@@ -166,6 +166,62 @@ def test_verify_bad_schema_sql_exits_2(tmp_path: Path) -> None:
     assert "schema failed to load" in result.stderr
 
 
+def test_a_service_without_the_contracts_tables_is_one_setup_error() -> None:
+    """Preflight: no scenario runs, exit 2, and the message names the fix."""
+    command = f"{sys.executable} -m reference_impl"  # no --target-schema: no tables
+    result = _verify("--target-command", command, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "lacks what the contract names: users" in result.stderr
+    assert "--target-schema" in result.stderr
+    assert "running" not in result.stderr  # not one scenario started
+
+
+def test_a_crashed_service_is_reported_and_the_next_scenario_runs_on_a_restarted_one(
+    tmp_path: Path,
+) -> None:
+    """A service that exits by itself mid-scenario: that scenario fails with
+    service-crashed (exit status, the tail of its output); the next one passes on
+    a service tokenproof started again."""
+    exits_on_first_tip = tmp_path / "crashy.py"
+    exits_on_first_tip.write_text(
+        "import os, runpy\n"
+        "import reference_impl.routes as routes\n"
+        "original = routes.tip\n"
+        "async def tip(request):\n"
+        "    marker = os.environ['CRASH_MARKER']\n"
+        "    if not os.path.exists(marker):\n"
+        "        open(marker, 'w').close()\n"
+        "        print('tip handler: giving up', flush=True)\n"
+        "        os._exit(3)\n"
+        "    return await original(request)\n"
+        "routes.tip = tip\n"
+        "runpy.run_module('reference_impl', run_name='__main__')\n"
+    )
+    schema = str(Path("reference_impl/migrations/001_token_ledger.sql").resolve())
+    result = _verify(
+        "--target-command",
+        f"{sys.executable} {exits_on_first_tip}",
+        "--target-schema",
+        schema,
+        "--target-env",
+        f"CRASH_MARKER={tmp_path / 'crashed'}",
+        "--scenario",
+        "race/drain-one-fan",
+        "--scenario",
+        "race/drain-one-fan-gated",
+        "--report",
+        str(tmp_path / "report"),
+        "--json",
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    first, second = json.loads(result.stdout)["scenarios"]
+    crash = next(v for v in first["violations"] if v["invariant"] == "service-crashed")
+    assert crash["evidence"]["exit"] == "exit code 3"
+    assert "tip handler: giving up" in crash["evidence"]["log_tail"]
+    assert second["status"] == "pass", second
+    assert "tip handler: giving up" in (tmp_path / "report" / "service.log").read_text()
+
+
 def test_stripe_emulator_serves_until_interrupted() -> None:
     import httpx
 

@@ -74,7 +74,7 @@ def test_verify_runs_the_team_scenarios_beside_the_bundled_ones(team_repo: Path)
     assert "big-pack-bonus" in cases
     # The team folder holds only what it had and the report folder it asked for.
     left = {p.name for p in team_repo.iterdir()} - {"__pycache__"}  # Python's own
-    assert left == {"service", "tokenproof.toml", "test_team.py", "pytest.ini", "reports"}
+    assert left == {p.name for p in EXAMPLE.iterdir()} | {"reports"}
 
 
 def test_verify_catches_the_defect_with_the_team_scenario(team_repo: Path) -> None:

@@ -117,6 +117,7 @@ def test_each_rule_catches_its_defect_every_time(
 def test_the_rules_pass_on_the_reference(reference_target: Target) -> None:
     with machine_on(reference_target) as machine:
         keyed = [call(machine) for call in RULE_CALLS.values()]
+        keyed.append(machine.purchase_while_stripe_slow(fan="fan0"))
         machine.service_matches_model()
         for request in keyed:
             if isinstance(request, Keyed):
