@@ -17,8 +17,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,15 +88,28 @@ def _node_files() -> list[tuple[Path, str]]:
     return files
 
 
-def _digest(files: list[tuple[Path, str]], trees: list[tuple[Path, str]], extra: str) -> str:
+def _digest(
+    files: list[tuple[Path, str]],
+    trees: list[tuple[Path, str]],
+    extra: str,
+    skip: Callable[[str], bool],
+) -> str:
     sha = hashlib.sha256(extra.encode())
     for source, name in files:
         stat = source.stat()
         sha.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     for root, name in trees:
+        if (root / "pyvenv.cfg").exists():  # a virtualenv: what was installed, and when
+            for marker in ("pyvenv.cfg", ".installed"):
+                if (root / marker).exists():
+                    sha.update(f"{marker}:{(root / marker).stat().st_mtime_ns}".encode())
+            continue
         for path in sorted(root.rglob("*")):
-            if path.is_file() and "node_modules" not in path.relative_to(root).parts:
-                sha.update(f"{name}/{path.relative_to(root)}".encode())
+            relative = path.relative_to(root)
+            if skip(f"{name.lstrip('/')}/{relative}"):
+                continue
+            if path.is_file() and "node_modules" not in relative.parts:
+                sha.update(f"{name}/{relative}".encode())
                 sha.update(path.read_bytes())
         lock = root / "node_modules" / ".package-lock.json"
         if lock.exists():
@@ -115,13 +129,16 @@ def build_image(
     workdir: str,
     cache: Path,
     files: dict[str, str] | None = None,
+    binaries: list[tuple[Path, str]] | None = None,
+    skip: Callable[[str], bool] = lambda name: False,
 ) -> str:
-    """Import a root filesystem (node, its libraries, `trees` copied to their paths
-    in the image, `files` written) as an image; returns its tag."""
-    node_files = _node_files()
+    """Import a root filesystem (`binaries`, by default node and its libraries;
+    `trees` copied to their paths in the image but for what `skip` says; `files`
+    written) as an image; returns its tag."""
+    node_files = _node_files() if binaries is None else binaries
     files = files or {}
     settings = json.dumps([cmd, workdir, files], sort_keys=True)
-    tag = f"tokenproof-test/{name}:{_digest(node_files, trees, settings)}"
+    tag = f"tokenproof-test/{name}:{_digest(node_files, trees, settings, skip)}"
     cache.mkdir(parents=True, exist_ok=True)
     with open(cache / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one xdist worker builds, the other waits
@@ -137,7 +154,11 @@ def build_image(
             for source, target in node_files:
                 tar.add(source, arcname=target)
             for root, target in trees:
-                tar.add(root, arcname=target.lstrip("/"))
+                tar.add(
+                    root,
+                    arcname=target.lstrip("/"),
+                    filter=lambda info: None if skip(info.name) else info,
+                )
             for target, text in files.items():
                 data = text.encode()
                 info = tarfile.TarInfo(target.lstrip("/"))
@@ -194,3 +215,56 @@ def containers_of(run_label: str | None = None) -> Iterator[dict[str, str]]:
     )
     for line in out.stdout.splitlines():
         yield json.loads(line)
+
+
+def _libraries(binaries: list[Path]) -> list[tuple[Path, str]]:
+    """(file on this machine, path in the image) for what `ldd` lists for each binary."""
+    found: dict[str, Path] = {}
+    for binary in binaries:
+        out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False)
+        for line in out.stdout.splitlines():
+            match = re.search(r"(/\S+) \(0x", line)
+            if match:
+                found.setdefault(match.group(1), Path(match.group(1)).resolve())
+    return [(source, path.lstrip("/")) for path, source in sorted(found.items())]
+
+
+STDLIB_SKIP = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip"}
+
+
+def python_service_image(service: Foreign, cache: Path) -> str:
+    """A Python foreign service (a virtualenv from its pinned requirements, run by
+    gunicorn) as an image: this interpreter's installation (standard library,
+    without site-packages and tests) and the virtualenv at the same absolute paths
+    as here (the virtualenv's links and scripts name them), the libraries `ldd`
+    lists for the interpreter and every extension module, the service at /app."""
+    gunicorn = Path(service.command.split()[0])
+    venv = gunicorn.parents[1]
+    prefix = Path(sys.base_prefix)
+    stdlib = prefix / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    interpreter = Path(sys.base_prefix) / "bin" / stdlib.name
+    binaries = [interpreter, *(prefix / "lib").glob("libpython*.so*")]
+    extensions = [*(stdlib / "lib-dynload").glob("*.so"), *venv.rglob("*.so")]
+    files = [(b.resolve(), str(b).lstrip("/")) for b in binaries]
+    files += [
+        (p, a)
+        for p, a in _libraries([*binaries, *extensions])
+        if not a.startswith(tuple(str(t).lstrip("/") for t in (prefix, venv)))
+    ]
+
+    def skip(name: str) -> bool:
+        parts = Path(name).parts
+        inside = str(stdlib).lstrip("/")
+        return name.startswith(inside) and (
+            bool(STDLIB_SKIP & set(parts[len(Path(inside).parts) :][:1])) or "__pycache__" in parts
+        )
+
+    return build_image(
+        service.name,
+        [(stdlib, str(stdlib)), (venv, str(venv)), (service.cwd, "/app")],
+        cmd=[str(gunicorn), "-c", "gunicorn.conf.py", "app:app"],
+        workdir="/app",
+        cache=cache,
+        binaries=files,
+        skip=skip,
+    )

@@ -6,8 +6,10 @@ not once the next run has started.
 
 Kept small for CI: one clean verify (every suite but `model`, whose HTTP paths
 the others cover; the container's own part, supervision and the faults suite's
-kill-and-restart, is in it), one defect with one suite. Needs a Docker daemon:
-skipped without one, failed under CI=true.
+kill-and-restart, is in it), one defect with one suite; and the Python foreign
+service (`foreign/flask-psycopg`: this interpreter, its virtualenv, gunicorn)
+as an image, clean and with a defect, on the race suite. Needs a Docker
+daemon: skipped without one, failed under CI=true.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from harness.provisioning.container import LABEL_OWNER, LABEL_RUN, connect
 from harness.scenario import SUITE_MODULES
 from harness.waiting import wait_until
 from tests.foreign import prepare
-from tests.images import need_docker, node_service_image
+from tests.images import need_docker, node_service_image, python_service_image
 
 CLI = [sys.executable, "-m", "harness"]
 ALL_BUT_MODEL = ",".join(s for s in SUITE_MODULES if s != "model")
@@ -40,6 +42,15 @@ def node_image(request: pytest.FixtureRequest) -> str:
     # The cache test_foreign uses: installed once (tests.foreign locks it).
     service = prepare("node-express", Path(cache.mkdir("foreign-services")))
     return node_service_image(service, Path(cache.mkdir("images")))
+
+
+@pytest.fixture(scope="session")
+def python_image(request: pytest.FixtureRequest) -> str:
+    need_docker()
+    cache = request.config.cache
+    assert cache is not None
+    service = prepare("flask-psycopg", Path(cache.mkdir("foreign-services")))
+    return python_service_image(service, Path(cache.mkdir("images")))
 
 
 def _containers_of(pid: int) -> list[Any]:
@@ -148,3 +159,19 @@ def test_after_a_sigkill_the_next_run_removes_the_container(node_image: str) -> 
     assert result.returncode == 2
     assert "add --pull" in result.stderr
     assert _containers_of(proc.pid) == []
+
+
+def test_the_python_service_image_passes_and_its_defect_fails(python_image: str) -> None:
+    """A second stack through the same path (gunicorn, psycopg): one suite each way."""
+    clean = _verify("--target-image", python_image, "--suite", "race")
+    assert clean.returncode == 0, clean.stderr[-4000:]
+    defect = _verify(
+        "--target-image",
+        python_image,
+        "--target-env",
+        "TOKENPROOF_DEFECT=read-modify-write",
+        "--suite",
+        "race",
+    )
+    assert defect.returncode == 1, defect.stderr[-4000:]
+    assert "ledger-explains-balance" in defect.stderr
