@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -45,6 +44,7 @@ from harness.errors import SetupError
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ProcessStartFailed
 from harness.provisioning.service import ServiceEnv
+from harness.provisioning.workdirs import run_dir
 from harness.waiting import DeadlineExceeded, wait_until
 
 LABEL_RUN = "tokenproof.run"
@@ -255,7 +255,9 @@ class ServiceContainer:
         self._extra_env = dict(extra_env or {})
         self._keep_log = log_path is not None
         if log_path is None:
-            log_path = Path(tempfile.gettempdir()) / f"tokenproof-service-{self.port}.log"
+            # The run's own folder (harness.provisioning.workdirs): removed at exit,
+            # and by the next run's janitor after a SIGKILL.
+            log_path = run_dir() / f"tokenproof-service-{self.port}.log"
         else:
             log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
