@@ -102,6 +102,16 @@ def target_options(func: F) -> F:
         click.option("--target-command", metavar="CMD", help="Start your service with this."),
         click.option("--target-cwd", metavar="DIR", help="Working directory for the command."),
         click.option(
+            "--target-image",
+            metavar="IMAGE[:TAG]",
+            help="Start your service's container image (Docker) instead of a command.",
+        ),
+        click.option(
+            "--pull",
+            is_flag=True,
+            help="Pull --target-image first (tokenproof never pulls unless asked).",
+        ),
+        click.option(
             "--target-env",
             multiple=True,
             metavar="KEY=VALUE",
@@ -111,7 +121,8 @@ def target_options(func: F) -> F:
             "--target-schema",
             multiple=True,
             type=click.Path(dir_okay=False, path_type=Path),
-            help="SQL file(s) loaded into each fresh database for --target-command.",
+            help="SQL file(s) loaded into each fresh database for --target-command "
+            "or --target-image.",
         ),
         click.option(
             "--target-url", metavar="URL", help="A service already running (give --database-url)."
@@ -367,6 +378,7 @@ CONFIG_OPTIONS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "target": ("target_name", str),
     "target_command": ("target_command", str),
     "target_cwd": ("target_cwd", str),
+    "target_image": ("target_image", str),
     "target_schema": ("target_schema", lambda v: tuple(Path(p) for p in v)),
     "target_env": ("target_env", lambda v: tuple(f"{k}={x}" for k, x in v.items())),
     "target_url": ("target_url", str),
@@ -429,6 +441,8 @@ def _target_spec(
     target_name: str,
     target_command: str | None,
     target_cwd: str | None,
+    target_image: str | None,
+    pull: bool,
     target_env: tuple[str, ...],
     target_schema: tuple[Path, ...],
     target_url: str | None,
@@ -445,6 +459,8 @@ def _target_spec(
         target=target_name,
         command=target_command,
         cwd=target_cwd,
+        image=target_image,
+        pull=pull,
         env=target_env,
         schema=target_schema,
         url=target_url,

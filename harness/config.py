@@ -35,6 +35,7 @@ class FileConfig(BaseModel):
     target: str | None = None
     target_command: str | None = Field(None, alias="target-command")
     target_cwd: str | None = Field(None, alias="target-cwd")
+    target_image: str | None = Field(None, alias="target-image")
     target_schema: list[str] | None = Field(None, alias="target-schema")
     target_env: dict[str, str] | None = Field(None, alias="target-env")
     target_url: str | None = Field(None, alias="target-url")

@@ -54,6 +54,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--target-cwd", default=None, metavar="DIR")
     group.addoption(
+        "--target-image",
+        default=None,
+        metavar="IMAGE[:TAG]",
+        help="tokenproof: start your service's container image (Docker).",
+    )
+    group.addoption(
+        "--tokenproof-pull",
+        action="store_true",
+        default=False,
+        help="tokenproof: pull --target-image first (it never pulls unless asked).",
+    )
+    group.addoption(
         "--target-env",
         action="append",
         default=[],
@@ -150,6 +162,7 @@ def tokenproof_target_spec(request: pytest.FixtureRequest) -> TargetSpec:
         "target": None if opt("--target") == "reference" else opt("--target"),
         "target_command": opt("--target-command"),
         "target_cwd": opt("--target-cwd"),
+        "target_image": opt("--target-image"),
         "target_env": opt("--target-env"),
         "target_schema": opt("--target-schema"),
         "target_url": opt("--target-url"),
@@ -163,6 +176,8 @@ def tokenproof_target_spec(request: pytest.FixtureRequest) -> TargetSpec:
         target=resolved.get("target") or "reference",
         command=resolved.get("target_command"),
         cwd=resolved.get("target_cwd"),
+        image=resolved.get("target_image"),
+        pull=opt("--tokenproof-pull"),
         env=env,
         schema=[Path(p) for p in resolved.get("target_schema") or []],
         url=resolved.get("target_url"),

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Protocol
 
 import asyncpg
 import httpx
@@ -32,6 +32,7 @@ from harness.provisioning import (
     PostgresSettings,
     make_cluster,
 )
+from harness.provisioning.container import ContainerImage, ServiceContainer, check_image
 from harness.provisioning.emulator import (
     DEFAULT_RETRY_DELAYS,
     DEFAULT_WEBHOOK_SECRET,
@@ -44,8 +45,24 @@ from harness.waiting import DeadlineExceeded, wait_until_async
 
 WEBHOOK_PATH = "/api/payments/webhook"
 DEFAULT_START_TIMEOUT_S = 60.0
-TargetKind = Literal["reference", "command", "url"]
+TargetKind = Literal["reference", "command", "image", "url"]
 START_ATTEMPTS = 3
+
+
+class SupervisedService(Protocol):
+    """A service tokenproof started, as a process or a container: what the runner
+    supervises and the faults suite kills and starts again."""
+
+    @property
+    def url(self) -> str: ...
+
+    def start(self, within: float = ...) -> object: ...
+    def alive(self) -> bool: ...
+    def exit_code(self) -> int | None: ...
+    def log_tail(self, lines: int = ...) -> str: ...
+    def kill(self) -> None: ...
+    def restart(self, within: float = ...) -> None: ...
+    def cleanup(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -65,7 +82,7 @@ class Target:
     emulator_url: str
     # Only for targets tokenproof started: supervised, and the faults that end
     # and restart it.
-    process: ServiceProcess | None = None
+    process: SupervisedService | None = None
 
     def crash_report(self) -> ServiceCrash | None:
         """How the started service ended, if it exited without being asked to."""
@@ -101,8 +118,9 @@ class Target:
 
 
 class ManagedTarget:
-    """A fresh database, an emulator process and the service process, started and
-    stopped together (`with`); a failure while starting stops what had started."""
+    """A fresh database, an emulator process and the service process (or, with
+    `image`, its container), started and stopped together (`with`); a failure
+    while starting stops what had started."""
 
     def __init__(
         self,
@@ -116,8 +134,10 @@ class ManagedTarget:
         retry_delays: str = DEFAULT_RETRY_DELAYS,
         log_path: Path | None = None,
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
+        image: ContainerImage | None = None,
     ) -> None:
         self.factory = factory
+        self.image = image
         self.start_timeout_s = start_timeout_s
         self.command = command
         self.name = name
@@ -130,7 +150,7 @@ class ManagedTarget:
         self.webhook_secret = DEFAULT_WEBHOOK_SECRET
         self.database: FreshDatabase | None = None
         self.emulator: EmulatorProcess | None = None
-        self.service: ServiceProcess | None = None
+        self.service: SupervisedService | None = None
 
     def start(self) -> Target:
         for attempt in range(1, START_ATTEMPTS + 1):
@@ -155,18 +175,32 @@ class ManagedTarget:
                 retry_delays=self.retry_delays,
                 api_key=ServiceEnv.stripe_secret_key,  # the key the service is given below
             ).start()
+            env = ServiceEnv(
+                database_url=self.database.dsn,
+                jwt_secret=self.jwt_secret,
+                stripe_api_base=self.emulator.url,
+                stripe_webhook_secret=self.webhook_secret,
+            )
+            log_path = self.log_path
+            if self.image is not None:
+                # Held before it starts: a container whose start fails (or is
+                # interrupted) exists on the engine and stop() must remove it.
+                self.service = ServiceContainer(
+                    self.image,
+                    env,
+                    port=service_port,
+                    extra_env=self.extra_env,
+                    log_path=log_path,
+                )
+                self.service.start(self.start_timeout_s)
+                return self.target
             self.service = ServiceProcess(
                 self.command,
-                ServiceEnv(
-                    database_url=self.database.dsn,
-                    jwt_secret=self.jwt_secret,
-                    stripe_api_base=self.emulator.url,
-                    stripe_webhook_secret=self.webhook_secret,
-                ),
+                env,
                 port=service_port,
                 cwd=self.cwd,
                 extra_env=self.extra_env,
-                log_path=self.log_path,
+                log_path=log_path,
             ).start(self.start_timeout_s)
         except BaseException:
             # Includes Ctrl-C while starting: leave nothing running.
@@ -221,6 +255,8 @@ class TargetSpec:
     flaw: str | None = None
     command: str | None = None
     cwd: str | None = None
+    image: str | None = None
+    pull: bool = False  # --pull: pull `image` first (tokenproof never pulls unasked)
     schema: tuple[Path, ...] = ()
     url: str | None = None
     database_url: str | None = None
@@ -236,6 +272,8 @@ class TargetSpec:
             return f"reference:{self.flaw}" if self.flaw else "reference"
         if self.kind == "command":
             return f"command: {self.command}"
+        if self.kind == "image":
+            return f"image: {self.image}"
         return f"url: {self.url}"
 
     @classmethod
@@ -245,6 +283,8 @@ class TargetSpec:
         target: str = "reference",
         command: str | None = None,
         cwd: str | None = None,
+        image: str | None = None,
+        pull: bool = False,
         env: Sequence[str] = (),
         schema: Sequence[Path] = (),
         url: str | None = None,
@@ -256,21 +296,17 @@ class TargetSpec:
     ) -> TargetSpec:
         """The target that command-line options (CLI or pytest) ask for, or a
         `UsageError` that says which options go together."""
-        if command and url:
-            raise UsageError("give either --target-command or --target-url, not both")
-        for path in schema:
-            if not Path(path).is_file():
-                raise UsageError(f"--target-schema {path} is not a readable file")
-        if (cwd or schema) and not command:
-            raise UsageError("--target-cwd and --target-schema go with --target-command")
+        _check_together(command=command, cwd=cwd, image=image, pull=pull, schema=schema, url=url)
         extra_env = _parse_env(env)
         if extra_env and url:
             raise UsageError("--target-env goes with a service tokenproof starts, not --target-url")
-        if command:
+        if command or image:
             return cls(
-                "command",
+                "command" if command else "image",
                 command=command,
                 cwd=cwd,
+                image=image,
+                pull=pull,
                 schema=tuple(Path(p) for p in schema),
                 extra_env=extra_env,
                 start_timeout_s=start_timeout_s or DEFAULT_START_TIMEOUT_S,
@@ -291,7 +327,8 @@ class TargetSpec:
         name, _, flaw = target.partition(":")
         if name != "reference":
             raise UsageError(
-                f"unknown target {target!r}; use reference[:FLAW], --target-command or --target-url"
+                f"unknown target {target!r}; use reference[:FLAW], --target-command, "
+                "--target-image or --target-url"
             )
         return cls("reference", flaw=flaw or None, extra_env=extra_env)
 
@@ -307,6 +344,11 @@ class TargetSpec:
             for schema in self.schema:
                 args += ["--target-schema", str(schema)]
             return args
+        if self.kind == "image":
+            args = ["--target-image", str(self.image), *env]
+            for schema in self.schema:
+                args += ["--target-schema", str(schema)]
+            return args
         return [
             "--target-url",
             str(self.url),
@@ -317,6 +359,31 @@ class TargetSpec:
             "--webhook-secret",
             "<secret>",
         ]
+
+
+def _check_together(
+    *,
+    command: str | None,
+    cwd: str | None,
+    image: str | None,
+    pull: bool,
+    schema: Sequence[Path],
+    url: str | None,
+) -> None:
+    """A `UsageError` naming the options that do not go together."""
+    if len([x for x in (command, image, url) if x]) > 1:
+        raise UsageError(
+            "give one of --target-command, --target-image and --target-url, not several"
+        )
+    for path in schema:
+        if not Path(path).is_file():
+            raise UsageError(f"--target-schema {path} is not a readable file")
+    if cwd and not command:
+        raise UsageError("--target-cwd goes with --target-command (an image has its own WORKDIR)")
+    if schema and not (command or image):
+        raise UsageError("--target-schema goes with --target-command or --target-image")
+    if pull and not image:
+        raise UsageError("--pull goes with --target-image")
 
 
 def _parse_env(pairs: Sequence[str]) -> dict[str, str]:
@@ -376,6 +443,11 @@ def _running_target(
                     f"unknown flaw {spec.flaw!r}; choose from {', '.join(sorted(FLAWS))}"
                 )
             command = (sys.executable, "-m", "harness.flaws", spec.flaw)
+    elif spec.kind == "image":
+        assert spec.image is not None
+        command, schema, env = (), list(spec.schema), dict(spec.extra_env)
+        # Before PostgreSQL starts: no daemon or no image fails in a second.
+        check_image(spec.image, pull=spec.pull)
     else:
         assert spec.command is not None
         command, schema, env = spec.command, list(spec.schema), dict(spec.extra_env)
@@ -396,6 +468,8 @@ def _running_target(
                 seed=seed,
                 log_path=None if log_dir is None else log_dir / "service.log",
                 start_timeout_s=spec.start_timeout_s,
+                # Pulled already (check_image) if --pull asked for it.
+                image=None if spec.image is None else ContainerImage(spec.image),
             )
             with managed as target:
                 on_info(f"service: {target.base_url} ({spec.label}); stripe: {target.emulator_url}")
