@@ -1,10 +1,7 @@
-"""Ways to reach a service that speaks the target contract.
-
-A `TargetSpec` says which service (the reference, a command tokenproof starts,
-a URL already running), built from options by `TargetSpec.from_options` for the
-CLI and the pytest plugin alike; `open_target` turns it into a running
-`Target`: what scenarios see (the service's URL, its database, its secrets,
-and the Stripe emulator it pays through).
+"""Running targets: `open_target` turns a `TargetSpec` (harness.target_spec)
+into a `Target`, what scenarios see (the service's URL, its database, its
+secrets, and the Stripe emulator it pays through), and stops everything on
+the way out.
 """
 
 from __future__ import annotations
@@ -15,10 +12,10 @@ import secrets
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Protocol
+from typing import Protocol
 
 import asyncpg
 import httpx
@@ -41,11 +38,12 @@ from harness.provisioning.emulator import (
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ProcessStartFailed
 from harness.provisioning.service import REFERENCE_COMMAND, ServiceEnv, ServiceProcess
+from harness.target_spec import DEFAULT_START_TIMEOUT_S, TargetSpec
 from harness.waiting import DeadlineExceeded, wait_until_async
 
 WEBHOOK_PATH = "/api/payments/webhook"
-DEFAULT_START_TIMEOUT_S = 60.0
-TargetKind = Literal["reference", "command", "image", "url"]
+
+__all__ = ["Target", "TargetSpec", "open_target"]
 START_ATTEMPTS = 3
 
 
@@ -247,153 +245,6 @@ class ManagedTarget:
 
 class TargetUnreachable(SetupError):
     """The service at --target-url did not answer GET /health with 200."""
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    kind: TargetKind
-    flaw: str | None = None
-    command: str | None = None
-    cwd: str | None = None
-    image: str | None = None
-    pull: bool = False  # --pull: pull `image` first (tokenproof never pulls unasked)
-    schema: tuple[Path, ...] = ()
-    url: str | None = None
-    database_url: str | None = None
-    jwt_secret: str | None = None
-    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
-    stripe_port: int | None = None
-    extra_env: dict[str, str] = field(default_factory=dict)
-    start_timeout_s: float = 60.0  # for a service tokenproof starts: until /health answers
-
-    @property
-    def label(self) -> str:
-        if self.kind == "reference":
-            return f"reference:{self.flaw}" if self.flaw else "reference"
-        if self.kind == "command":
-            return f"command: {self.command}"
-        if self.kind == "image":
-            return f"image: {self.image}"
-        return f"url: {self.url}"
-
-    @classmethod
-    def from_options(
-        cls,
-        *,
-        target: str = "reference",
-        command: str | None = None,
-        cwd: str | None = None,
-        image: str | None = None,
-        pull: bool = False,
-        env: Sequence[str] = (),
-        schema: Sequence[Path] = (),
-        url: str | None = None,
-        database_url: str | None = None,
-        jwt_secret: str | None = None,
-        webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
-        stripe_port: int | None = None,
-        start_timeout_s: float | None = None,
-    ) -> TargetSpec:
-        """The target that command-line options (CLI or pytest) ask for, or a
-        `UsageError` that says which options go together."""
-        _check_together(command=command, cwd=cwd, image=image, pull=pull, schema=schema, url=url)
-        extra_env = _parse_env(env)
-        if extra_env and url:
-            raise UsageError("--target-env goes with a service tokenproof starts, not --target-url")
-        if command or image:
-            return cls(
-                "command" if command else "image",
-                command=command,
-                cwd=cwd,
-                image=image,
-                pull=pull,
-                schema=tuple(Path(p) for p in schema),
-                extra_env=extra_env,
-                start_timeout_s=start_timeout_s or DEFAULT_START_TIMEOUT_S,
-            )
-        if url:
-            if not database_url or not jwt_secret:
-                raise UsageError(
-                    "--target-url needs --database-url (its database) and --jwt-secret"
-                )
-            return cls(
-                "url",
-                url=url,
-                database_url=database_url,
-                jwt_secret=jwt_secret,
-                webhook_secret=webhook_secret,
-                stripe_port=stripe_port,
-            )
-        name, _, flaw = target.partition(":")
-        if name != "reference":
-            raise UsageError(
-                f"unknown target {target!r}; use reference[:FLAW], --target-command, "
-                "--target-image or --target-url"
-            )
-        return cls("reference", flaw=flaw or None, extra_env=extra_env)
-
-    def cli_args(self) -> list[str]:
-        """The options that select this target again, for reproduction commands."""
-        env = [a for k, v in self.extra_env.items() for a in ("--target-env", f"{k}={v}")]
-        if self.kind == "reference":
-            return ["--target", self.label, *env]
-        if self.kind == "command":
-            args = ["--target-command", str(self.command), *env]
-            if self.cwd:
-                args += ["--target-cwd", self.cwd]
-            for schema in self.schema:
-                args += ["--target-schema", str(schema)]
-            return args
-        if self.kind == "image":
-            args = ["--target-image", str(self.image), *env]
-            for schema in self.schema:
-                args += ["--target-schema", str(schema)]
-            return args
-        return [
-            "--target-url",
-            str(self.url),
-            "--database-url",
-            "<dsn>",
-            "--jwt-secret",
-            "<secret>",
-            "--webhook-secret",
-            "<secret>",
-        ]
-
-
-def _check_together(
-    *,
-    command: str | None,
-    cwd: str | None,
-    image: str | None,
-    pull: bool,
-    schema: Sequence[Path],
-    url: str | None,
-) -> None:
-    """A `UsageError` naming the options that do not go together."""
-    if len([x for x in (command, image, url) if x]) > 1:
-        raise UsageError(
-            "give one of --target-command, --target-image and --target-url, not several"
-        )
-    for path in schema:
-        if not Path(path).is_file():
-            raise UsageError(f"--target-schema {path} is not a readable file")
-    if cwd and not command:
-        raise UsageError("--target-cwd goes with --target-command (an image has its own WORKDIR)")
-    if schema and not (command or image):
-        raise UsageError("--target-schema goes with --target-command or --target-image")
-    if pull and not image:
-        raise UsageError("--pull goes with --target-image")
-
-
-def _parse_env(pairs: Sequence[str]) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key or not key.replace("_", "").isalnum():
-            raise UsageError(f"--target-env {pair!r}: give KEY=VALUE, e.g. TOKENPROOF_DEFECT=x")
-        env[key] = value
-    return env
 
 
 @contextlib.contextmanager

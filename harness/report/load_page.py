@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.checkers.result import Violation
 from harness.report.evidence import render_evidence
 from harness.report.html import check_table, plural
 from harness.report.page import badge, document
@@ -187,18 +188,24 @@ def load_html(report: LoadReport, directory: Path) -> str:
         "<h3>Checks</h3>" + check_table(report.results, any(r.error for r in report.results))
     )
     if violations:
-        t0 = min((op.time_s for op in report.ops), default=0.0)
-        shown = violations[:VIOLATIONS_SHOWN]
-        body.append(f'<section class="scenario st-fail"><h2>{badge("fail")} Violations</h2>')
-        body += [
-            f'<div class="violation"><h4>{html.escape(v.invariant)}</h4>'
-            f'<p class="msg">{html.escape(v.message)}</p>{render_evidence(v.evidence, t0)}</div>'
-            for v in shown
-        ]
-        if len(violations) > len(shown):
-            body.append(f'<p class="muted">{len(violations) - len(shown)} more in load.json</p>')
-        body.append("</section>")
+        body.append(_violations_section(report, violations))
     return document(f"tokenproof load {verdict}: {report.target}", verdict, header, "".join(body))
+
+
+def _violations_section(report: LoadReport, violations: list[Violation]) -> str:
+    """Each violation with its evidence laid out as data (the first few)."""
+    t0 = min((op.time_s for op in report.ops), default=0.0)
+    shown = violations[:VIOLATIONS_SHOWN]
+    parts = [f'<section class="scenario st-fail"><h2>{badge("fail")} Violations</h2>']
+    parts += [
+        f'<div class="violation"><h4>{html.escape(v.invariant)}</h4>'
+        f'<p class="msg">{html.escape(v.message)}</p>{render_evidence(v.evidence, t0)}</div>'
+        for v in shown
+    ]
+    if len(violations) > len(shown):
+        parts.append(f'<p class="muted">{len(violations) - len(shown)} more in load.json</p>')
+    parts.append("</section>")
+    return "".join(parts)
 
 
 def write_load_html(report: LoadReport, directory: Path) -> Path:

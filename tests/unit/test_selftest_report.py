@@ -39,7 +39,7 @@ def test_no_model_cells_no_summary() -> None:
 
 
 def test_progress_line_names_the_outcome() -> None:
-    from harness.cli import _cell_outcome
+    from harness.cli.selftest import _cell_outcome
 
     shrunk = Cell("lost-update", "model", True, "model/state-machine", 4.0, 0, shrunk_steps=2)
     assert _cell_outcome(shrunk).endswith("model/state-machine (4.0 s, shrunk to 2 steps)")

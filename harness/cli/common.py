@@ -1,0 +1,298 @@
+"""What every command shares: the console, exit codes, option groups,
+configuration files, progress lines, and how a command body is run."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+from rich.console import Console
+
+from harness.emulator.defaults import DEFAULT_WEBHOOK_SECRET
+from harness.errors import SetupError, TokenproofError, UsageError
+from harness.provisioning import PostgresSettings
+
+if TYPE_CHECKING:
+    from harness.targets import TargetSpec
+
+EXIT_OK, EXIT_VIOLATIONS, EXIT_SETUP = 0, 1, 2
+
+err = Console(stderr=True, highlight=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def _signals_as_exit() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into SystemExit so that `finally` blocks stop servers.
+
+    Ctrl-C already arrives as KeyboardInterrupt; a timeout wrapper or a CI
+    runner usually sends SIGTERM, whose default action would skip all cleanup.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def postgres_options(func: F) -> F:
+    func = click.option(
+        "--postgres-bin",
+        metavar="DIR|auto",
+        help="Use system PostgreSQL binaries from DIR ('auto': ask pg_config) "
+        "instead of the embedded ones.",
+    )(func)
+    func = click.option(
+        "--database-url",
+        metavar="URL",
+        envvar="TOKENPROOF_DATABASE_URL",
+        help="Use an existing server (role needs CREATEDB); tokenproof creates and drops "
+        "only databases named tokenproof_*. [env: TOKENPROOF_DATABASE_URL]",
+    )(func)
+    return click.option(
+        "--postgres-port",
+        type=int,
+        metavar="PORT",
+        help="Port for a server tokenproof starts (default: a free one).",
+    )(func)
+
+
+def config_option(func: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="Read options from this file (default: tokenproof.toml, or [tool.tokenproof] "
+        "in pyproject.toml, in the current folder).",
+    )(func)
+
+
+def target_options(func: F) -> F:
+    """The options that choose the service under test (verify, load)."""
+    options = [
+        click.option(
+            "--target",
+            "target_name",
+            default="reference",
+            show_default=True,
+            metavar="reference[:FLAW]",
+            help="The bundled reference service (or one with a defect put back).",
+        ),
+        click.option("--target-command", metavar="CMD", help="Start your service with this."),
+        click.option("--target-cwd", metavar="DIR", help="Working directory for the command."),
+        click.option(
+            "--target-image",
+            metavar="IMAGE[:TAG]",
+            help="Start your service's container image (Docker) instead of a command.",
+        ),
+        click.option(
+            "--pull",
+            is_flag=True,
+            help="Pull --target-image first (tokenproof never pulls unless asked).",
+        ),
+        click.option(
+            "--target-env",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Extra environment for a service tokenproof starts (repeatable).",
+        ),
+        click.option(
+            "--target-schema",
+            multiple=True,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="SQL file(s) loaded into each fresh database for --target-command "
+            "or --target-image.",
+        ),
+        click.option(
+            "--target-url", metavar="URL", help="A service already running (give --database-url)."
+        ),
+        click.option(
+            "--jwt-secret", metavar="S", help="JWT_SECRET of the service at --target-url."
+        ),
+        click.option(
+            "--webhook-secret",
+            default=DEFAULT_WEBHOOK_SECRET,
+            show_default=True,
+            help="STRIPE_WEBHOOK_SECRET of the service at --target-url.",
+        ),
+        click.option(
+            "--stripe-port", type=click.IntRange(1, 65535), help="Emulator port for --target-url."
+        ),
+        click.option(
+            "--service-start-timeout",
+            type=click.FloatRange(1),
+            metavar="SECONDS",
+            help="How long a service tokenproof starts may take to answer /health (default 60).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _settings(
+    postgres_bin: str | None, database_url: str | None, port: int | None
+) -> PostgresSettings:
+    return PostgresSettings.resolve(
+        postgres_bin=postgres_bin, database_url=database_url, port=port, env={}
+    )
+
+
+class ScenarioLines:
+    """Which scenario runs and for how long. In a terminal a live line whose
+    clock ticks; in CI logs "running X ..." then its result, and progress lines
+    of long scenarios between them."""
+
+    COLORS = {"pass": "green", "fail": "red", "error": "yellow"}
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self._progressed = False
+        self._status: Any = None
+        self._ticker: Any = None
+
+    def start(self, item: Any) -> None:
+        if not self.live:
+            self.console.print(f"[dim]running[/] {item.id} ...", end="")
+            return
+        from harness.load_progress import ProgressTicker
+
+        self._status = self.console.status(f"running {item.id} ...")
+        self._status.start()
+        self._ticker = ProgressTicker(
+            lambda s: self._status.update(f"running {item.id} ... {s:.0f} s"), every_s=1.0
+        ).__enter__()
+
+    def progress(self, text: str) -> None:
+        self._progressed = True
+        if self.live:
+            self.console.print(f"  [dim]{text}[/]")
+        else:
+            self.console.print(f"\n  [dim]{text}[/]", end="")
+
+    def done(self, report: Any) -> None:
+        verdict = f"[{self.COLORS[report.status]}]{report.status}[/] ({report.duration_s:.1f} s)"
+        if self.live:
+            self._ticker.__exit__(None, None, None)
+            self._status.stop()
+            self.console.print(f"{report.scenario.id} {verdict}")
+            return
+        lead = "\n  " if self._progressed else " "
+        self._progressed = False
+        self.console.print(f"{lead}{verdict}")
+
+
+@contextmanager
+def _live_lines() -> Iterator[Callable[[str], None]]:
+    """Progress of long work: in a terminal one live line, updated in place;
+    elsewhere (CI logs) a plain line each time."""
+    if not err.is_terminal:
+        yield lambda text: err.print(f"[dim]{text}[/]", highlight=False)
+        return
+    from rich.live import Live
+    from rich.text import Text
+
+    with Live(Text(""), console=err, refresh_per_second=4, transient=True) as live:
+        yield lambda text: live.update(Text(text, style="dim"))
+
+
+def _run(body: Callable[[], int]) -> None:
+    try:
+        with _signals_as_exit():
+            code = body()
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted; everything tokenproof started has been stopped[/]")
+        sys.exit(130)
+    except (UsageError, SetupError, TokenproofError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(EXIT_SETUP)
+    sys.exit(code)
+
+
+# Configuration keys and the option (parameter name) each one fills, with how a
+# file's value becomes the option's value.
+CONFIG_OPTIONS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "target": ("target_name", str),
+    "target_command": ("target_command", str),
+    "target_cwd": ("target_cwd", str),
+    "target_image": ("target_image", str),
+    "target_schema": ("target_schema", lambda v: tuple(Path(p) for p in v)),
+    "target_env": ("target_env", lambda v: tuple(f"{k}={x}" for k, x in v.items())),
+    "target_url": ("target_url", str),
+    "suites": ("suites", lambda v: ",".join(v)),
+    "scenarios_from": ("scenarios_from", tuple),
+    "seed": ("seed", int),
+    "report": ("report_dir", Path),
+    "shrink_seconds": ("shrink_seconds", float),
+    "service_start_timeout": ("service_start_timeout", float),
+}
+
+
+def _with_config(ctx: click.Context, config_path: Path | None) -> dict[str, Any]:
+    """The command's parameters, each one the user did not give taken from the
+    configuration file when it has it (flags override the file)."""
+    from click.core import ParameterSource
+
+    from harness.config import resolve
+
+    params = dict(ctx.params)
+    given = {
+        key: params[param]
+        for key, (param, _) in CONFIG_OPTIONS.items()
+        if param in params and ctx.get_parameter_source(param) is not ParameterSource.DEFAULT
+    }
+    resolved = resolve(Path.cwd(), given, config_path=config_path)
+    for key, (param, convert) in CONFIG_OPTIONS.items():
+        if resolved.sources.get(key, "command line") != "command line":
+            params[param] = convert(resolved.values[key])
+    params["_config"] = resolved
+    return params
+
+
+def _target_spec(
+    target_name: str,
+    target_command: str | None,
+    target_cwd: str | None,
+    target_image: str | None,
+    pull: bool,
+    target_env: tuple[str, ...],
+    target_schema: tuple[Path, ...],
+    target_url: str | None,
+    database_url: str | None,
+    jwt_secret: str | None,
+    webhook_secret: str,
+    stripe_port: int | None,
+    service_start_timeout: float | None = None,
+) -> TargetSpec:
+    from harness.targets import TargetSpec
+
+    return TargetSpec.from_options(
+        start_timeout_s=service_start_timeout,
+        target=target_name,
+        command=target_command,
+        cwd=target_cwd,
+        image=target_image,
+        pull=pull,
+        env=target_env,
+        schema=target_schema,
+        url=target_url,
+        database_url=database_url,
+        jwt_secret=jwt_secret,
+        webhook_secret=webhook_secret,
+        stripe_port=stripe_port,
+    )

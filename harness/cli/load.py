@@ -1,0 +1,132 @@
+"""`tokenproof load`: a Locust load run that ends in the checkers' verdict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.cli.app import main
+from harness.cli.common import (
+    EXIT_OK,
+    EXIT_VIOLATIONS,
+    _live_lines,
+    _run,
+    _settings,
+    _target_spec,
+    err,
+    postgres_options,
+    target_options,
+)
+
+
+@main.command()
+@postgres_options
+@click.option("--users", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--spawn-rate", type=click.FloatRange(0.1), default=20.0, show_default=True)
+@click.option(
+    "--duration", type=click.IntRange(1, 86_400), default=60, show_default=True, help="Seconds."
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Locust processes (a master and this many workers when above 1).",
+)
+@click.option("--webhook-chaos", is_flag=True, help="Duplicate, delay, drop and forge webhooks.")
+@click.option(
+    "--headless/--web",
+    default=True,
+    show_default=True,
+    help="--web opens Locust's UI (http://127.0.0.1:8089) for an interactive session.",
+)
+@click.option(
+    "--web-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDR",
+    help="Address Locust's web UI listens on (anything but loopback is warned about).",
+)
+@click.option("--web-port", type=click.IntRange(1, 65535), default=8089, show_default=True)
+@click.option(
+    "--master-bind-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDR",
+    help="With --processes: address the Locust master listens on (for workers elsewhere).",
+)
+@target_options
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Locust's HTML and CSV, and load.json with the verdict "
+    "(default: tokenproof's cache, load/<target>; the path is printed).",
+)
+def load(
+    postgres_bin: str | None,
+    database_url: str | None,
+    postgres_port: int | None,
+    users: int,
+    spawn_rate: float,
+    duration: int,
+    processes: int,
+    webhook_chaos: bool,
+    headless: bool,
+    web_host: str,
+    web_port: int,
+    master_bind_host: str,
+    report_dir: Path | None,
+    **target_args: Any,
+) -> None:
+    """Run a Locust load against a target, then check every invariant.
+
+    Exit 1 if any invariant broke or any request answered 5xx (each is listed).
+    """
+    from harness.load import LoadSettings, exposure_warnings, fresh_default_report_dir, run_load
+    from harness.targets import open_target
+
+    def body() -> int:
+        spec = _target_spec(**target_args, database_url=database_url)
+        settings = _settings(
+            postgres_bin, None if spec.kind == "url" else database_url, postgres_port
+        )
+        load_settings = LoadSettings(
+            users=users,
+            spawn_rate=spawn_rate,
+            duration_s=duration,
+            processes=processes,
+            webhook_chaos=webhook_chaos,
+            headless=headless,
+            web_host=web_host,
+            web_port=web_port,
+            master_bind_host=master_bind_host,
+        )
+        for warning in exposure_warnings(load_settings):
+            err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        out_dir = report_dir or fresh_default_report_dir(spec.label)
+        with open_target(spec, settings, on_info=lambda m: err.print(m)) as target:
+            err.print(
+                f"locust: {users} users, {duration} s, {processes} process(es)"
+                + (", webhook chaos" if webhook_chaos else "")
+            )
+            with _live_lines() as show:
+                report = run_load(
+                    target, load_settings, out_dir, on_progress=lambda p: show(p.line())
+                )
+        (out_dir / "load.json").write_text(json.dumps(report.to_json(), indent=2, default=str))
+        for line in report.endpoint_lines():
+            err.print(line)
+        for violation in report.violations[:20]:
+            err.print(f"[red]{violation.invariant}[/]: {violation.message}")
+        err.print(
+            f"{report.requests_checked} requests checked; verdict: "
+            + ("[green]pass[/]" if report.ok else f"[red]fail[/] ({len(report.violations)})")
+        )
+        err.print(f"reports written to {out_dir}")
+        return EXIT_OK if report.ok else EXIT_VIOLATIONS
+
+    _run(body)
