@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 
 import asyncpg
@@ -35,6 +34,7 @@ from harness.provisioning.emulator import (
     DEFAULT_WEBHOOK_SECRET,
     EmulatorProcess,
 )
+from harness.provisioning.lifecycle import StopsOnExit
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ProcessStartFailed
 from harness.provisioning.service import REFERENCE_COMMAND, ServiceEnv, ServiceProcess
@@ -115,7 +115,7 @@ class Target:
             self.process.restart()
 
 
-class ManagedTarget:
+class ManagedTarget(StopsOnExit):
     """A fresh database, an emulator process and the service process (or, with
     `image`, its container), started and stopped together (`with`); a failure
     while starting stops what had started."""
@@ -233,14 +233,6 @@ class ManagedTarget:
 
     def __enter__(self) -> Target:
         return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class TargetUnreachable(SetupError):

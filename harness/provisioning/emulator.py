@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
@@ -15,6 +14,7 @@ from harness.emulator.defaults import (
     format_delays,
 )
 from harness.emulator_client import EmulatorClient
+from harness.provisioning.lifecycle import StopsOnExit
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ChildProcess
 from harness.provisioning.workdirs import run_dir
@@ -24,7 +24,7 @@ __all__ = ["DEFAULT_RETRY_DELAYS", "DEFAULT_WEBHOOK_SECRET", "EmulatorProcess"]
 DEFAULT_RETRY_DELAYS = format_delays(DEFAULT_RETRY_DELAYS_S)
 
 
-class EmulatorProcess:
+class EmulatorProcess(StopsOnExit):
     """`python -m harness.emulator` (= `tokenproof stripe-emulator`) on a free port.
 
     `api_key`: the one key the emulator accepts, the one the harness gives the
@@ -94,11 +94,3 @@ class EmulatorProcess:
 
     def __enter__(self) -> EmulatorProcess:
         return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -7,7 +7,6 @@ never alter anything we did not create.
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -17,6 +16,7 @@ from harness.provisioning.errors import (
     ProvisioningError,
     ServerUnreachable,
 )
+from harness.provisioning.lifecycle import StopsOnExit
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -34,7 +34,7 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-class ExistingPostgres:
+class ExistingPostgres(StopsOnExit):
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
@@ -63,14 +63,6 @@ class ExistingPostgres:
     def __enter__(self) -> ExistingPostgres:
         self.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     async def _check(self) -> None:
         try:

@@ -22,11 +22,11 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from harness.provisioning.binaries import PostgresBinaries, runnable_by
 from harness.provisioning.errors import PortInUse, ProvisioningError, ServerStartFailed
+from harness.provisioning.lifecycle import StopsOnExit
 from harness.provisioning.osuser import OsUser, server_user
 from harness.provisioning.processes import die_with_parent, family, wait_gone
 from harness.provisioning.workdirs import PG_PREFIX, OwnedDir, sweep
@@ -64,7 +64,7 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-class LocalPostgres:
+class LocalPostgres(StopsOnExit):
     """Start with `start()` or as a context manager; `stop()` is idempotent."""
 
     def __init__(
@@ -170,14 +170,6 @@ class LocalPostgres:
     def __enter__(self) -> LocalPostgres:
         self.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- internals ---------------------------------------------------------------
 
