@@ -93,6 +93,35 @@ class PurchaseLimiter:
         window.append(now)
 
 
+@dataclass(frozen=True)
+class Order:
+    """A purchase as the service records it, whatever Stripe answered."""
+
+    user_id: str
+    tokens: int
+    bonus: int
+    price: Decimal
+    key: str  # the client's key, or one of ours when it sent none
+    client_key: str | None
+
+    async def insert(self, conn: repo.Conn, payment_intent_id: str, status: str) -> Any:
+        return await repo.insert_purchase(
+            conn,
+            user_id=self.user_id,
+            tokens=self.tokens + self.bonus,
+            amount_usd=self.price,
+            bonus=self.bonus,
+            payment_intent_id=payment_intent_id,
+            client_key=self.key,
+            status=status,
+        )
+
+    async def remember(self, conn: repo.Conn, reply: Reply) -> None:
+        """Store the answer a retry with the client's key gets again."""
+        if self.client_key is not None:
+            await repo.store_response(conn, self.user_id, self.key, reply.status, reply.body)
+
+
 class TokenService:
     """Every step a flawed variant may override is a method of its own."""
 
@@ -257,6 +286,7 @@ class TokenService:
             "bonusTokens": str(bonus),
             "clientIdempotencyKey": key,
         }
+        order = Order(user_id, tokens, bonus, price, key, client_key)
         # No connection is held while Stripe answers (it may take seconds).
         try:
             intent = await self.payments.create_intent(
@@ -266,58 +296,30 @@ class TokenService:
                 key=self.stripe_key(user_id, key),
             )
         except PaymentDeclined as exc:
-            return await self.record_decline(exc, user_id, tokens, bonus, price, key, client_key)
-        return await self.record_purchase(intent, user_id, tokens, bonus, price, key, client_key)
+            return await self.record_decline(exc, order)
+        return await self.record_purchase(intent, order)
 
-    async def record_decline(
-        self,
-        exc: PaymentDeclined,
-        user_id: str,
-        tokens: int,
-        bonus: int,
-        price: Decimal,
-        key: str,
-        client_key: str | None,
-    ) -> Reply:
+    async def record_decline(self, exc: PaymentDeclined, order: Order) -> Reply:
         """402, a failed purchase row for the declined intent, and the stored answer."""
+        pi = exc.details.get("payment_intent_id")
         reply = Reply(
             402,
             {
                 "error": exc.message,
                 "declineCode": exc.details.get("decline_code"),
-                "paymentIntentId": exc.details.get("payment_intent_id"),
+                "paymentIntentId": pi,
             },
         )
-        pi = exc.details.get("payment_intent_id")
 
         async def record(conn: repo.Conn) -> None:
             if pi:
-                await repo.insert_purchase(
-                    conn,
-                    user_id=user_id,
-                    tokens=tokens + bonus,
-                    amount_usd=price,
-                    bonus=bonus,
-                    payment_intent_id=pi,
-                    client_key=key,
-                    status="failed",
-                )
-            if client_key is not None:
-                await repo.store_response(conn, user_id, key, reply.status, reply.body)
+                await order.insert(conn, pi, "failed")
+            await order.remember(conn, reply)
 
         await self.transaction(record)
         return reply
 
-    async def record_purchase(
-        self,
-        intent: Intent,
-        user_id: str,
-        tokens: int,
-        bonus: int,
-        price: Decimal,
-        key: str,
-        client_key: str | None,
-    ) -> Reply:
+    async def record_purchase(self, intent: Intent, order: Order) -> Reply:
         """The pending purchase row and the 200 answer; only the webhook credits."""
         status = {
             "requires_action": "requires_action",
@@ -326,16 +328,7 @@ class TokenService:
         }.get(intent.status, "pending")  # succeeded too: only the webhook credits
 
         async def record(conn: repo.Conn) -> Reply:
-            row = await repo.insert_purchase(
-                conn,
-                user_id=user_id,
-                tokens=tokens + bonus,
-                amount_usd=price,
-                bonus=bonus,
-                payment_intent_id=intent.id,
-                client_key=key,
-                status=status,
-            )
+            row = await order.insert(conn, intent.id, status)
             reply = Reply(
                 200,
                 {
@@ -348,8 +341,7 @@ class TokenService:
                     },
                 },
             )
-            if client_key is not None:
-                await repo.store_response(conn, user_id, key, reply.status, reply.body)
+            await order.remember(conn, reply)
             return reply
 
         return await self.transaction(record)

@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import asyncpg
 import stripe
 
+from harness.emulator import EmulatorThread
+from harness.emulator_client import EmulatorClient
 from harness.waiting import wait_until
 
 SECRET = "whsec_test_sink_secret"
@@ -95,3 +98,26 @@ class WebhookSink:
         wait_until(check, within=15, what=what)
         with self._lock:
             return list(self.received)
+
+
+class EmulatorWorld:
+    """An emulator with a webhook sink, its control client, and the official
+    stripe-python client pointed at it (with `key`)."""
+
+    def __init__(self, emulator: EmulatorThread, sink: WebhookSink, key: str) -> None:
+        self.emulator = emulator
+        self.sink = sink
+        self.control = EmulatorClient(emulator.url)
+        self.client = stripe.StripeClient(
+            key, base_addresses={"api": emulator.url}, max_network_retries=2
+        )
+
+
+async def fetch(dsn: str, sql: str) -> list[asyncpg.Record]:
+    """One query on a connection of its own."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows: list[asyncpg.Record] = await conn.fetch(sql)
+        return rows
+    finally:
+        await conn.close()

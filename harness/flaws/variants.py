@@ -57,6 +57,22 @@ async def _patch_style_rows(conn: repo.Conn, t: Transfer, source_id: str | None 
     )
 
 
+async def _patch_style_transfer(
+    conn: repo.Conn, t: Transfer, new_balance_sql: str, value: int
+) -> tuple[repo.Balance, repo.Balance]:
+    """The patches' rows, then the sender's balance set to `new_balance_sql`
+    ($2 is `value`) and the creator credited."""
+    await _patch_style_rows(conn, t)
+    sender = await conn.fetchrow(
+        f"""UPDATE token_balances SET balance = {new_balance_sql}, version = version + 1
+            WHERE user_id = $1 RETURNING balance, version""",
+        t.sender,
+        value,
+    )
+    creator = await repo.credit(conn, t.creator, t.tokens, earned=True)
+    return repo.Balance(t.sender, sender["balance"], sender["version"]), creator
+
+
 class LostUpdate(TokenService):
     """Reads the balances without a lock, checks in Python, writes the computed balance."""
 
@@ -71,15 +87,8 @@ class LostUpdate(TokenService):
     async def debit_and_credit(
         self, conn: repo.Conn, t: Transfer, sender_balance: int
     ) -> tuple[repo.Balance, repo.Balance]:
-        await _patch_style_rows(conn, t)
-        sender = await conn.fetchrow(
-            """UPDATE token_balances SET balance = $2, version = version + 1
-               WHERE user_id = $1 RETURNING balance, version""",
-            t.sender,
-            sender_balance - t.tokens,
-        )
-        creator = await repo.credit(conn, t.creator, t.tokens, earned=True)
-        return repo.Balance(t.sender, sender["balance"], sender["version"]), creator
+        # The balance computed in Python from what was read without a lock.
+        return await _patch_style_transfer(conn, t, "$2", sender_balance - t.tokens)
 
 
 class NoFundsCheck(TokenService):
@@ -92,15 +101,7 @@ class NoFundsCheck(TokenService):
     async def debit_and_credit(
         self, conn: repo.Conn, t: Transfer, sender_balance: int
     ) -> tuple[repo.Balance, repo.Balance]:
-        await _patch_style_rows(conn, t)
-        sender = await conn.fetchrow(
-            """UPDATE token_balances SET balance = balance - $2, version = version + 1
-               WHERE user_id = $1 RETURNING balance, version""",
-            t.sender,
-            t.tokens,
-        )
-        creator = await repo.credit(conn, t.creator, t.tokens, earned=True)
-        return repo.Balance(t.sender, sender["balance"], sender["version"]), creator
+        return await _patch_style_transfer(conn, t, "balance - $2", t.tokens)
 
 
 class CreditOnPurchase(TokenService):

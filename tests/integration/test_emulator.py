@@ -14,20 +14,15 @@ import stripe
 from harness.emulator import DeliverySettings, EmulatorConfig, EmulatorThread
 from harness.emulator_client import EmulatorClient, EmulatorControlError
 from harness.waiting import wait_until
-from tests.support import SECRET, Received, WebhookSink
+from tests.support import SECRET, EmulatorWorld, Received, WebhookSink
 
 KEY = "sk_test_tokenproof"
 FAST = DeliverySettings(retry_delays_s=(0.02, 0.05, 0.1), attempt_timeout_s=5)
 
 
-class World:
+class World(EmulatorWorld):
     def __init__(self, emulator: EmulatorThread, sink: WebhookSink) -> None:
-        self.emulator = emulator
-        self.sink = sink
-        self.control = EmulatorClient(emulator.url)
-        self.client = stripe.StripeClient(
-            KEY, base_addresses={"api": emulator.url}, max_network_retries=2
-        )
+        super().__init__(emulator, sink, KEY)
 
     def create(self, **params: Any) -> stripe.PaymentIntent:
         # Card only, as a service that takes cards does it: no return_url needed.

@@ -15,21 +15,16 @@ import stripe
 from harness.emulator import DeliverySettings, EmulatorConfig, EmulatorThread
 from harness.emulator_client import EmulatorClient
 from harness.waiting import wait_until
-from tests.support import SECRET, WebhookSink
+from tests.support import SECRET, EmulatorWorld, WebhookSink
 
 KEY = "sk_test_parity"
 FAST = DeliverySettings(retry_delays_s=(0.02, 0.05, 0.1), attempt_timeout_s=5)
 RETURN = "https://shop.test/return"
 
 
-class World:
+class World(EmulatorWorld):
     def __init__(self, emulator: EmulatorThread, sink: WebhookSink) -> None:
-        self.emulator = emulator
-        self.sink = sink
-        self.control = EmulatorClient(emulator.url)
-        self.client = stripe.StripeClient(
-            KEY, base_addresses={"api": emulator.url}, max_network_retries=2
-        )
+        super().__init__(emulator, sink, KEY)
 
     def intents(self) -> Any:
         return self.client.v1.payment_intents

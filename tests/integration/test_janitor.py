@@ -22,6 +22,7 @@ from harness.provisioning.processes import ChildProcess, family, is_running
 from harness.provisioning.workdirs import PG_PREFIX
 from harness.waiting import process_alive, wait_until
 from tests.leftovers import entries, server_reachable_tmpdir
+from tests.support import fetch
 
 pytestmark = pytest.mark.integration
 
@@ -59,18 +60,9 @@ def test_a_live_servers_folder_is_never_swept() -> None:
         with first, second:
             assert second.swept == []
             assert first.workdir is not None and first.workdir.is_dir()
-            rows = asyncio.run(_fetch(first.admin_dsn, "SELECT 1 AS one"))
+            rows = asyncio.run(fetch(first.admin_dsn, "SELECT 1 AS one"))
             assert rows[0]["one"] == 1
         assert entries(parent, PG_PREFIX) == set()
-
-
-async def _fetch(dsn: str, sql: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows: list[asyncpg.Record] = await conn.fetch(sql)
-        return rows
-    finally:
-        await conn.close()
 
 
 def test_stop_with_a_busy_backend_leaves_no_server_process_and_no_folder() -> None:

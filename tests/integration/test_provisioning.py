@@ -25,22 +25,14 @@ from harness.provisioning import (
 )
 from harness.provisioning.local import free_port
 from harness.waiting import process_alive
+from tests.support import fetch
 
 SYSTEM_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-async def _fetch(dsn: str, sql: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows: list[asyncpg.Record] = await conn.fetch(sql)
-        return rows
-    finally:
-        await conn.close()
-
-
 def test_fresh_database_has_the_reference_schema(fresh_database: FreshDatabase) -> None:
     rows = asyncio.run(
-        _fetch(
+        fetch(
             fresh_database.dsn,
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
         )
@@ -62,7 +54,7 @@ def test_fresh_databases_are_isolated(
                 await conn.execute("INSERT INTO users (supabase_id) VALUES ('only-in-first')")
             finally:
                 await conn.close()
-            rows = await _fetch(second.dsn, "SELECT count(*) AS n FROM users")
+            rows = await fetch(second.dsn, "SELECT count(*) AS n FROM users")
             assert rows[0]["n"] == 0
         finally:
             await reference_database_factory.drop(first.name)
@@ -107,7 +99,7 @@ def test_factory_close_leaves_nothing(postgres_cluster: LocalPostgres | Existing
         factory = await DatabaseFactory.open(postgres_cluster, reference_impl.schema_files())
         made = [factory.created[0], (await factory.create()).name]
         await factory.close()
-        rows = await _fetch(postgres_cluster.admin_dsn, "SELECT datname FROM pg_database")
+        rows = await fetch(postgres_cluster.admin_dsn, "SELECT datname FROM pg_database")
         return [name for name in made if name in {r["datname"] for r in rows}]
 
     assert asyncio.run(scenario()) == []
@@ -122,13 +114,13 @@ def test_broken_schema_raises_and_leaves_no_template(
     async def scenario() -> None:
         before = {
             r["datname"]
-            for r in await _fetch(postgres_cluster.admin_dsn, "SELECT datname FROM pg_database")
+            for r in await fetch(postgres_cluster.admin_dsn, "SELECT datname FROM pg_database")
         }
         with pytest.raises(SchemaLoadFailed, match="syntax"):
             await DatabaseFactory.open(postgres_cluster, [bad])
         after = {
             r["datname"]
-            for r in await _fetch(postgres_cluster.admin_dsn, "SELECT datname FROM pg_database")
+            for r in await fetch(postgres_cluster.admin_dsn, "SELECT datname FROM pg_database")
         }
         assert after == before
 
@@ -140,7 +132,7 @@ def test_start_and_stop_leave_no_process_or_folder() -> None:
     server.start()
     pid, workdir = server.pid, server.workdir
     assert pid is not None and workdir is not None and workdir.exists()
-    rows = asyncio.run(_fetch(server.admin_dsn, "SELECT inet_server_addr()::text AS addr"))
+    rows = asyncio.run(fetch(server.admin_dsn, "SELECT inet_server_addr()::text AS addr"))
     assert rows[0]["addr"].startswith("127.0.0.1")
     server.stop()
     server.stop()  # idempotent
@@ -151,7 +143,7 @@ def test_start_and_stop_leave_no_process_or_folder() -> None:
 @pytest.mark.skipif(not SYSTEM_BIN.is_dir(), reason="no system PostgreSQL 15 on this machine")
 def test_system_binaries_serve() -> None:
     with LocalPostgres(system_binaries(SYSTEM_BIN)) as server:
-        version = asyncio.run(_fetch(server.admin_dsn, "SHOW server_version"))[0][0]
+        version = asyncio.run(fetch(server.admin_dsn, "SHOW server_version"))[0][0]
     assert version.startswith("15")
 
 
@@ -215,7 +207,7 @@ def test_existing_server_mode_creates_and_drops_prefixed_databases(
         await factory.close()
         names = {
             r["datname"]
-            for r in await _fetch(postgres_cluster.admin_dsn, "SELECT datname FROM pg_database")
+            for r in await fetch(postgres_cluster.admin_dsn, "SELECT datname FROM pg_database")
         }
         assert db.name not in names
         assert "postgres" in names
