@@ -243,9 +243,12 @@ CONFIG_OPTIONS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 }
 
 
-def _with_config(ctx: click.Context, config_path: Path | None) -> dict[str, Any]:
+def _with_config(
+    ctx: click.Context, config_path: Path | None, *, only_target: bool = False
+) -> dict[str, Any]:
     """The command's parameters, each one the user did not give taken from the
-    configuration file when it has it (flags override the file)."""
+    configuration file when it has it (flags override the file). `only_target`:
+    just the keys that say which service (a load run keeps its own report folder)."""
     from click.core import ParameterSource
 
     from harness.config import resolve
@@ -258,6 +261,8 @@ def _with_config(ctx: click.Context, config_path: Path | None) -> dict[str, Any]
     }
     resolved = resolve(Path.cwd(), given, config_path=config_path)
     for key, (param, convert) in CONFIG_OPTIONS.items():
+        if only_target and not key.startswith(("target", "service")):
+            continue
         if resolved.sources.get(key, "command line") != "command line":
             params[param] = convert(resolved.values[key])
     params["_config"] = resolved

@@ -16,6 +16,8 @@ from harness.cli.common import (
     _run,
     _settings,
     _target_spec,
+    _with_config,
+    config_option,
     err,
     postgres_options,
     target_options,
@@ -66,6 +68,7 @@ from harness.cli.common import (
     help="Locust's HTML and CSV, and load.json with the verdict "
     "(default: tokenproof's cache, load/<target>; the path is printed).",
 )
+@config_option
 def load(
     postgres_bin: str | None,
     database_url: str | None,
@@ -80,9 +83,12 @@ def load(
     web_port: int,
     master_bind_host: str,
     report_dir: Path | None,
+    config_path: Path | None,
     **target_args: Any,
 ) -> None:
     """Run a Locust load against a target, then check every invariant.
+
+    The target options not given come from the configuration file, as for verify.
 
     Exit 1 if any invariant broke or any request answered 5xx (each is listed).
     """
@@ -90,6 +96,8 @@ def load(
     from harness.targets import open_target
 
     def body() -> int:
+        given = _with_config(click.get_current_context(), config_path, only_target=True)
+        target_args.update({k: given[k] for k in target_args})
         spec = _target_spec(**target_args, database_url=database_url)
         settings = _settings(
             postgres_bin, None if spec.kind == "url" else database_url, postgres_port
