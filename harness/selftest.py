@@ -12,7 +12,7 @@ import functools
 import secrets
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.model import steps_text
@@ -70,19 +70,8 @@ class Cell:
         return [f"{self.seconds:.1f} s", f"{self.ops} ops"]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "variant": self.variant,
-            "suite": self.suite,
-            "caught": self.caught,
-            "scenario": self.scenario,
-            "seconds": round(self.seconds, 3),
-            "ops": self.ops,
-            "errors": list(self.errors),
-            "invariants": list(self.invariants),
-            "notes": list(self.notes),
-            "evidence": self.evidence,
-            "shrunk_steps": self.shrunk_steps,
-        }
+        lists = {k: list(getattr(self, k)) for k in ("errors", "invariants", "notes")}
+        return {**asdict(self), **lists, "seconds": round(self.seconds, 3)}
 
 
 @dataclass

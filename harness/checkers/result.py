@@ -35,10 +35,4 @@ class CheckResult:
         return cls(checker, "invalid" if violations else "valid", checked, tuple(violations))
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "checker": self.checker,
-            "validity": self.validity,
-            "checked": self.checked,
-            "error": self.error,
-            "violations": [v.to_json() for v in self.violations],
-        }
+        return {**asdict(self), "violations": [v.to_json() for v in self.violations]}

@@ -14,7 +14,7 @@ import hmac
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, with_config
@@ -109,19 +109,7 @@ class DeliveryRule:
         return self.probability >= 1.0 or rng.random() < self.probability
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "mode": self.mode,
-            "event_type": self.event_type,
-            "intent_id": self.intent_id,
-            "metadata": self.metadata,
-            "delay_s": self.delay_s,
-            "copies": self.copies,
-            "window": self.window,
-            "times": self.times,
-            "probability": self.probability,
-            "matched": self.matched,
-        }
+        return asdict(self)
 
 
 @dataclass
@@ -143,19 +131,9 @@ class Attempt:
         return self.status is not None and 200 <= self.status < 300
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "endpoint_id": self.endpoint_id,
-            "copy": self.copy,
-            "attempt": self.number,
-            "signature": self.signature,
-            "started": self.started,
-            "status": self.status,
-            "error": self.error,
-            "latency_s": self.latency_s,
-            "dropped": self.dropped,
-        }
+        fields = asdict(self)
+        fields["attempt"] = fields.pop("number")
+        return fields
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, with_config
@@ -54,18 +54,4 @@ class FaultRule:
         return self.probability >= 1.0 or rng.random() < self.probability
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "path": self.path,
-            "method": self.method,
-            "payment_method": self.payment_method,
-            "metadata": self.metadata,
-            "latency_s": self.latency_s,
-            "status": self.status,
-            "should_retry": self.should_retry,
-            "drop": self.drop,
-            "times": self.times,
-            "probability": self.probability,
-            "fired": self.fired,
-        }
+        return asdict(self)
