@@ -140,8 +140,7 @@ class Run:
     async def settled(self, within: float = SETTLE_S) -> None:
         """Release held webhooks and wait until Stripe has delivered everything it
         meant to (then the service has had its say on every event)."""
-        await asyncio.to_thread(self.stripe.release)
-        await asyncio.to_thread(self.stripe.wait_settled, within)
+        await settle(self.stripe, within)
 
     def note(self, text: str) -> None:
         """A figure worth reporting (a latency, a count), shown next to the result."""
@@ -400,11 +399,15 @@ def _describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=4)}"
 
 
+async def settle(stripe: EmulatorClient, within: float = SETTLE_S) -> None:
+    await asyncio.to_thread(stripe.release)
+    await asyncio.to_thread(stripe.wait_settled, within)
+
+
 async def _observe_and_check(
     target: Target, scenario: Scenario, users: dict[str, str], history: History
 ) -> list[CheckResult]:
-    await asyncio.to_thread(target.emulator.release)
-    await asyncio.to_thread(target.emulator.wait_settled, SETTLE_S)
+    await settle(target.emulator)
     observation = await observe(target, users.values(), history.ops)
     return check(observation, scenario.checkers)
 

@@ -247,18 +247,16 @@ def open_target(
     seed: int = 0,
     on_info: Callable[[str], None] = lambda _: None,
     log_dir: Path | None = None,
-    check_first: bool = True,
 ) -> Iterator[Target]:
     """The running target, stopped on the way out (also on errors and Ctrl-C).
 
     `log_dir`: keep the started service's output there as `service.log` (else in
-    a temporary file, removed afterwards). `check_first`: run the preflight
-    before handing the target out (see harness.preflight)."""
-    with _running_target(spec, postgres, seed, on_info, log_dir) as target:
-        if check_first:
-            from harness.preflight import preflight
+    a temporary file, removed afterwards). The preflight (harness.preflight) runs
+    before the target is handed out."""
+    from harness.preflight import preflight
 
-            asyncio.run(preflight(target, run_id=secrets.token_hex(3)))
+    with _running_target(spec, postgres, seed, on_info, log_dir) as target:
+        asyncio.run(preflight(target, run_id=secrets.token_hex(3)))
         yield target
 
 

@@ -426,7 +426,20 @@ def test_verify_a_service_already_running(reference_database_factory: Any, tmp_p
             "--stripe-port",
             str(stripe_port),
         )
+        # Preflight: a secret that is not the service's is one setup error.
+        wrong = _verify(
+            "--target-url",
+            service.url,
+            "--database-url",
+            database.dsn,
+            "--jwt-secret",
+            "not-the-services-secret-but-long-enough",
+            timeout=120,
+        )
     finally:
         service.cleanup()
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"STRIPE_API_BASE=http://127.0.0.1:{stripe_port}" in result.stderr.replace("\n", "")
+    assert wrong.returncode == 2, wrong.stderr[-2000:]
+    assert "refused a valid bearer token" in wrong.stderr.replace("\n", " ")
+    assert "running" not in wrong.stderr
