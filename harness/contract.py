@@ -146,11 +146,6 @@ _PURCHASE_ROUTE = _c(
     "(optional) | 200 `{success, transaction?, paymentIntent: {id, status, client_secret}}` "
     "| 400 bad input, 401, 402 card declined, 404 unknown user, 429 rate limited |",
 )
-_WEBHOOK_ONLY = _c(
-    "Money flow",
-    "**Tokens are credited only by the webhook** for `payment_intent.succeeded`, exactly "
-    "once per PaymentIntent, whatever the number, order or timing of deliveries.",
-)
 _FAILED_ROWS = _c(
     "Money flow",
     "`payment_intent.payment_failed` / `payment_intent.canceled` mark the row failed / "
@@ -168,12 +163,6 @@ _HEALTH = _c(
     "The service must be healthy (`GET /health` answers 200) before the harness starts a scenario.",
 )
 _BALANCE_ROUTE = _c("Routes", "| `GET /api/tokens/balance` | none | 200 `{balance}` | 401 |")
-_TIP_ROUTE = _c(
-    "Routes",
-    "| `POST /api/tokens/tip` | `creatorId`, `tokenAmount`, `channel`, `clientIdempotencyKey` "
-    "(optional) | 200 `{success, tokensDeducted, senderBalance, recipientBalance}` | 400, "
-    "401, 402 insufficient balance, 404 creator not found |",
-)
 
 # Every invariant the harness can report, with the sentence it enforces.
 INVARIANTS: dict[str, Citation] = {
@@ -205,8 +194,8 @@ INVARIANTS: dict[str, Citation] = {
     "negative-refused": _BAD_AMOUNT,
     "bad-token-refused": _AUTH,
     "bad-token-changes-nothing": _AUTH,
-    "only-callers-tokens-move": _AUTH,
     "exp-required": _NO_EXP,
+    "only-callers-tokens-move": _AUTH,
     "retry-replays-first-answer": _REPLAY,
     "reused-key-refused": _REPLAY,
     "retry-handled": _OUTAGE,
@@ -218,15 +207,12 @@ INVARIANTS: dict[str, Citation] = {
     "forgery-refused": _WEBHOOK,
     "malformed-webhook-refused": _WEBHOOK,
     "unknown-intent-handled": _WEBHOOK,
-    "credit-survives-later-failure": _FAILED_ROWS,
     "purchase-row-final-status": _FAILED_ROWS,
-    "webhook-only-credits": _WEBHOOK_ONLY,
     "service-stalled": _BALANCE_ROUTE,
     "works-after-restart": _HEALTH,
     "recovers-after-kill": _HEALTH,
     "service-crashed": _HEALTH,
     "service-unreachable": _HEALTH,
-    "tip-answers": _TIP_ROUTE,
     "model-matches-service": _LEDGER,
 }
 

@@ -49,6 +49,18 @@ def test_every_reported_invariant_cites_the_contract() -> None:
     assert found <= set(INVARIANTS), f"uncited: {sorted(found - set(INVARIANTS))}"
 
 
+def test_no_citation_is_dead() -> None:
+    """Every cited invariant is named somewhere a check can report it."""
+    sources = "\n".join(
+        path.read_text()
+        for folder in ("harness", "scenarios")
+        for path in (ROOT / folder).rglob("*.py")
+        if path.name != "contract.py"
+    )
+    dead = [name for name in INVARIANTS if f'"{name}"' not in sources]
+    assert not dead, f"cited but never reported: {dead}"
+
+
 def test_every_citation_is_verbatim_in_the_contract() -> None:
     contract = _folded(CONTRACT.read_text())
     for name, cited in INVARIANTS.items():
