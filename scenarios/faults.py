@@ -87,8 +87,9 @@ async def slow_stripe_concurrent_purchases(run: Run) -> None:
     with contextlib.suppress(DeadlineExceeded):
         await wait_until_async(waiting_on_stripe, within=3, what="a purchase waits on Stripe")
     # Several reads at once, each round, each on a new connection: a server with
-    # several workers hands them to different ones, so a starved one is not missed. Meanwhile the
-    # service's database sessions are sampled: what holds them is the evidence.
+    # several workers hands them to different ones, so a starved one is not
+    # missed. Meanwhile the service's database sessions are sampled: what holds
+    # them is the evidence.
     worst, sessions = 0.0, []
     for _ in range(STALL_ROUNDS):
         sampler = run.spawn(_sample_holding(run.target.database_url))
