@@ -8,6 +8,7 @@ from typing import Any
 
 from harness.checkers import CheckResult, Violation
 from harness.history import Op, OpType, classify
+from harness.load import LoadReport, LoadSettings
 from harness.report import RunReport
 from harness.runner import ScenarioReport, Status
 from harness.scenario import Scenario
@@ -131,6 +132,21 @@ def drain() -> ScenarioReport:
         "balance never goes negative.\n    Catches missing funds checks and lost updates."
     )
     return ScenarioReport(_scenario("race", "drain-one-fan", doc), "fail", 1, 0.5, results, ops.ops)
+
+
+def drained_load(duration_s: int, stats: list[dict[str, str]] | None = None) -> LoadReport:
+    """A load run of `duration_s` (plus a second of start-up) that found the
+    drain scenario's violation, with Locust's aggregated `stats` rows."""
+    scenario = drain()
+    return LoadReport(
+        "reference:lost-update",
+        LoadSettings(users=20, duration_s=duration_s),
+        scenario.results,
+        scenario.ops,
+        duration_s + 1.0,
+        0,
+        stats or [],
+    )
 
 
 def server_error() -> ScenarioReport:

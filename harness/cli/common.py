@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -17,9 +17,6 @@ from rich.console import Console
 from harness.emulator.defaults import DEFAULT_WEBHOOK_SECRET
 from harness.errors import SetupError, TokenproofError, UsageError
 from harness.provisioning import PostgresSettings
-
-if TYPE_CHECKING:
-    from harness.targets import TargetSpec
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_SETUP = 0, 1, 2
 
@@ -86,16 +83,20 @@ def target_options(func: F) -> F:
     options = [
         click.option(
             "--target",
-            "target_name",
             default="reference",
             show_default=True,
             metavar="reference[:FLAW]",
             help="The bundled reference service (or one with a defect put back).",
         ),
-        click.option("--target-command", metavar="CMD", help="Start your service with this."),
-        click.option("--target-cwd", metavar="DIR", help="Working directory for the command."),
+        click.option(
+            "--target-command", "command", metavar="CMD", help="Start your service with this."
+        ),
+        click.option(
+            "--target-cwd", "cwd", metavar="DIR", help="Working directory for the command."
+        ),
         click.option(
             "--target-image",
+            "image",
             metavar="IMAGE[:TAG]",
             help="Start your service's container image (Docker) instead of a command.",
         ),
@@ -106,19 +107,24 @@ def target_options(func: F) -> F:
         ),
         click.option(
             "--target-env",
+            "env",
             multiple=True,
             metavar="KEY=VALUE",
             help="Extra environment for a service tokenproof starts (repeatable).",
         ),
         click.option(
             "--target-schema",
+            "schema",
             multiple=True,
             type=click.Path(dir_okay=False, path_type=Path),
             help="SQL file(s) loaded into each fresh database for --target-command "
             "or --target-image.",
         ),
         click.option(
-            "--target-url", metavar="URL", help="A service already running (give --database-url)."
+            "--target-url",
+            "url",
+            metavar="URL",
+            help="A service already running (give --database-url).",
         ),
         click.option(
             "--jwt-secret", metavar="S", help="JWT_SECRET of the service at --target-url."
@@ -134,6 +140,7 @@ def target_options(func: F) -> F:
         ),
         click.option(
             "--service-start-timeout",
+            "start_timeout_s",
             type=click.FloatRange(1),
             metavar="SECONDS",
             help="How long a service tokenproof starts may take to answer /health (default 60).",
@@ -144,7 +151,7 @@ def target_options(func: F) -> F:
     return func
 
 
-def _settings(
+def postgres_settings(
     postgres_bin: str | None, database_url: str | None, port: int | None
 ) -> PostgresSettings:
     return PostgresSettings.resolve(
@@ -198,7 +205,7 @@ class ScenarioLines:
 
 
 @contextmanager
-def _live_lines() -> Iterator[Callable[[str], None]]:
+def live_lines() -> Iterator[Callable[[str], None]]:
     """Progress of long work: in a terminal one live line, updated in place;
     elsewhere (CI logs) a plain line each time."""
     if not err.is_terminal:
@@ -211,7 +218,7 @@ def _live_lines() -> Iterator[Callable[[str], None]]:
         yield lambda text: live.update(Text(text, style="dim"))
 
 
-def _run(body: Callable[[], int]) -> None:
+def run_command(body: Callable[[], int]) -> None:
     try:
         with _signals_as_exit():
             code = body()
@@ -225,25 +232,26 @@ def _run(body: Callable[[], int]) -> None:
 
 
 # Configuration keys and the option (parameter name) each one fills, with how a
-# file's value becomes the option's value.
+# file's value becomes the option's value. The target options' parameter names
+# are `TargetSpec.from_options`' keywords, so a command passes them on as they are.
 CONFIG_OPTIONS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "target": ("target_name", str),
-    "target_command": ("target_command", str),
-    "target_cwd": ("target_cwd", str),
-    "target_image": ("target_image", str),
-    "target_schema": ("target_schema", lambda v: tuple(Path(p) for p in v)),
-    "target_env": ("target_env", lambda v: tuple(f"{k}={x}" for k, x in v.items())),
-    "target_url": ("target_url", str),
+    "target": ("target", str),
+    "target_command": ("command", str),
+    "target_cwd": ("cwd", str),
+    "target_image": ("image", str),
+    "target_schema": ("schema", lambda v: tuple(Path(p) for p in v)),
+    "target_env": ("env", lambda v: tuple(f"{k}={x}" for k, x in v.items())),
+    "target_url": ("url", str),
     "suites": ("suites", lambda v: ",".join(v)),
     "scenarios_from": ("scenarios_from", tuple),
     "seed": ("seed", int),
     "report": ("report_dir", Path),
     "shrink_seconds": ("shrink_seconds", float),
-    "service_start_timeout": ("service_start_timeout", float),
+    "service_start_timeout": ("start_timeout_s", float),
 }
 
 
-def _with_config(
+def with_config(
     ctx: click.Context, config_path: Path | None, *, only_target: bool = False
 ) -> dict[str, Any]:
     """The command's parameters, each one the user did not give taken from the
@@ -267,37 +275,3 @@ def _with_config(
             params[param] = convert(resolved.values[key])
     params["_config"] = resolved
     return params
-
-
-def _target_spec(
-    target_name: str,
-    target_command: str | None,
-    target_cwd: str | None,
-    target_image: str | None,
-    pull: bool,
-    target_env: tuple[str, ...],
-    target_schema: tuple[Path, ...],
-    target_url: str | None,
-    database_url: str | None,
-    jwt_secret: str | None,
-    webhook_secret: str,
-    stripe_port: int | None,
-    service_start_timeout: float | None = None,
-) -> TargetSpec:
-    from harness.targets import TargetSpec
-
-    return TargetSpec.from_options(
-        start_timeout_s=service_start_timeout,
-        target=target_name,
-        command=target_command,
-        cwd=target_cwd,
-        image=target_image,
-        pull=pull,
-        env=target_env,
-        schema=target_schema,
-        url=target_url,
-        database_url=database_url,
-        jwt_secret=jwt_secret,
-        webhook_secret=webhook_secret,
-        stripe_port=stripe_port,
-    )

@@ -3,33 +3,28 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
 
+from harness.cli import common
 from harness.cli.app import main
-from harness.cli.common import (
-    EXIT_OK,
-    EXIT_VIOLATIONS,
-    _live_lines,
-    _run,
-    _settings,
-    _target_spec,
-    _with_config,
-    config_option,
-    err,
-    postgres_options,
-    target_options,
-)
+from harness.cli.common import err
 
 
 @main.command()
-@postgres_options
+@common.postgres_options
 @click.option("--users", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--spawn-rate", type=click.FloatRange(0.1), default=20.0, show_default=True)
 @click.option(
-    "--duration", type=click.IntRange(1, 86_400), default=60, show_default=True, help="Seconds."
+    "--duration",
+    "duration_s",
+    type=click.IntRange(1, 86_400),
+    default=60,
+    show_default=True,
+    help="Seconds.",
 )
 @click.option(
     "--processes",
@@ -60,7 +55,7 @@ from harness.cli.common import (
     metavar="ADDR",
     help="With --processes: address the Locust master listens on (for workers elsewhere).",
 )
-@target_options
+@common.target_options
 @click.option(
     "--report",
     "report_dir",
@@ -68,14 +63,14 @@ from harness.cli.common import (
     help="Locust's HTML and CSV, and load.json with the verdict "
     "(default: tokenproof's cache, load/<target>; the path is printed).",
 )
-@config_option
+@common.config_option
 def load(
     postgres_bin: str | None,
     database_url: str | None,
     postgres_port: int | None,
     users: int,
     spawn_rate: float,
-    duration: int,
+    duration_s: int,
     processes: int,
     webhook_chaos: bool,
     headless: bool,
@@ -93,35 +88,29 @@ def load(
     Exit 1 if any invariant broke or any request answered 5xx (each is listed).
     """
     from harness.load import LoadSettings, exposure_warnings, fresh_default_report_dir, run_load
-    from harness.targets import open_target
+    from harness.targets import TargetSpec, open_target
 
     def body() -> int:
-        given = _with_config(click.get_current_context(), config_path, only_target=True)
+        given = common.with_config(click.get_current_context(), config_path, only_target=True)
         target_args.update({k: given[k] for k in target_args})
-        spec = _target_spec(**target_args, database_url=database_url)
-        settings = _settings(
+        spec = TargetSpec.from_options(**target_args, database_url=database_url)
+        settings = common.postgres_settings(
             postgres_bin, None if spec.kind == "url" else database_url, postgres_port
         )
+        # The options carry LoadSettings' field names.
+        options = click.get_current_context().params
         load_settings = LoadSettings(
-            users=users,
-            spawn_rate=spawn_rate,
-            duration_s=duration,
-            processes=processes,
-            webhook_chaos=webhook_chaos,
-            headless=headless,
-            web_host=web_host,
-            web_port=web_port,
-            master_bind_host=master_bind_host,
+            **{f.name: options[f.name] for f in fields(LoadSettings) if f.name in options}
         )
         for warning in exposure_warnings(load_settings):
             err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
         out_dir = report_dir or fresh_default_report_dir(spec.label)
         with open_target(spec, settings, on_info=lambda m: err.print(m)) as target:
             err.print(
-                f"locust: {users} users, {duration} s, {processes} process(es)"
+                f"locust: {users} users, {duration_s} s, {processes} process(es)"
                 + (", webhook chaos" if webhook_chaos else "")
             )
-            with _live_lines() as show:
+            with common.live_lines() as show:
                 report = run_load(
                     target, load_settings, out_dir, on_progress=lambda p: show(p.line())
                 )
@@ -135,6 +124,6 @@ def load(
             + ("[green]pass[/]" if report.ok else f"[red]fail[/] ({len(report.violations)})")
         )
         err.print(f"reports written to {out_dir}")
-        return EXIT_OK if report.ok else EXIT_VIOLATIONS
+        return common.EXIT_OK if report.ok else common.EXIT_VIOLATIONS
 
-    _run(body)
+    common.run_command(body)

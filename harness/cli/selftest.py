@@ -8,24 +8,17 @@ from typing import TYPE_CHECKING
 
 import click
 
+from harness.cli import common
+from harness.cli.app import main
+from harness.cli.common import err
 from harness.errors import UsageError
 
 if TYPE_CHECKING:
     from harness.selftest import Cell
 
-from harness.cli.app import main
-from harness.cli.common import (
-    EXIT_OK,
-    EXIT_VIOLATIONS,
-    _run,
-    _settings,
-    err,
-    postgres_options,
-)
-
 
 @main.command()
-@postgres_options
+@common.postgres_options
 @click.option(
     "--flaw",
     "flaws",
@@ -80,7 +73,7 @@ def selftest(
         suite_names = [s.strip() for s in suites.split(",")] if suites else None
         select(suite_names)  # validates the names
         variants = ([] if no_reference else [REFERENCE]) + list(flaws or FLAWS)
-        settings = _settings(postgres_bin, database_url, postgres_port)
+        settings = common.postgres_settings(postgres_bin, database_url, postgres_port)
         report = run_selftest(
             variants,
             suite_names,
@@ -101,9 +94,9 @@ def selftest(
             (report_dir / "selftest.json").write_text(json.dumps(report.to_json(), indent=2))
             (report_dir / "matrix.md").write_text(report.markdown())
         err.print("selftest: " + ("[green]pass[/]" if report.ok else "[red]fail[/]"))
-        return EXIT_OK if report.ok else EXIT_VIOLATIONS
+        return common.EXIT_OK if report.ok else common.EXIT_VIOLATIONS
 
-    _run(body)
+    common.run_command(body)
 
 
 def _cell_outcome(c: Cell) -> str:

@@ -8,21 +8,16 @@ import threading
 
 import click
 
+from harness.cli import common
 from harness.cli.app import main
-from harness.cli.common import (
-    EXIT_OK,
-    _run,
-    _settings,
-    err,
-    postgres_options,
-)
+from harness.cli.common import err
 from harness.emulator.command import stripe_emulator
 from harness.errors import UsageError
 from harness.provisioning import make_cluster
 
 
 @main.command()
-@postgres_options
+@common.postgres_options
 @click.option("--fan", default="fan-1", show_default=True, help="Demo fan to create and sign for.")
 @click.option("--grant", type=click.IntRange(0, 10**9), default=1000, show_default=True)
 def serve(
@@ -48,7 +43,7 @@ def serve(
     from harness.users import UserSpec, create_users
 
     def body() -> int:
-        settings = _settings(postgres_bin, database_url, postgres_port)
+        settings = common.postgres_settings(postgres_bin, database_url, postgres_port)
         with make_cluster(settings) as cluster:
             factory = asyncio.run(DatabaseFactory.open(cluster, reference_impl.schema_files()))
             try:
@@ -79,13 +74,13 @@ def serve(
                     threading.Event().wait()
             finally:
                 asyncio.run(factory.close())
-        return EXIT_OK
+        return common.EXIT_OK
 
-    _run(body)
+    common.run_command(body)
 
 
 @main.command()
-@postgres_options
+@common.postgres_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON line with url, pid, data_dir."
 )
@@ -98,7 +93,7 @@ def postgres(
     """
 
     def body() -> int:
-        settings = _settings(postgres_bin, database_url, postgres_port)
+        settings = common.postgres_settings(postgres_bin, database_url, postgres_port)
         if settings.source == "existing":
             raise UsageError("`tokenproof postgres` starts a server; drop --database-url")
         with make_cluster(settings) as cluster:
@@ -115,9 +110,9 @@ def postgres(
                 click.echo(info["url"])
                 err.print("Ctrl-C stops the server and deletes its data.")
             threading.Event().wait()  # until a signal ends us; cleanup is in `with`
-        return EXIT_OK
+        return common.EXIT_OK
 
-    _run(body)
+    common.run_command(body)
 
 
 # The emulator's own click command, also `python -m harness.emulator`.

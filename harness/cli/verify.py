@@ -8,21 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from harness.cli import common
 from harness.cli.app import main
-from harness.cli.common import (
-    EXIT_OK,
-    EXIT_SETUP,
-    EXIT_VIOLATIONS,
-    ScenarioLines,
-    _run,
-    _settings,
-    _target_spec,
-    _with_config,
-    config_option,
-    err,
-    postgres_options,
-    target_options,
-)
+from harness.cli.common import err
 from harness.errors import UsageError
 
 if TYPE_CHECKING:
@@ -30,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @main.command()
-@postgres_options
+@common.postgres_options
 @click.option(
     "--suite",
     "suites",
@@ -60,7 +48,7 @@ if TYPE_CHECKING:
     help="Write report.json, junit.xml, history.jsonl and report.html here.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout.")
-@target_options
+@common.target_options
 @click.option(
     "--examples", type=click.IntRange(1), help="Model suite: Hypothesis examples (deep runs)."
 )
@@ -71,7 +59,7 @@ if TYPE_CHECKING:
     help="Model suite: how long to shrink a failure before reporting the shortest "
     "failing sequence reached (default 30).",
 )
-@config_option
+@common.config_option
 def verify(
     postgres_bin: str | None,
     database_url: str | None,
@@ -100,22 +88,22 @@ def verify(
 
     from harness.options import RunOptions
     from harness.scenario import select
-    from harness.targets import open_target
+    from harness.targets import TargetSpec, open_target
     from harness.verify import verify as run_verify
 
     def body() -> int:
         nonlocal suites, scenarios_from, seed, report_dir, shrink_seconds
-        given = _with_config(click.get_current_context(), config_path)
+        given = common.with_config(click.get_current_context(), config_path)
         suites, scenarios_from, seed = given["suites"], given["scenarios_from"], given["seed"]
         report_dir, shrink_seconds = given["report_dir"], given["shrink_seconds"]
         target_args.update({k: given[k] for k in target_args})
-        spec = _target_spec(**target_args, database_url=database_url)
+        spec = TargetSpec.from_options(**target_args, database_url=database_url)
         chosen = select(
             [s.strip() for s in suites.split(",")] if suites else None,
             scenarios_from,
             scenario_ids,
         )
-        lines = ScenarioLines(err)
+        lines = common.ScenarioLines(err)
         options = RunOptions(
             model_examples=examples,
             model_steps=steps,
@@ -127,7 +115,7 @@ def verify(
             raise UsageError(
                 "--examples, --steps and --shrink-seconds size the model suite; add --suite model"
             )
-        settings = _settings(
+        settings = common.postgres_settings(
             postgres_bin, None if spec.kind == "url" else database_url, postgres_port
         )
         with open_target(
@@ -146,7 +134,7 @@ def verify(
             )
         return _publish(report, report_dir, as_json)
 
-    _run(body)
+    common.run_command(body)
 
 
 def _publish(report: RunReport, report_dir: Path | None, as_json: bool) -> int:
@@ -160,11 +148,12 @@ def _publish(report: RunReport, report_dir: Path | None, as_json: bool) -> int:
         err.print(f"reports written to {report_dir}")
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, default=str))
-    return {"pass": EXIT_OK, "fail": EXIT_VIOLATIONS, "error": EXIT_SETUP}[report.verdict]
+    exits = {"pass": common.EXIT_OK, "fail": common.EXIT_VIOLATIONS, "error": common.EXIT_SETUP}
+    return exits[report.verdict]
 
 
 @main.command("config")
-@config_option
+@common.config_option
 def config_command(config_path: Path | None) -> None:
     """Print the configuration a run in this folder would use, and where each value
     comes from (a file, or tokenproof's default)."""
@@ -183,9 +172,9 @@ def config_command(config_path: Path | None) -> None:
                 )
             else:
                 click.echo(f"# {key}: not set (tokenproof's default)")
-        return EXIT_OK
+        return common.EXIT_OK
 
-    _run(body)
+    common.run_command(body)
 
 
 @main.command()

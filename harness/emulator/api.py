@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from harness.emulator.core import Emulator
 from harness.emulator.dropping import DroppedResponse
@@ -278,48 +279,31 @@ LIST_EVENTS = Operation(lambda em, _, q, ctx: em.list_events(q), "list:event")
 RETRIEVE_EVENT = Operation(lambda em, path, q, ctx: em.retrieve_event(path["id"], q), "event")
 
 
-async def payment_intents(request: Request) -> Response:
-    return await handle(request, CREATE_INTENT if request.method == "POST" else LIST_INTENTS)
+def endpoint(path: str, *, get: Operation | None = None, post: Operation | None = None) -> Route:
+    """A Stripe API route whose GET (and so HEAD) and POST each run their operation."""
+    methods = [m for m, op in (("GET", get), ("POST", post)) if op is not None]
+
+    async def run(request: Request) -> Response:
+        operation = post if request.method == "POST" else get
+        assert operation is not None  # the route accepts only `methods`
+        return await handle(request, operation)
+
+    return Route(path, run, methods=methods)
 
 
-async def payment_intent(request: Request) -> Response:
-    return await handle(request, UPDATE_INTENT if request.method == "POST" else RETRIEVE_INTENT)
-
-
-async def confirm_intent(request: Request) -> Response:
-    return await handle(request, CONFIRM_INTENT)
-
-
-async def capture_intent(request: Request) -> Response:
-    return await handle(request, CAPTURE_INTENT)
-
-
-async def cancel_intent(request: Request) -> Response:
-    return await handle(request, CANCEL_INTENT)
-
-
-async def charges(request: Request) -> Response:
-    return await handle(request, LIST_CHARGES)
-
-
-async def charge(request: Request) -> Response:
-    return await handle(request, RETRIEVE_CHARGE)
-
-
-async def refunds(request: Request) -> Response:
-    return await handle(request, CREATE_REFUND if request.method == "POST" else LIST_REFUNDS)
-
-
-async def refund(request: Request) -> Response:
-    return await handle(request, RETRIEVE_REFUND)
-
-
-async def events(request: Request) -> Response:
-    return await handle(request, LIST_EVENTS)
-
-
-async def event(request: Request) -> Response:
-    return await handle(request, RETRIEVE_EVENT)
+ROUTES = [
+    endpoint("/v1/payment_intents", get=LIST_INTENTS, post=CREATE_INTENT),
+    endpoint("/v1/payment_intents/{id}", get=RETRIEVE_INTENT, post=UPDATE_INTENT),
+    endpoint("/v1/payment_intents/{id}/confirm", post=CONFIRM_INTENT),
+    endpoint("/v1/payment_intents/{id}/capture", post=CAPTURE_INTENT),
+    endpoint("/v1/payment_intents/{id}/cancel", post=CANCEL_INTENT),
+    endpoint("/v1/charges", get=LIST_CHARGES),
+    endpoint("/v1/charges/{id}", get=RETRIEVE_CHARGE),
+    endpoint("/v1/refunds", get=LIST_REFUNDS, post=CREATE_REFUND),
+    endpoint("/v1/refunds/{id}", get=RETRIEVE_REFUND),
+    endpoint("/v1/events", get=LIST_EVENTS),
+    endpoint("/v1/events/{id}", get=RETRIEVE_EVENT),
+]
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

@@ -18,17 +18,7 @@ from harness.emulator.core import Emulator
 from harness.emulator.dropping import RAW_SEND, SuppressDropped
 
 ROUTES = [
-    Route("/v1/payment_intents", api.payment_intents, methods=["GET", "POST"]),
-    Route("/v1/payment_intents/{id}", api.payment_intent, methods=["GET", "POST"]),
-    Route("/v1/payment_intents/{id}/confirm", api.confirm_intent, methods=["POST"]),
-    Route("/v1/payment_intents/{id}/capture", api.capture_intent, methods=["POST"]),
-    Route("/v1/payment_intents/{id}/cancel", api.cancel_intent, methods=["POST"]),
-    Route("/v1/charges", api.charges, methods=["GET"]),
-    Route("/v1/charges/{id}", api.charge, methods=["GET"]),
-    Route("/v1/refunds", api.refunds, methods=["GET", "POST"]),
-    Route("/v1/refunds/{id}", api.refund, methods=["GET"]),
-    Route("/v1/events", api.events, methods=["GET"]),
-    Route("/v1/events/{id}", api.event, methods=["GET"]),
+    *api.ROUTES,
     Route("/_control/health", control.health, methods=["GET"]),
     Route("/_control/state", ctl(control.state), methods=["GET"]),
     Route("/_control/reset", ctl(control.reset), methods=["POST"]),

@@ -8,6 +8,7 @@ PaymentIntent state machine is in `intents.py`, charges and refunds in `money.py
 from __future__ import annotations
 
 import random
+from operator import itemgetter
 from typing import Any
 
 from harness.emulator import intents, money
@@ -18,7 +19,7 @@ from harness.emulator.delivery import DeliverySettings, Dispatcher, Endpoint, Se
 from harness.emulator.errors import StripeError
 from harness.emulator.faults import FaultRule
 from harness.emulator.idempotency import IdempotencyStore
-from harness.emulator.listing import LIST_PARAMS, Collection, created_filter, expand, page
+from harness.emulator.listing import LIST_PARAMS, Collection, created_filter, expand, page, where
 from harness.emulator.resources import (
     Event,
     Outcome,
@@ -128,13 +129,12 @@ class Emulator:
 
     def list_intents(self, params: dict[str, Any]) -> Outcome:
         p.reject_unknown(params, LIST_PARAMS | {"customer"})
-        created, customer = created_filter(params.get("created")), params.get("customer")
         body = page(
             self.intents,
             params,
             url="/v1/payment_intents",
             kind="payment_intent",
-            matches=lambda i: created(i.created) and (customer is None or i.customer == customer),
+            matches=where(params, lambda i: i.created, customer=lambda i: i.customer),
             render=PaymentIntent.to_json,
         )
         return Outcome(200, body)
@@ -147,14 +147,9 @@ class Emulator:
 
     def list_charges(self, params: dict[str, Any]) -> Outcome:
         p.reject_unknown(params, LIST_PARAMS | {"payment_intent", "customer"})
-        created, pi = created_filter(params.get("created")), params.get("payment_intent")
+        matches = where(params, itemgetter("created"), payment_intent=itemgetter("payment_intent"))
         body = page(
-            self.charges,
-            params,
-            url="/v1/charges",
-            kind="charge",
-            matches=lambda c: created(c["created"]) and (pi is None or c["payment_intent"] == pi),
-            render=dict,
+            self.charges, params, url="/v1/charges", kind="charge", matches=matches, render=dict
         )
         return Outcome(200, body)
 
@@ -170,16 +165,12 @@ class Emulator:
 
     def list_refunds(self, params: dict[str, Any]) -> Outcome:
         p.reject_unknown(params, LIST_PARAMS | {"charge", "payment_intent"})
-        created = created_filter(params.get("created"))
-        charge, pi = params.get("charge"), params.get("payment_intent")
-
-        def matches(refund: dict[str, Any]) -> bool:
-            return (
-                created(refund["created"])
-                and (charge is None or refund["charge"] == charge)
-                and (pi is None or refund["payment_intent"] == pi)
-            )
-
+        matches = where(
+            params,
+            itemgetter("created"),
+            charge=itemgetter("charge"),
+            payment_intent=itemgetter("payment_intent"),
+        )
         body = page(
             self.refunds, params, url="/v1/refunds", kind="refund", matches=matches, render=dict
         )

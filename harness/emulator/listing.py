@@ -97,6 +97,18 @@ def created_filter(value: Any) -> Callable[[int], bool]:
     return lambda created: all(test(created) for test in bounds)
 
 
+def where(
+    params: dict[str, Any], created: Callable[[T], int], **equal: Callable[[T], Any]
+) -> Callable[[T], bool]:
+    """A list's filter: the `created` range, and each `equal` field that the
+    request names, to the value it gives."""
+    in_range = created_filter(params.get("created"))
+    wanted = {name: params[name] for name in equal if params.get(name) is not None}
+    return lambda obj: (
+        in_range(created(obj)) and all(equal[name](obj) == value for name, value in wanted.items())
+    )
+
+
 def page(
     collection: Collection[T],
     params: dict[str, Any],

@@ -50,6 +50,12 @@ FANS, CREATORS = ("fan0", "fan1"), ("star0", "star1")
 GATE_WITHIN_S = 10.0
 TRANSFER_PATHS = {"tip": "/api/tokens/tip", "deduct": "/api/tokens/calls/deduct"}
 PATHS = {**TRANSFER_PATHS, "purchase": "/api/tokens/purchase"}
+
+# The draws the rules share: who acts, which transfer, how many tokens.
+a_fan = st.sampled_from(FANS)
+a_creator = st.sampled_from(CREATORS)
+a_transfer = st.sampled_from(list(TRANSFER_PATHS))
+a_transfer_amount = st.integers(1, 60)
 SLOW_STRIPE_S = 0.3
 MODEL_CHECKERS = (
     "non_negative",

@@ -5,7 +5,8 @@ must match some serial order)."""
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import jwt
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from hypothesis.stateful import (
     multiple,
     rule,
 )
+from hypothesis.strategies import SearchStrategy
 
 from harness.client import Answer
 from harness.model.base import (
@@ -25,22 +27,32 @@ from harness.model.base import (
     Keyed,
     ModelBase,
     _logged,
+    a_creator,
+    a_fan,
+    a_transfer,
+    a_transfer_amount,
 )
 from harness.model.control import ModelCancelled, _cancel
+
+Rule = TypeVar("Rule", bound=Callable[..., Any])
+
+
+def _keyed_transfer_rule(**more: SearchStrategy[Any]) -> Callable[[Rule], Rule]:
+    """A rule that makes one transfer (kind, fan, creator, amount, and `more`)
+    and keeps it in `keyed` for retries."""
+    # For all mypy knows `more` could hold `targets`, which no overload of `rule`
+    # takes with `target`; the keys are the rules' own argument names.
+    any_rule = cast("Callable[..., Callable[[Rule], Rule]]", rule)
+    return any_rule(
+        target=KEYED, f=a_transfer, fan=a_fan, creator=a_creator, amount=a_transfer_amount, **more
+    )
 
 
 class TransferRules(ModelBase):
     keyed = KEYED
     three_ds = THREE_DS
 
-    @rule(
-        target=keyed,
-        f=st.sampled_from(["tip", "deduct"]),
-        fan=st.sampled_from(FANS),
-        creator=st.sampled_from(CREATORS),
-        amount=st.integers(1, 60),
-        with_key=st.booleans(),
-    )
+    @_keyed_transfer_rule(with_key=st.booleans())
     @_logged
     def transfer(self, f: str, fan: str, creator: str, amount: int, with_key: bool) -> Any:
         key = f"k{next(self.keys)}" if with_key else None
@@ -49,7 +61,7 @@ class TransferRules(ModelBase):
         self._expect_transfer(answer, fan, creator, amount)
         return Keyed(f, self.uid(fan), body, answer) if key else multiple()
 
-    @rule(fan=st.sampled_from(CREATORS), amount=st.integers(1, 10))
+    @rule(fan=a_creator, amount=st.integers(1, 10))
     @_logged
     def self_transfer(self, fan: str, amount: int) -> None:
         answer = self._call(
@@ -62,8 +74,8 @@ class TransferRules(ModelBase):
         assert 400 <= answer.status < 500, f"a self tip answered {answer}"
 
     @rule(
-        f=st.sampled_from(["tip", "deduct"]),
-        fan=st.sampled_from(FANS),
+        f=a_transfer,
+        fan=a_fan,
         amount=st.sampled_from(["12abc", "1e1", " 5", "0100", 1.5, -5, "-5", 0, True, None]),
     )
     @_logged
@@ -75,7 +87,7 @@ class TransferRules(ModelBase):
         # amount was parsed into something and checked against the balance.
         assert answer.status == 400, f"amount {amount!r} answered {answer}"
 
-    @rule(fan=st.sampled_from(FANS))
+    @rule(fan=a_fan)
     @_logged
     def token_without_exp(self, fan: str) -> None:
         if _cancel.is_set():
@@ -90,14 +102,7 @@ class TransferRules(ModelBase):
         answer = self.loop.run_until_complete(go())
         assert answer.status == 401, f"a token without exp answered {answer.status}"
 
-    @rule(
-        target=keyed,
-        f=st.sampled_from(["tip", "deduct"]),
-        fan=st.sampled_from(FANS),
-        creator=st.sampled_from(CREATORS),
-        amount=st.integers(1, 60),
-        copies=st.integers(2, 3),
-    )
+    @_keyed_transfer_rule(copies=st.integers(2, 3))
     @_logged
     def double_submit(self, f: str, fan: str, creator: str, amount: int, copies: int) -> Any:
         """A new keyed transfer sent `copies` times at once (a double click): money
@@ -129,10 +134,10 @@ class TransferRules(ModelBase):
     @rule(
         ops=st.lists(
             st.tuples(
-                st.sampled_from(["tip", "deduct"]),
+                a_transfer,
                 st.sampled_from(FANS + CREATORS),
-                st.sampled_from(CREATORS),
-                st.integers(1, 60),
+                a_creator,
+                a_transfer_amount,
             ).filter(lambda op: op[1] != op[2]),
             min_size=2,
             max_size=4,
@@ -145,8 +150,8 @@ class TransferRules(ModelBase):
         self._burst(ops)
 
     @rule(
-        f=st.sampled_from(["tip", "deduct"]),
-        amounts=st.lists(st.integers(1, 60), min_size=2, max_size=6).filter(
+        f=a_transfer,
+        amounts=st.lists(a_transfer_amount, min_size=2, max_size=6).filter(
             lambda a: len(a) % 2 == 0
         ),
     )

@@ -159,7 +159,9 @@ def _make_world_readable(root: Path) -> None:
         del dirnames  # walked by os.walk itself
 
 
-def _can_run(binaries: PostgresBinaries, user: OsUser) -> bool:
+def version_as(binaries: PostgresBinaries, user: OsUser) -> str | None:
+    """`postgres --version` run as `user`, or None when `user` cannot run it
+    (a folder on the way it may not enter, a missing file)."""
     try:
         result = subprocess.run(
             [str(binaries.path("postgres")), "--version"],
@@ -171,5 +173,9 @@ def _can_run(binaries: PostgresBinaries, user: OsUser) -> bool:
             timeout=30,
         )
     except (PermissionError, FileNotFoundError):
-        return False
-    return result.returncode == 0
+        return None
+    return result.stdout.decode(errors="replace") if result.returncode == 0 else None
+
+
+def _can_run(binaries: PostgresBinaries, user: OsUser) -> bool:
+    return version_as(binaries, user) is not None

@@ -18,6 +18,7 @@ import json
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import pytest
 from harness.provisioning.container import LABEL_OWNER, LABEL_RUN, connect
 from harness.scenario import SUITE_MODULES
 from harness.waiting import wait_until
-from tests.foreign import prepare
+from tests.foreign import Foreign, prepare
 from tests.images import need_docker, node_service_image, python_service_image
 
 CLI = [sys.executable, "-m", "harness"]
@@ -34,23 +35,25 @@ ALL_BUT_MODEL = ",".join(s for s in SUITE_MODULES if s != "model")
 DEFECT, DEFECT_SUITE = "lost-update", "race"
 
 
-@pytest.fixture(scope="session")
-def node_image(request: pytest.FixtureRequest) -> str:
+def _service_image(
+    request: pytest.FixtureRequest, name: str, build: Callable[[Foreign, Path], str]
+) -> str:
     need_docker()
     cache = request.config.cache
     assert cache is not None
     # The cache test_foreign uses: installed once (tests.foreign locks it).
-    service = prepare("node-express", Path(cache.mkdir("foreign-services")))
-    return node_service_image(service, Path(cache.mkdir("images")))
+    service = prepare(name, Path(cache.mkdir("foreign-services")))
+    return build(service, Path(cache.mkdir("images")))
+
+
+@pytest.fixture(scope="session")
+def node_image(request: pytest.FixtureRequest) -> str:
+    return _service_image(request, "node-express", node_service_image)
 
 
 @pytest.fixture(scope="session")
 def python_image(request: pytest.FixtureRequest) -> str:
-    need_docker()
-    cache = request.config.cache
-    assert cache is not None
-    service = prepare("flask-psycopg", Path(cache.mkdir("foreign-services")))
-    return python_service_image(service, Path(cache.mkdir("images")))
+    return _service_image(request, "flask-psycopg", python_service_image)
 
 
 def _containers_of(pid: int) -> list[Any]:

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.load import LoadReport, LoadSettings
 from harness.report import write_reports
 from harness.report.load_page import write_load_html
 from tests.chromium import Chromium, Page, chromium, keep_artifact, require_chromium
-from tests.report_data import drain, failing_run, passing_run
+from tests.report_data import drained_load, failing_run, passing_run
 
 FAILING = ("race/drain-one-fan", "retry/same-key-concurrently", "race/drain-one-fan-gated")
 
@@ -124,7 +123,6 @@ def test_passing_run_is_one_calm_screen(browser: Chromium, tmp_path: Path) -> No
 
 
 def test_load_report_plots_throughput_and_latency(browser: Chromium, tmp_path: Path) -> None:
-    scenario = drain()
     lines = ["Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,95%,99%"]
     lines += [
         f"{1700000000 + i},{min(20, 5 * i)},,Aggregated,{10 * i},{i % 2},{12 + i},40,{60 + i}"
@@ -132,15 +130,7 @@ def test_load_report_plots_throughput_and_latency(browser: Chromium, tmp_path: P
     ]
     (tmp_path / "locust_stats_history.csv").write_text("\n".join(lines) + "\n")
     (tmp_path / "locust.html").write_text("<!doctype html><title>locust</title>")
-    report = LoadReport(
-        "reference:lost-update",
-        LoadSettings(users=20, duration_s=10),
-        scenario.results,
-        scenario.ops,
-        11.0,
-        0,
-    )
-    path = write_load_html(report, tmp_path)
+    path = write_load_html(drained_load(10), tmp_path)
     page = _open(browser, path)
     keep_artifact(page.screenshot(tmp_path / "report-load.png"))
     assert page.evaluate("document.querySelector('header.verdict .word').innerText") == "FAIL"

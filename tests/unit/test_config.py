@@ -64,7 +64,7 @@ def test_a_load_run_takes_the_target_from_the_file_but_keeps_its_report(
     import click
     from click.core import ParameterSource
 
-    from harness.cli.common import _with_config
+    from harness.cli.common import with_config
     from harness.cli.load import load
 
     (tmp_path / "tokenproof.toml").write_text(
@@ -72,11 +72,11 @@ def test_a_load_run_takes_the_target_from_the_file_but_keeps_its_report(
     )
     monkeypatch.chdir(tmp_path)
     ctx = click.Context(load)
-    ctx.params = {"target_command": None, "report_dir": None, "seed": 1}
+    ctx.params = {"command": None, "report_dir": None, "seed": 1}
     for name in ctx.params:
         ctx.set_parameter_source(name, ParameterSource.DEFAULT)
-    given = _with_config(ctx, None, only_target=True)
-    assert given["target_command"] == "node server.js"
+    given = with_config(ctx, None, only_target=True)
+    assert given["command"] == "node server.js"
     assert given["report_dir"] is None and given["seed"] == 1
-    everything = _with_config(ctx, None)
+    everything = with_config(ctx, None)
     assert everything["report_dir"] == tmp_path / "reports" / "verify"

@@ -163,11 +163,9 @@ def test_ledger_sum_is_stepped_back_from_the_final_sum() -> None:
 
 
 def test_load_report_html_plots_locust_history(tmp_path: Path) -> None:
-    from harness.load import LoadReport, LoadSettings
     from harness.report.load_page import write_load_html
-    from tests.report_data import drain
+    from tests.report_data import drained_load
 
-    scenario = drain()
     history = tmp_path / "locust_stats_history.csv"
     lines = ["Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,95%,99%"]
     lines += [
@@ -189,16 +187,7 @@ def test_load_report_html_plots_locust_history(tmp_path: Path) -> None:
             "Max Response Time": "90",
         }
     ]
-    report = LoadReport(
-        "reference:lost-update",
-        LoadSettings(users=20, duration_s=8),
-        scenario.results,
-        scenario.ops,
-        9.0,
-        0,
-        stats,
-    )
-    page = write_load_html(report, tmp_path).read_text()
+    page = write_load_html(drained_load(8, stats), tmp_path).read_text()
     assert '<header class="verdict fail">' in page
     assert "2 violations of 2 invariants in 40 requests" in page
     assert page.count('<svg class="chart"') == 3  # throughput, latency, users
