@@ -45,15 +45,9 @@ def configure_logging() -> None:
 
 def create_app() -> Flask:
     configure_logging()
-    settings = config.load()
     app = Flask("tokensvc")
-    app.config.update(
-        SETTINGS=settings,
-        JWT_SECRET=settings.jwt_secret,
-        MAX_CONTENT_LENGTH=64 * 1024,
-        JSON_SORT_KEYS=False,
-    )
-    db.init_pool(settings.database_url, settings.db_pool_max)
+    app.config.update(config.from_env(), MAX_CONTENT_LENGTH=64 * 1024, JSON_SORT_KEYS=False)
+    db.init_pool(app.config["DATABASE_URL"], app.config["DB_POOL_MAX"])
 
     @app.before_request
     def _request_id() -> None:

@@ -1,10 +1,11 @@
-"""Settings from the environment (names fixed by the target contract)."""
+"""Configuration: the contract's environment variables, loaded into Flask's
+`app.config` under the same names, and the business constants."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 
 def _required(name: str) -> str:
@@ -14,31 +15,18 @@ def _required(name: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class Settings:
-    port: int
-    database_url: str
-    jwt_secret: str
-    stripe_secret_key: str
-    stripe_api_base: str
-    stripe_webhook_secret: str
-    db_pool_max: int
-    stripe_timeout_s: float
-    stripe_max_retries: int
-
-
-def load() -> Settings:
-    return Settings(
-        port=int(os.environ.get("PORT", "8000")),
-        database_url=_required("DATABASE_URL"),
-        jwt_secret=_required("JWT_SECRET"),
-        stripe_secret_key=_required("STRIPE_SECRET_KEY"),
-        stripe_api_base=os.environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
-        stripe_webhook_secret=_required("STRIPE_WEBHOOK_SECRET"),
-        db_pool_max=int(os.environ.get("DB_POOL_MAX", "10")),
-        stripe_timeout_s=float(os.environ.get("STRIPE_TIMEOUT_S", "30")),
-        stripe_max_retries=int(os.environ.get("STRIPE_MAX_RETRIES", "2")),
-    )
+def from_env() -> dict[str, Any]:
+    """Flask config keys; PORT is gunicorn's (gunicorn.conf.py)."""
+    return {
+        "DATABASE_URL": _required("DATABASE_URL"),
+        "JWT_SECRET": _required("JWT_SECRET"),
+        "STRIPE_SECRET_KEY": _required("STRIPE_SECRET_KEY"),
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/"),
+        "STRIPE_WEBHOOK_SECRET": _required("STRIPE_WEBHOOK_SECRET"),
+        "DB_POOL_MAX": int(os.environ.get("DB_POOL_MAX", "10")),
+        "STRIPE_TIMEOUT_S": float(os.environ.get("STRIPE_TIMEOUT_S", "30")),
+        "STRIPE_MAX_RETRIES": int(os.environ.get("STRIPE_MAX_RETRIES", "2")),
+    }
 
 
 # Price table (tokens -> USD cents) and business constants.

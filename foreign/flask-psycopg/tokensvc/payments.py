@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import stripe
 
-from tokensvc.config import Settings
 
 log = logging.getLogger("tokensvc.stripe")
 
@@ -17,17 +17,17 @@ _client: stripe.StripeClient | None = None
 _lock = threading.Lock()
 
 
-def client(settings: Settings) -> stripe.StripeClient:
+def client(cfg: Mapping[str, Any]) -> stripe.StripeClient:
     global _client
     with _lock:
         if _client is None:
             _client = stripe.StripeClient(
-                settings.stripe_secret_key,
-                base_addresses={"api": settings.stripe_api_base},
+                cfg["STRIPE_SECRET_KEY"],
+                base_addresses={"api": cfg["STRIPE_API_BASE"]},
                 # stripe-python does not retry unless told to; its retries reuse
                 # the request's Idempotency-Key, so they are safe.
-                max_network_retries=settings.stripe_max_retries,
-                http_client=stripe.RequestsClient(timeout=settings.stripe_timeout_s),
+                max_network_retries=cfg["STRIPE_MAX_RETRIES"],
+                http_client=stripe.RequestsClient(timeout=cfg["STRIPE_TIMEOUT_S"]),
             )
     return _client
 
@@ -40,7 +40,7 @@ def stripe_idempotency_key(user_id: str, client_key: str) -> str:
 
 
 def create_intent(
-    settings: Settings,
+    cfg: Mapping[str, Any],
     *,
     user_id: str,
     tokens: int,
@@ -68,4 +68,4 @@ def create_intent(
     options: dict[str, Any] = {}
     if stripe_key:
         options["idempotency_key"] = stripe_key
-    return client(settings).v1.payment_intents.create(params=params, options=options)  # type: ignore[arg-type]
+    return client(cfg).v1.payment_intents.create(params=params, options=options)  # type: ignore[arg-type]

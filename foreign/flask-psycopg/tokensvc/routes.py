@@ -151,12 +151,12 @@ def purchase():
 def _purchase(
     user: str, tokens: int, bonus: int, payment_method: str, key: str | None, client_key: str | None
 ) -> Outcome:
-    settings = current_app.config["SETTINGS"]
+    cfg = current_app.config
     metadata_key = client_key or f"{ledger.SERVER_KEY_PREFIX}{g.request_id}"
 
     def charge() -> Any:
         return payments.create_intent(
-            settings,
+            cfg,
             user_id=user,
             tokens=tokens,
             bonus=bonus,
@@ -248,7 +248,7 @@ def stripe_webhook():
         signature = request.headers.get("Stripe-Signature", "")
         try:
             event = stripe.Webhook.construct_event(
-                payload, signature, current_app.config["SETTINGS"].stripe_webhook_secret
+                payload, signature, current_app.config["STRIPE_WEBHOOK_SECRET"]
             ).to_dict()  # stripe-python 8+: StripeObject is no longer a dict
         except stripe.SignatureVerificationError as exc:
             log.warning("webhook refused: %s", exc)
