@@ -10,6 +10,8 @@ from typing import Any, Required, TypedDict
 
 @dataclass(frozen=True)
 class LedgerRow:
+    """A `token_transactions` row."""
+
     id: int
     user_id: str
     type: str
@@ -24,6 +26,8 @@ class LedgerRow:
 
 @dataclass(frozen=True)
 class Earning:
+    """A `creator_earnings` row."""
+
     creator_id: str
     earning_type: str
     source_id: str
@@ -34,6 +38,8 @@ class Earning:
 
 @dataclass(frozen=True)
 class UserRow:
+    """A `users` row (its `supabase_id` is the id everything else names)."""
+
     supabase_id: str
     is_creator: bool
     total_earnings: Decimal
@@ -41,6 +47,8 @@ class UserRow:
 
 @dataclass(frozen=True)
 class BalanceRow:
+    """A `token_balances` row."""
+
     user_id: str
     balance: int
     total_earned: int
@@ -48,6 +56,8 @@ class BalanceRow:
 
 @dataclass(frozen=True)
 class DbState:
+    """The rows of the contract's four tables, for the users observed."""
+
     users: tuple[UserRow, ...]
     balances: tuple[BalanceRow, ...]
     ledger: tuple[LedgerRow, ...]
@@ -114,6 +124,8 @@ class ApiRequest(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class StripeState:
+    """The emulator's objects and logs, for the users observed."""
+
     intents: tuple[Intent, ...]
     events: tuple[Event, ...]
     deliveries: tuple[Delivery, ...]

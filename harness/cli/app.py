@@ -7,7 +7,8 @@ import click
 from harness import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Every option's default is shown in --help (an option without one shows none).
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="tokenproof")
 def main() -> None:
     """tokenproof: concurrency tests and verification for token ledgers paid through Stripe.

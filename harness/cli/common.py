@@ -84,7 +84,6 @@ def target_options(func: F) -> F:
         click.option(
             "--target",
             default="reference",
-            show_default=True,
             metavar="reference[:FLAW]",
             help="The bundled reference service (or one with a defect put back).",
         ),
@@ -132,7 +131,6 @@ def target_options(func: F) -> F:
         click.option(
             "--webhook-secret",
             default=DEFAULT_WEBHOOK_SECRET,
-            show_default=True,
             help="STRIPE_WEBHOOK_SECRET of the service at --target-url.",
         ),
         click.option(

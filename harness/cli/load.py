@@ -16,42 +16,37 @@ from harness.cli.common import err
 
 @main.command()
 @common.postgres_options
-@click.option("--users", type=click.IntRange(1, 100_000), default=100, show_default=True)
-@click.option("--spawn-rate", type=click.FloatRange(0.1), default=20.0, show_default=True)
+@click.option("--users", type=click.IntRange(1, 100_000), default=100)
+@click.option("--spawn-rate", type=click.FloatRange(0.1), default=20.0)
 @click.option(
     "--duration",
     "duration_s",
     type=click.IntRange(1, 86_400),
     default=60,
-    show_default=True,
     help="Seconds.",
 )
 @click.option(
     "--processes",
     type=click.IntRange(1, 64),
     default=1,
-    show_default=True,
     help="Locust processes (a master and this many workers when above 1).",
 )
 @click.option("--webhook-chaos", is_flag=True, help="Duplicate, delay, drop and forge webhooks.")
 @click.option(
     "--headless/--web",
     default=True,
-    show_default=True,
     help="--web opens Locust's UI (http://127.0.0.1:8089) for an interactive session.",
 )
 @click.option(
     "--web-host",
     default="127.0.0.1",
-    show_default=True,
     metavar="ADDR",
     help="Address Locust's web UI listens on (anything but loopback is warned about).",
 )
-@click.option("--web-port", type=click.IntRange(1, 65535), default=8089, show_default=True)
+@click.option("--web-port", type=click.IntRange(1, 65535), default=8089)
 @click.option(
     "--master-bind-host",
     default="127.0.0.1",
-    show_default=True,
     metavar="ADDR",
     help="With --processes: address the Locust master listens on (for workers elsewhere).",
 )

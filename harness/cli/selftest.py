@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     metavar="NAME[,NAME...]",
     help="Only these suites (default: all but model, which shrinks every failure it finds).",
 )
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--seed", type=int, default=1)
 @click.option(
     "--quick",
     is_flag=True,

@@ -18,8 +18,8 @@ from harness.provisioning import make_cluster
 
 @main.command()
 @common.postgres_options
-@click.option("--fan", default="fan-1", show_default=True, help="Demo fan to create and sign for.")
-@click.option("--grant", type=click.IntRange(0, 10**9), default=1000, show_default=True)
+@click.option("--fan", default="fan-1", help="Demo fan to create and sign for.")
+@click.option("--grant", type=click.IntRange(0, 10**9), default=1000)
 def serve(
     postgres_bin: str | None,
     database_url: str | None,

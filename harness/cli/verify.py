@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     help="Also run the scenarios of this Python module (repeatable): a team's own, "
     "written with harness.api.",
 )
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed for ids and choices.")
+@click.option("--seed", type=int, default=1, help="Seed for ids and choices.")
 @click.option(
     "--report",
     "report_dir",

@@ -22,13 +22,12 @@ from harness.emulator.delivery import DeliverySettings
 from harness.emulator.server import EmulatorConfig, build
 
 
-@click.command("stripe-emulator")
-@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
+@click.command("stripe-emulator", context_settings={"show_default": True})
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT)
 @click.option("--webhook-url", metavar="URL", help="Endpoint to POST signed events to.")
 @click.option(
     "--webhook-secret",
     default=DEFAULT_WEBHOOK_SECRET,
-    show_default=True,
     help="Signing secret (whsec_...); give the service the same one.",
 )
 @click.option(
@@ -36,21 +35,19 @@ from harness.emulator.server import EmulatorConfig, build
     metavar="KEY",
     help="The one secret key the API accepts (401 for others). Default: any sk_test_/rk_test_.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for ids and faults.")
+@click.option("--seed", type=int, default=0, help="Seed for ids and faults.")
 @click.option(
     "--retry-delays",
     default=format_delays(DEFAULT_RETRY_DELAYS_S),
-    show_default=True,
     help="Seconds between webhook attempts.",
 )
 @click.option(
     "--api-latency",
     type=click.FloatRange(min=0),
     default=DEFAULT_API_LATENCY_S,
-    show_default=True,
     help="Seconds each API request takes (a request holds its idempotency key meanwhile).",
 )
-@click.option("--api-version", default=API_VERSION, show_default=True, help="Account default.")
+@click.option("--api-version", default=API_VERSION, help="Account default.")
 def stripe_emulator(
     port: int,
     webhook_url: str | None,
