@@ -75,28 +75,24 @@ async def purchase(request: Request) -> Response:
 
 
 async def tip(request: Request) -> Response:
-    user = _user(request)
-    data = await _json_object(request)
-    transfer = Transfer(
-        kind="tip",
-        sender=user,
-        creator=str(_text(data, "creatorId")),
-        tokens=_tokens(request, data, "tip"),
-        channel=str(_text(data, "channel")),
-        client_key=_text(data, "clientIdempotencyKey", required=False),
-    )
-    return _reply(await _service(request).transfer(transfer))
+    return await _transfer(request, "tip", channel_field="channel")
 
 
 async def deduct(request: Request) -> Response:
+    return await _transfer(request, "call", channel_field="callId")
+
+
+async def _transfer(request: Request, kind: str, *, channel_field: str) -> Response:
+    """A tip or a call minute: the same transfer, told apart by its kind and
+    the field that names where it happened."""
     user = _user(request)
     data = await _json_object(request)
     transfer = Transfer(
-        kind="call",
+        kind=kind,
         sender=user,
         creator=str(_text(data, "creatorId")),
-        tokens=_tokens(request, data, "call"),
-        channel=str(_text(data, "callId")),
+        tokens=_tokens(request, data, kind),
+        channel=str(_text(data, channel_field)),
         client_key=_text(data, "clientIdempotencyKey", required=False),
     )
     return _reply(await _service(request).transfer(transfer))
