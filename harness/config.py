@@ -11,7 +11,7 @@ relative to the file's folder.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,26 @@ class FileConfig(BaseModel):
 # Keys whose values are paths, relative to the configuration file's folder.
 PATH_KEYS = ("target_cwd", "target_schema", "report")
 
+# Each key's option: its parameter name (the target keys' are
+# `TargetSpec.from_options`' keywords), and how a file's value becomes what the
+# option would have given.
+OPTIONS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "target": ("target", str),
+    "target_command": ("command", str),
+    "target_cwd": ("cwd", str),
+    "target_image": ("image", str),
+    "target_schema": ("schema", lambda v: tuple(Path(p) for p in v)),
+    "target_env": ("env", lambda v: tuple(f"{k}={x}" for k, x in v.items())),
+    "target_url": ("url", str),
+    "service_start_timeout": ("start_timeout_s", float),
+    "suites": ("suites", lambda v: ",".join(v)),
+    "scenarios_from": ("scenarios_from", tuple),
+    "seed": ("seed", int),
+    "report": ("report_dir", Path),
+    "shrink_seconds": ("shrink_seconds", float),
+}
+TARGET_KEYS = frozenset(k for k in OPTIONS if k.startswith(("target", "service")))
+
 
 @dataclass(frozen=True)
 class Resolved:
@@ -61,6 +81,18 @@ class Resolved:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)
+
+    def options(self, *, only_target: bool = False) -> dict[str, Any]:
+        """The values by parameter name, as the options would have given them.
+        `only_target`: just the keys that say which service, for
+        `TargetSpec.from_options(**resolved.options(only_target=True), ...)`."""
+        options = {}
+        for key, value in self.values.items():
+            if only_target and key not in TARGET_KEYS:
+                continue
+            param, from_file = OPTIONS[key]
+            options[param] = value if self.sources[key] == "command line" else from_file(value)
+        return options
 
 
 def find_config(folder: Path) -> Path | None:

@@ -169,22 +169,12 @@ def tokenproof_target_spec(request: pytest.FixtureRequest) -> TargetSpec:
     }
     # tokenproof.toml or [tool.tokenproof] where pytest runs; options override it.
     resolved = resolve(Path.cwd(), given)
-    env = resolved.get("target_env") or []
-    if isinstance(env, dict):
-        env = [f"{k}={v}" for k, v in env.items()]
     return TargetSpec.from_options(
-        target=resolved.get("target") or "reference",
-        command=resolved.get("target_command"),
-        cwd=resolved.get("target_cwd"),
-        image=resolved.get("target_image"),
+        **resolved.options(only_target=True),
         pull=opt("--tokenproof-pull"),
-        env=env,
-        schema=[Path(p) for p in resolved.get("target_schema") or []],
-        url=resolved.get("target_url"),
         database_url=opt("--database-url"),
         jwt_secret=opt("--jwt-secret"),
         webhook_secret=opt("--webhook-secret"),
-        start_timeout_s=resolved.get("service_start_timeout"),
     )
 
 

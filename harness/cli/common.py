@@ -229,26 +229,6 @@ def run_command(body: Callable[[], int]) -> None:
     sys.exit(code)
 
 
-# Configuration keys and the option (parameter name) each one fills, with how a
-# file's value becomes the option's value. The target options' parameter names
-# are `TargetSpec.from_options`' keywords, so a command passes them on as they are.
-CONFIG_OPTIONS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "target": ("target", str),
-    "target_command": ("command", str),
-    "target_cwd": ("cwd", str),
-    "target_image": ("image", str),
-    "target_schema": ("schema", lambda v: tuple(Path(p) for p in v)),
-    "target_env": ("env", lambda v: tuple(f"{k}={x}" for k, x in v.items())),
-    "target_url": ("url", str),
-    "suites": ("suites", lambda v: ",".join(v)),
-    "scenarios_from": ("scenarios_from", tuple),
-    "seed": ("seed", int),
-    "report": ("report_dir", Path),
-    "shrink_seconds": ("shrink_seconds", float),
-    "service_start_timeout": ("start_timeout_s", float),
-}
-
-
 def with_config(
     ctx: click.Context, config_path: Path | None, *, only_target: bool = False
 ) -> dict[str, Any]:
@@ -257,19 +237,15 @@ def with_config(
     just the keys that say which service (a load run keeps its own report folder)."""
     from click.core import ParameterSource
 
-    from harness.config import resolve
+    from harness.config import OPTIONS, resolve
 
     params = dict(ctx.params)
     given = {
         key: params[param]
-        for key, (param, _) in CONFIG_OPTIONS.items()
+        for key, (param, _) in OPTIONS.items()
         if param in params and ctx.get_parameter_source(param) is not ParameterSource.DEFAULT
     }
     resolved = resolve(Path.cwd(), given, config_path=config_path)
-    for key, (param, convert) in CONFIG_OPTIONS.items():
-        if only_target and not key.startswith(("target", "service")):
-            continue
-        if resolved.sources.get(key, "command line") != "command line":
-            params[param] = convert(resolved.values[key])
+    params.update(resolved.options(only_target=only_target))
     params["_config"] = resolved
     return params

@@ -21,6 +21,35 @@ def test_tokenproof_toml_is_read_with_paths_relative_to_it(tmp_path: Path) -> No
     assert resolved.sources["seed"] == str(tmp_path / "tokenproof.toml")
 
 
+def test_the_target_keys_become_target_spec_options(tmp_path: Path) -> None:
+    """One table serves the CLI and the pytest plugin: a file's values are
+    converted to what the options give, the options' own pass as they are."""
+    from harness.target_spec import TargetSpec
+
+    (tmp_path / "tokenproof.toml").write_text(
+        'target-command = "node server.js"\ntarget-schema = ["schema.sql"]\nseed = 7\n'
+        'service-start-timeout = 90\n[target-env]\nPOOL = "10"\n'
+    )
+    (tmp_path / "schema.sql").write_text("select 1;")
+    resolved = resolve(tmp_path, {"target_cwd": "/srv/app"})
+    options = resolved.options(only_target=True)
+    assert options == {
+        "command": "node server.js",
+        "schema": (tmp_path / "schema.sql",),
+        "env": ("POOL=10",),
+        "start_timeout_s": 90.0,
+        "cwd": "/srv/app",
+    }
+    assert resolved.options()["seed"] == 7
+    spec = TargetSpec.from_options(**options)
+    assert (spec.kind, spec.command, spec.cwd, spec.extra_env) == (
+        "command",
+        "node server.js",
+        "/srv/app",
+        {"POOL": "10"},
+    )
+
+
 def test_flags_override_the_file(tmp_path: Path) -> None:
     (tmp_path / "tokenproof.toml").write_text("seed = 7\n")
     resolved = resolve(tmp_path, {"seed": 3, "suites": None})
