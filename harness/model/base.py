@@ -33,14 +33,7 @@ from harness.client import Answer, TargetClient
 from harness.errors import TokenproofError
 from harness.gates import ContentionGate, GateNotFilled
 from harness.history import History
-from harness.model.control import (
-    _RUN_TOKEN,
-    ModelCancelled,
-    ShrinkBudgetSpent,
-    Tally,
-    _cancel,
-    _examples,
-)
+from harness.model.control import ShrinkBudgetSpent, Tally, stop_if_cancelled, user_prefix
 from harness.observe import observe
 from harness.targets import Target
 from harness.users import UserSpec, create_users
@@ -90,7 +83,7 @@ class Pending3DS:
 T = TypeVar("T")
 
 
-def _logged(method: Callable[..., T]) -> Callable[..., T]:
+def logged_step(method: Callable[..., T]) -> Callable[..., T]:
     """Log each rule call as a `state.…` line, as Hypothesis prints them. Hypothesis
     prints only the final, shrunk sequence; when it cannot shrink a failure (a race
     whose outcome varies between replays of the same steps) it prints none, and
@@ -140,19 +133,18 @@ class ModelBase(RuleBasedStateMachine):
         super().__init__()
         if "target" not in dir(type(self)):
             raise ModelNotBound("bind the model to a target first: TokenModel.bind(target)")
-        if _cancel.is_set():
-            raise ModelCancelled
+        stop_if_cancelled()
         if self.tally.shrinking_over_budget():
             raise ShrinkBudgetSpent
         self.loop = asyncio.new_event_loop()
         # Unique per example, replay and shrink attempt alike: rows an earlier
         # attempt created (and the service may still be crediting) never collide.
-        self.prefix = f"m{_RUN_TOKEN}{next(_examples)}-"
+        self.prefix = user_prefix()
         self.client = TargetClient(self.target.base_url, self.target.jwt_secret)
         self.history = History()
         self.model = ModelState()
         self.keys = itertools.count()
-        self.steps: list[str] = []  # see _logged
+        self.steps: list[str] = []  # see logged_step
         self.names: dict[int, str] = {}  # id of a bundle value -> its name in `steps`
         self.target.emulator.clear_delivery_rules()
         self.tally.examples += 1
@@ -174,8 +166,7 @@ class ModelBase(RuleBasedStateMachine):
     ) -> Answer:
         """One request. `record=False` keeps it out of the history the checkers read:
         for answers a rule expects to be 5xx, which `no_server_errors` would flag."""
-        if _cancel.is_set():
-            raise ModelCancelled
+        stop_if_cancelled()
         args = body if isinstance(body, dict) else {}
         invoke = self.history.invoke("model", f, user, args) if record else None
 
@@ -192,8 +183,7 @@ class ModelBase(RuleBasedStateMachine):
         each waits on a lock (or has answered), then released together: the race
         happens on every replay, so Hypothesis can shrink it (an ungated race happens
         only sometimes, and a failure that comes and goes cannot be shrunk)."""
-        if _cancel.is_set():
-            raise ModelCancelled
+        stop_if_cancelled()
         dsn = self.target.database_url
 
         async def fire() -> list[Answer]:
@@ -236,7 +226,7 @@ class ModelBase(RuleBasedStateMachine):
     # -- rules ------------------------------------------------------------------------
 
     @initialize(grants=st.lists(st.integers(0, 120), min_size=4, max_size=4))
-    @_logged
+    @logged_step
     def create_users(self, grants: list[int]) -> None:
         users = [UserSpec(self.uid(f), grant=g) for f, g in zip(FANS, grants, strict=False)]
         users += [

@@ -32,6 +32,23 @@ def cancel_model() -> None:
     _cancel.set()
 
 
+def allow_model_to_run() -> None:
+    """A new run starts uncancelled (a cancelled run's request is spent)."""
+    _cancel.clear()
+
+
+def stop_if_cancelled() -> None:
+    """Each step asks first, so a cancelled run stops within one step."""
+    if _cancel.is_set():
+        raise ModelCancelled
+
+
+def user_prefix() -> str:
+    """The prefix of one example's users: no two examples, in this run or any
+    other on the same database, share a user."""
+    return f"m{_RUN_TOKEN}{next(_examples)}-"
+
+
 @dataclass
 class Tally:
     """What a run did, for its report: examples run, model-vs-service checks, and

@@ -21,8 +21,8 @@ from harness.model.base import (
     Keyed,
     ModelBase,
     Pending3DS,
-    _logged,
     a_fan,
+    logged_step,
 )
 
 
@@ -31,7 +31,7 @@ class PaymentRules(ModelBase):
     three_ds = THREE_DS
 
     @rule(fan=a_fan)
-    @_logged
+    @logged_step
     def forged_success_for_declined(self, fan: str) -> None:
         """A declined purchase, then a badly signed `succeeded` for it: nothing credited."""
         body = {"tokenAmount": 100, "paymentMethodId": "pm_card_chargeDeclined"}
@@ -51,7 +51,7 @@ class PaymentRules(ModelBase):
         tokens=st.sampled_from(sorted(PRICES)),
         method=st.sampled_from(["pm_card_visa", "pm_card_chargeDeclined"]),
     )
-    @_logged
+    @logged_step
     def purchase(self, fan: str, tokens: int, method: str) -> Any:
         key = f"p{next(self.keys)}"
         body = {"tokenAmount": tokens, "paymentMethodId": method, "clientIdempotencyKey": key}
@@ -65,7 +65,7 @@ class PaymentRules(ModelBase):
         return Keyed("purchase", self.uid(fan), body, answer)
 
     @rule(target=three_ds, fan=a_fan, tokens=st.sampled_from([100, 500]))
-    @_logged
+    @logged_step
     def purchase_three_ds(self, fan: str, tokens: int) -> Any:
         body = {"tokenAmount": tokens, "paymentMethodId": "pm_card_threeDSecure2Required"}
         answer = self._call("purchase", self.uid(fan), "POST", "/api/tokens/purchase", body)
@@ -73,7 +73,7 @@ class PaymentRules(ModelBase):
         return Pending3DS(answer.body["paymentIntent"]["id"], self.uid(fan), tokens)
 
     @rule(pending=three_ds, action=st.sampled_from(["authenticate", "abandon", "fail"]))
-    @_logged
+    @logged_step
     def customer_acts(self, pending: Pending3DS, action: str) -> None:
         if pending.done:
             return
@@ -99,7 +99,7 @@ class PaymentRules(ModelBase):
             ]
         )
     )
-    @_logged
+    @logged_step
     def webhook_delivery(self, mode: str) -> None:
         """How the next purchases' events arrive."""
         self.target.emulator.clear_delivery_rules()
@@ -112,7 +112,7 @@ class PaymentRules(ModelBase):
         self.target.emulator.add_delivery_rule(mode, event_type=event_type, **extra)
 
     @rule(target=keyed, fan=a_fan, tokens=st.sampled_from([100, 500]))
-    @_logged
+    @logged_step
     def purchase_during_outage(self, fan: str, tokens: int) -> Any:
         """Stripe answers 500 to every call: the purchase fails cleanly (502 or 503,
         no internal text, nothing credited). Its retry after the outage (the `retry`
@@ -140,7 +140,7 @@ class PaymentRules(ModelBase):
         return Keyed("purchase", self.uid(fan), body, answer)
 
     @rule(target=keyed, fan=a_fan)
-    @_logged
+    @logged_step
     def purchase_while_stripe_slow(self, fan: str) -> Any:
         """Stripe takes SLOW_STRIPE_S to create the intent: one charge, credited
         once. (Whether the service stays responsive meanwhile is for the faults

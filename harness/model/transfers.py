@@ -26,13 +26,13 @@ from harness.model.base import (
     TRANSFER_PATHS,
     Keyed,
     ModelBase,
-    _logged,
     a_creator,
     a_fan,
     a_transfer,
     a_transfer_amount,
+    logged_step,
 )
-from harness.model.control import ModelCancelled, _cancel
+from harness.model.control import stop_if_cancelled
 
 Rule = TypeVar("Rule", bound=Callable[..., Any])
 
@@ -53,7 +53,7 @@ class TransferRules(ModelBase):
     three_ds = THREE_DS
 
     @_keyed_transfer_rule(with_key=st.booleans())
-    @_logged
+    @logged_step
     def transfer(self, f: str, fan: str, creator: str, amount: int, with_key: bool) -> Any:
         key = f"k{next(self.keys)}" if with_key else None
         body = self._transfer_body(f, creator, amount, key)
@@ -62,7 +62,7 @@ class TransferRules(ModelBase):
         return Keyed(f, self.uid(fan), body, answer) if key else multiple()
 
     @rule(fan=a_creator, amount=st.integers(1, 10))
-    @_logged
+    @logged_step
     def self_transfer(self, fan: str, amount: int) -> None:
         answer = self._call(
             "tip",
@@ -78,7 +78,7 @@ class TransferRules(ModelBase):
         fan=a_fan,
         amount=st.sampled_from(["12abc", "1e1", " 5", "0100", 1.5, -5, "-5", 0, True, None]),
     )
-    @_logged
+    @logged_step
     def bad_amount(self, f: str, fan: str, amount: Any) -> None:
         body = self._transfer_body(f, CREATORS[0], 1, None)
         body["tokenAmount"] = amount
@@ -88,10 +88,9 @@ class TransferRules(ModelBase):
         assert answer.status == 400, f"amount {amount!r} answered {answer}"
 
     @rule(fan=a_fan)
-    @_logged
+    @logged_step
     def token_without_exp(self, fan: str) -> None:
-        if _cancel.is_set():
-            raise ModelCancelled
+        stop_if_cancelled()
         token = jwt.encode({"sub": self.uid(fan)}, self.target.jwt_secret, algorithm="HS256")
 
         async def go() -> Answer:
@@ -103,7 +102,7 @@ class TransferRules(ModelBase):
         assert answer.status == 401, f"a token without exp answered {answer.status}"
 
     @_keyed_transfer_rule(copies=st.integers(2, 3))
-    @_logged
+    @logged_step
     def double_submit(self, f: str, fan: str, creator: str, amount: int, copies: int) -> Any:
         """A new keyed transfer sent `copies` times at once (a double click): money
         moves once and every copy answers alike, except that a copy may be told 409
@@ -117,7 +116,7 @@ class TransferRules(ModelBase):
         return Keyed(f, self.uid(fan), body, first)
 
     @rule(request=keyed)
-    @_logged
+    @logged_step
     def retry(self, request: Keyed) -> None:
         answer = self._call(request.f, request.user, "POST", PATHS[request.f], request.body)
         if request.first.status in (502, 503):
@@ -143,7 +142,7 @@ class TransferRules(ModelBase):
             max_size=4,
         )
     )
-    @_logged
+    @logged_step
     def burst(self, ops: list[tuple[str, str, str, int]]) -> None:
         """k requests at once, gated (see _fire_gated): the outcome must equal some
         serial order's. Creators send too, so transfers can cross."""
@@ -155,7 +154,7 @@ class TransferRules(ModelBase):
             lambda a: len(a) % 2 == 0
         ),
     )
-    @_logged
+    @logged_step
     def crossing_transfers(self, f: str, amounts: list[int]) -> None:
         """The two creators pay each other at the same moment, in pairs: each
         transfer locks both rows, in opposite request order. Catches lock orders
