@@ -42,9 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--target",
-        default="reference",
+        default=None,
         metavar="reference[:FLAW]",
-        help="tokenproof: the service the scenarios run against.",
+        help="tokenproof: the service the scenarios run against (default: reference).",
     )
     group.addoption(
         "--target-command",
@@ -75,6 +75,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--target-schema", action="append", default=[], metavar="FILE")
     group.addoption(
         "--target-url", default=None, metavar="URL", help="tokenproof: a service already running."
+    )
+    group.addoption(
+        "--service-start-timeout",
+        default=None,
+        type=float,
+        metavar="SECONDS",
+        help="tokenproof: how long a service it starts may take to answer /health (default 60).",
     )
     group.addoption("--jwt-secret", default=None, metavar="S")
     group.addoption("--webhook-secret", default=DEFAULT_WEBHOOK_SECRET, metavar="S")
@@ -155,19 +162,17 @@ def reference_target(reference_database_factory: DatabaseFactory) -> Iterator[Ta
 
 @pytest.fixture(scope="session")
 def tokenproof_target_spec(request: pytest.FixtureRequest) -> TargetSpec:
-    from harness.config import resolve
+    return target_spec_of(request.config)
 
-    opt = request.config.getoption
-    given = {
-        "target": None if opt("--target") == "reference" else opt("--target"),
-        "target_command": opt("--target-command"),
-        "target_cwd": opt("--target-cwd"),
-        "target_image": opt("--target-image"),
-        "target_env": opt("--target-env"),
-        "target_schema": opt("--target-schema"),
-        "target_url": opt("--target-url"),
-    }
-    # tokenproof.toml or [tool.tokenproof] where pytest runs; options override it.
+
+def target_spec_of(config: pytest.Config) -> TargetSpec:
+    """The target the options ask for, the configuration file (tokenproof.toml or
+    [tool.tokenproof] where pytest runs) filling in those not given."""
+    from harness.config import TARGET_KEYS, resolve
+
+    opt = config.getoption
+    # Each configuration key that says which service has the option of its name.
+    given = {key: opt("--" + key.replace("_", "-")) for key in TARGET_KEYS}
     resolved = resolve(Path.cwd(), given)
     return TargetSpec.from_options(
         **resolved.options(only_target=True),

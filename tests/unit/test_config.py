@@ -109,3 +109,47 @@ def test_a_load_run_takes_the_target_from_the_file_but_keeps_its_report(
     assert given["report_dir"] is None and given["seed"] == 1
     everything = with_config(ctx, None)
     assert everything["report_dir"] == tmp_path / "reports" / "verify"
+
+
+class _Options:
+    """A pytest config as far as the plugin reads it: its options by flag."""
+
+    def __init__(self, given: dict[str, object]) -> None:
+        from harness.emulator.defaults import DEFAULT_WEBHOOK_SECRET
+
+        self.given = {
+            "--tokenproof-pull": False,
+            "--webhook-secret": DEFAULT_WEBHOOK_SECRET,
+            "--target-env": [],
+            "--target-schema": [],
+            **given,
+        }
+
+    def getoption(self, name: str) -> object:
+        return self.given.get(name)
+
+
+def test_the_plugin_has_an_option_for_every_target_key(pytestconfig: pytest.Config) -> None:
+    from harness.config import TARGET_KEYS
+
+    for key in TARGET_KEYS:
+        pytestconfig.getoption("--" + key.replace("_", "-"))  # ValueError when missing
+
+
+def test_the_plugin_and_the_file_choose_the_target_as_the_cli_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typing import cast
+
+    from harness.pytest_plugin import target_spec_of
+
+    (tmp_path / "tokenproof.toml").write_text(
+        'target-command = "node server.js"\nservice-start-timeout = 90\n[target-env]\nPOOL = "10"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    spec = target_spec_of(cast(pytest.Config, _Options({"--service-start-timeout": 5.0})))
+    assert (spec.kind, spec.command, spec.start_timeout_s) == ("command", "node server.js", 5.0)
+    assert spec.extra_env == {"POOL": "10"}
+    assert target_spec_of(cast(pytest.Config, _Options({}))).start_timeout_s == 90.0
+    (tmp_path / "tokenproof.toml").unlink()
+    assert target_spec_of(cast(pytest.Config, _Options({}))).kind == "reference"
