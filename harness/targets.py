@@ -28,7 +28,7 @@ from harness.provisioning import (
     PostgresSettings,
     make_cluster,
 )
-from harness.provisioning.container import ContainerImage, ServiceContainer, check_image
+from harness.provisioning.container import ServiceContainer, check_image
 from harness.provisioning.emulator import (
     DEFAULT_RETRY_DELAYS,
     DEFAULT_WEBHOOK_SECRET,
@@ -132,7 +132,7 @@ class ManagedTarget(StopsOnExit):
         retry_delays: str = DEFAULT_RETRY_DELAYS,
         log_path: Path | None = None,
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
-        image: ContainerImage | None = None,
+        image: str | None = None,
     ) -> None:
         self.factory = factory
         self.image = image
@@ -309,8 +309,7 @@ def _running_target(
                 seed=seed,
                 log_path=None if log_dir is None else log_dir / "service.log",
                 start_timeout_s=spec.start_timeout_s,
-                # Pulled already (check_image) if --pull asked for it.
-                image=None if spec.image is None else ContainerImage(spec.image),
+                image=spec.image,  # checked, and pulled if asked, by check_image
             )
             with managed as target:
                 on_info(f"service: {target.base_url} ({spec.label}); stripe: {target.emulator_url}")

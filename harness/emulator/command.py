@@ -13,9 +13,8 @@ from harness.emulator.defaults import (
     API_VERSION,
     DEFAULT_API_LATENCY_S,
     DEFAULT_PORT,
-    DEFAULT_RETRY_DELAYS_S,
+    DEFAULT_RETRY_DELAYS,
     DEFAULT_WEBHOOK_SECRET,
-    format_delays,
     parse_delays,
 )
 from harness.emulator.delivery import DeliverySettings
@@ -38,7 +37,7 @@ from harness.emulator.server import EmulatorConfig, build
 @click.option("--seed", type=int, default=0, help="Seed for ids and faults.")
 @click.option(
     "--retry-delays",
-    default=format_delays(DEFAULT_RETRY_DELAYS_S),
+    default=DEFAULT_RETRY_DELAYS,
     help="Seconds between webhook attempts.",
 )
 @click.option(

@@ -22,6 +22,9 @@ def format_delays(delays: tuple[float, ...]) -> str:
     return ",".join(f"{d:g}" for d in delays)
 
 
+DEFAULT_RETRY_DELAYS = format_delays(DEFAULT_RETRY_DELAYS_S)
+
+
 def parse_delays(text: str) -> tuple[float, ...]:
     """Comma-separated non-negative seconds; raises ValueError with a usable message."""
     try:

@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -42,7 +41,7 @@ import requests
 
 from harness.errors import SetupError
 from harness.provisioning.local import free_port
-from harness.provisioning.processes import ProcessStartFailed
+from harness.provisioning.processes import ProcessStartFailed, process_id
 from harness.provisioning.service import ServiceEnv
 from harness.provisioning.workdirs import run_dir
 from harness.waiting import DeadlineExceeded, wait_until
@@ -128,23 +127,17 @@ def _boot_id() -> str:
         return "unknown"
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time (field 22 of /proc/PID/stat), None if it is gone:
-    together with the pid it names one process, even after the pid is reused."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    if fields[0] in ("Z", "X"):
-        return None
-    return fields[19]
+def _started(pid: int) -> str | None:
+    """With the pid, the start time names one process, even after the pid is reused."""
+    running = process_id(pid)
+    return None if running is None else str(running.started)
 
 
 def owner_labels(run_id: str) -> dict[str, str]:
     pid = os.getpid()
     return {
         LABEL_RUN: run_id,
-        LABEL_OWNER: f"{pid}:{_start_time(pid)}",
+        LABEL_OWNER: f"{pid}:{_started(pid)}",
         LABEL_HOST: socket.gethostname(),
         LABEL_BOOT: _boot_id(),
     }
@@ -161,7 +154,7 @@ def owner_gone(labels: Mapping[str, str]) -> bool:
     pid, _, started = labels.get(LABEL_OWNER, "").partition(":")
     if not pid.isdigit():
         return True
-    return _start_time(int(pid)) != started
+    return _started(int(pid)) != started
 
 
 def remove_dead_runs(client: docker.DockerClient) -> list[str]:
@@ -221,14 +214,6 @@ def check_image(image: str, *, pull: bool) -> None:
         client.close()
 
 
-@dataclass(frozen=True)
-class ContainerImage:
-    """What --target-image and --pull ask for."""
-
-    name: str
-    pull: bool = False
-
-
 class ServiceContainer:
     """The image started as one container, supervised like `ServiceProcess`.
 
@@ -238,7 +223,7 @@ class ServiceContainer:
 
     def __init__(
         self,
-        image: ContainerImage,
+        image: str,
         env: ServiceEnv,
         *,
         port: int | None = None,
@@ -250,7 +235,6 @@ class ServiceContainer:
         self.port = port or free_port()
         self.run_id = run_id or secrets.token_hex(4)
         self.name = f"tokenproof-{self.run_id}-{self.port}"
-        self.command = f"image {image.name}"
         self._env = env
         self._extra_env = dict(extra_env or {})
         self._keep_log = log_path is not None
@@ -271,19 +255,10 @@ class ServiceContainer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        """The container's main process as this machine sees it (host networking)."""
-        if self._container is None:
-            return None
-        self._container.reload()
-        pid = self._container.attrs["State"].get("Pid") or 0
-        return int(pid) or None
-
     def _create(self) -> Any:
+        # check_image has already swept dead runs and pulled if asked.
         self._client = client = connect()
-        remove_dead_runs(client)
-        image_id = ensure_image(client, self.image.name, pull=self.image.pull)
+        image_id = ensure_image(client, self.image, pull=False)
         self.networking = networking_for(client.info())
         env = {**self._extra_env, **self._env.as_env(self.port)}
         options: dict[str, Any] = {}
@@ -306,7 +281,7 @@ class ServiceContainer:
             )
         except docker.errors.APIError as exc:
             raise ContainerStartFailed(
-                f"the engine could not create a container from {self.image.name}: "
+                f"the engine could not create a container from {self.image}: "
                 f"{exc.explanation or exc}",
                 "",
             ) from exc
@@ -329,7 +304,7 @@ class ServiceContainer:
             if container.status in ("exited", "dead"):
                 code = container.attrs["State"].get("ExitCode")
                 raise ContainerStartFailed(
-                    f"the container of {self.image.name} exited with code {code} before "
+                    f"the container of {self.image} exited with code {code} before "
                     f"GET {self.url}/health answered (it must listen on 127.0.0.1 and the "
                     "PORT it is given)",
                     self.log_tail(),
@@ -344,7 +319,7 @@ class ServiceContainer:
         except DeadlineExceeded as exc:
             self.stop()
             raise ContainerStartFailed(
-                f"the container of {self.image.name} did not answer GET {self.url}/health "
+                f"the container of {self.image} did not answer GET {self.url}/health "
                 f"with 200 within {within:g} s",
                 self.log_tail(),
             ) from exc

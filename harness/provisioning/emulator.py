@@ -9,9 +9,8 @@ import httpx
 
 from harness.emulator.defaults import (
     DEFAULT_API_LATENCY_S,
-    DEFAULT_RETRY_DELAYS_S,
+    DEFAULT_RETRY_DELAYS,
     DEFAULT_WEBHOOK_SECRET,
-    format_delays,
 )
 from harness.emulator_client import EmulatorClient
 from harness.provisioning.lifecycle import StopsOnExit
@@ -20,8 +19,6 @@ from harness.provisioning.processes import ChildProcess
 from harness.provisioning.workdirs import run_dir
 
 __all__ = ["DEFAULT_RETRY_DELAYS", "DEFAULT_WEBHOOK_SECRET", "EmulatorProcess"]
-
-DEFAULT_RETRY_DELAYS = format_delays(DEFAULT_RETRY_DELAYS_S)
 
 
 class EmulatorProcess(StopsOnExit):

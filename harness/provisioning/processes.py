@@ -40,10 +40,15 @@ def _live(fields: list[str] | None) -> bool:
     return fields is not None and fields[0] not in ("Z", "X")
 
 
+def process_id(pid: int) -> ProcessId | None:
+    """The process `pid` names now, or None once it is gone (zombies do not count:
+    they hold no files and answer no connections)."""
+    fields = _stat(pid)
+    return ProcessId(pid, int(fields[19])) if _live(fields) and fields is not None else None
+
+
 def is_running(process: ProcessId) -> bool:
-    fields = _stat(process.pid)
-    # Zombies do not count: they hold no files and answer no connections.
-    return _live(fields) and fields is not None and int(fields[19]) == process.started
+    return process_id(process.pid) == process
 
 
 def family(pid: int) -> set[ProcessId]:

@@ -22,7 +22,6 @@ from harness.provisioning.container import (
     LABEL_BOOT,
     LABEL_OWNER,
     LABEL_RUN,
-    ContainerImage,
     ContainerStartFailed,
     ImageNotFound,
     ServiceContainer,
@@ -54,7 +53,7 @@ def probe(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def started(probe: str, tmp_path: Path) -> Iterator[ServiceContainer]:
-    service = ServiceContainer(ContainerImage(probe), ENV, log_path=tmp_path / "service.log")
+    service = ServiceContainer(probe, ENV, log_path=tmp_path / "service.log")
     try:
         yield service.start(30)
     finally:
@@ -99,7 +98,7 @@ def test_kill_is_not_a_crash_and_start_serves_again(started: ServiceContainer) -
 
 
 def test_cleanup_removes_the_container(probe: str) -> None:
-    service = ServiceContainer(ContainerImage(probe), ENV).start(30)
+    service = ServiceContainer(probe, ENV).start(30)
     assert list(containers_of(service.run_id))
     service.cleanup()
     assert list(containers_of(service.run_id)) == []
@@ -109,7 +108,7 @@ def test_cleanup_removes_the_container(probe: str) -> None:
 def test_a_container_that_exits_before_health_fails_with_its_code_and_output(
     probe: str,
 ) -> None:
-    service = ServiceContainer(ContainerImage(probe), ENV, extra_env={"PROBE_EXIT_AT_START": "4"})
+    service = ServiceContainer(probe, ENV, extra_env={"PROBE_EXIT_AT_START": "4"})
     try:
         with pytest.raises(ContainerStartFailed) as caught:
             service.start(30)
