@@ -22,8 +22,6 @@ from harness.emulator.faults import FaultRule
 from harness.emulator.resources import Event
 
 T = TypeVar("T")
-# Kept by the emulator, never taken from a request.
-_OWN_FIELDS = frozenset({"id", "matched", "fired"})
 
 
 class ControlError(Exception):
@@ -72,20 +70,6 @@ async def parse_body(request: Request, cls: type[T]) -> T:
     except ValidationError as exc:
         raise ControlError(_messages(exc)) from None
     return value
-
-
-async def parse_rule(request: Request, cls: type[T]) -> T:
-    """A rule, refusing the fields the emulator keeps itself."""
-    rule = await parse_body(request, cls)
-    given = _OWN_FIELDS & set(_json_keys(await request.body()))
-    if given:
-        raise ControlError(f"{', '.join(sorted(given))}: set by the emulator, not by a request")
-    return rule
-
-
-def _json_keys(raw: bytes) -> list[str]:
-    body = TypeAdapter(dict[str, Any]).validate_json(raw or b"{}")
-    return list(body)
 
 
 def _messages(exc: ValidationError) -> str:
@@ -137,7 +121,7 @@ async def delivery_rules(request: Request, emulator: Emulator) -> Any:
     if request.method == "DELETE":
         emulator.dispatcher.clear_rules()
         return {"rules": []}
-    rule = await parse_rule(request, DeliveryRule)
+    rule = await parse_body(request, DeliveryRule)
     return emulator.dispatcher.add_rule(rule).to_json()
 
 
@@ -145,7 +129,7 @@ async def faults(request: Request, emulator: Emulator) -> Any:
     if request.method == "DELETE":
         emulator.fault_rules.clear()
         return {"rules": []}
-    rule = await parse_rule(request, FaultRule)
+    rule = await parse_body(request, FaultRule)
     return emulator.add_fault(rule).to_json()
 
 

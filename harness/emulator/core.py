@@ -123,8 +123,8 @@ class Emulator:
     def abandon(self, ident: str) -> Outcome:
         return intents.abandon(self, ident)
 
-    def retrieve_intent(self, ident: str, params: dict[str, Any] | None = None) -> Outcome:
-        p.reject_unknown(params or {}, {"expand", "client_secret"})
+    def retrieve_intent(self, ident: str, params: dict[str, Any]) -> Outcome:
+        p.reject_unknown(params, {"expand", "client_secret"})
         return Outcome(200, self.intent(ident).to_json())
 
     def list_intents(self, params: dict[str, Any]) -> Outcome:
@@ -147,7 +147,12 @@ class Emulator:
 
     def list_charges(self, params: dict[str, Any]) -> Outcome:
         p.reject_unknown(params, LIST_PARAMS | {"payment_intent", "customer"})
-        matches = where(params, itemgetter("created"), payment_intent=itemgetter("payment_intent"))
+        matches = where(
+            params,
+            itemgetter("created"),
+            payment_intent=itemgetter("payment_intent"),
+            customer=itemgetter("customer"),
+        )
         body = page(
             self.charges, params, url="/v1/charges", kind="charge", matches=matches, render=dict
         )

@@ -35,7 +35,6 @@ Mode = Literal[
     "forge",
     "stale",
 ]
-MODES: tuple[str, ...] = Mode.__args__  # type: ignore[attr-defined]
 SignatureKind = Literal["valid", "forged", "stale"]
 STALE_BY_S = 3600
 
@@ -89,8 +88,9 @@ class DeliveryRule:
     max_wait_s: NonNegative = 5.0
     times: Annotated[int, Field(ge=0)] | None = None  # events it applies to, then it retires
     probability: Probability = 1.0  # drawn from the emulator's seeded generator
-    id: str = ""  # given by the emulator
-    matched: int = 0  # kept by the emulator
+    # Kept by the emulator: init=False, so a request that names them is refused.
+    id: str = field(default="", init=False)
+    matched: int = field(default=0, init=False)
 
     def matches(self, event: Event, rng: random.Random) -> bool:
         if self.times is not None and self.matched >= self.times:

@@ -12,7 +12,6 @@ from pydantic import Field, with_config
 from harness.emulator.delivery import RULE_CONFIG, NonNegative, Probability
 
 FaultKind = Literal["latency", "error", "commit_then_drop"]
-FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 DropStyle = Literal["reset", "500"]
 
 
@@ -36,8 +35,9 @@ class FaultRule:
     drop: DropStyle = "reset"
     times: Annotated[int, Field(ge=0)] | None = None
     probability: Probability = 1.0
-    id: str = ""  # given by the emulator
-    fired: int = 0  # kept by the emulator
+    # Kept by the emulator: init=False, so a request that names them is refused.
+    id: str = field(default="", init=False)
+    fired: int = field(default=0, init=False)
 
     def matches(self, method: str, path: str, params: dict[str, Any], rng: random.Random) -> bool:
         if self.times is not None and self.fired >= self.times:

@@ -29,9 +29,6 @@ class Collection(Generic[T]):
     def get(self, ident: str) -> T | None:
         return self._items.get(ident)
 
-    def __contains__(self, ident: object) -> bool:
-        return ident in self._items
-
     def __len__(self) -> int:
         return len(self._order)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.emulator import params as p
 from harness.emulator.errors import StripeError
-from harness.emulator.resources import Outcome, PaymentIntent, RequestContext, TestCard
+from harness.emulator.resources import NO_BILLING, Outcome, PaymentIntent, RequestContext, TestCard
 
 if TYPE_CHECKING:
     from harness.emulator.core import Emulator
@@ -27,7 +27,6 @@ def fee(amount: int) -> int:
 # The nested parts of a charge never change once made, so charges share them:
 # fewer objects per purchase means less for the garbage collector to walk in a
 # long run (the emulator keeps every charge). Nothing may mutate them.
-_NO_BILLING = {"address": None, "email": None, "name": None, "phone": None}
 
 
 @functools.cache
@@ -90,7 +89,7 @@ def new_charge(
         "amount_captured": intent.amount if succeeded and captured else 0,
         "amount_refunded": 0,
         "balance_transaction": None,
-        "billing_details": _NO_BILLING,
+        "billing_details": NO_BILLING,
         "calculated_statement_descriptor": intent.statement_descriptor or "TOKENPROOF",
         "captured": succeeded and captured,
         "created": int(em.clock.now()),

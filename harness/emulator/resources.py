@@ -65,12 +65,16 @@ CAPTURABLE = ("requires_capture",)
 UPDATABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 
 
+# A test card's billing details: none given.
+NO_BILLING = {"address": None, "email": None, "name": None, "phone": None}
+
+
 def payment_method_json(method: str, created: int) -> dict[str, Any]:
     card = TEST_CARDS[method]
     return {
         "id": method,
         "object": "payment_method",
-        "billing_details": {"address": None, "email": None, "name": None, "phone": None},
+        "billing_details": NO_BILLING,
         "card": card.details(),
         "created": created,
         "customer": None,

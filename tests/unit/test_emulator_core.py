@@ -12,6 +12,7 @@ from harness.emulator.clock import IdSource, ManualClock
 from harness.emulator.core import Emulator, RequestContext
 from harness.emulator.delivery import DeliveryRule, SendResult, sign
 from harness.emulator.errors import StripeError
+from harness.emulator.faults import FaultRule
 from harness.emulator.forms import parse_form
 from harness.emulator.idempotency import IdempotencyStore, SavedResponse
 from harness.emulator.listing import Collection, check_paths, page
@@ -202,3 +203,38 @@ def test_validation_errors_save_nothing_and_create_nothing() -> None:
     before = RequestContext(api_version="2023-08-15")
     old = {"amount": "999", "currency": "usd", "confirm": "true", "payment_method": "pm_card_visa"}
     assert emulator.create_intent(old, before).body["status"] == "succeeded"
+
+
+def test_charges_and_intents_are_listed_by_customer() -> None:
+    emulator = _emulator(ManualClock(), [])
+    for customer in ("cus_a", "cus_b"):
+        emulator.create_intent(
+            {
+                **CARD,
+                "amount": "999",
+                "currency": "usd",
+                "customer": customer,
+                "payment_method": "pm_card_visa",
+                "confirm": "true",
+            },
+            RequestContext(),
+        )
+    for listing in (emulator.list_charges, emulator.list_intents):
+        listed = listing({"customer": "cus_a"}).body["data"]
+        assert [c["customer"] for c in listed] == ["cus_a"]
+        assert len(listing({}).body["data"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("rule", "body"),
+    [
+        (DeliveryRule, b'{"mode": "delay", "id": "rule_1"}'),
+        (DeliveryRule, b'{"mode": "delay", "matched": 5}'),
+        (FaultRule, b'{"kind": "error", "fired": 1}'),
+    ],
+)
+def test_a_rule_body_may_not_set_what_the_emulator_keeps(rule: type, body: bytes) -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    with pytest.raises(ValidationError, match="Unexpected keyword argument"):
+        TypeAdapter(rule).validate_json(body)
