@@ -27,11 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
+from harness.cache import cache_dir
 from harness.scenario import SUITE_MODULES
 from tests.foreign import Foreign, names, prepare
 from tests.images import docker_ready, node_service_image
 
-CACHE = Path.home() / ".cache" / "tokenproof" / "foreign"
+CACHE = cache_dir() / "foreign"  # the foreign services, installed once
 # The defect timed for each target: one whose findings span several suites.
 DEFECTS = {"reference": "lost-update", "node-express": "lost-update", "flask-psycopg": None}
 

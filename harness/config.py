@@ -79,9 +79,6 @@ class Resolved:
     sources: dict[str, str] = field(default_factory=dict)
     file: Path | None = None
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
     def options(self, *, only_target: bool = False) -> dict[str, Any]:
         """The values by parameter name, as the options would have given them.
         `only_target`: just the keys that say which service, for

@@ -174,7 +174,7 @@ class LoadReport:
             "target": self.target,
             "settings": self.settings.__dict__,
             "duration_s": round(self.duration_s, 1),
-            "requests": len([op for op in self.ops if op.type == "invoke"]),
+            "requests": self.requests_checked,
             "locust_exit": self.locust_exit,
             "recording_processes": self.recording_processes,
             "checks": [r.to_json() for r in self.results],

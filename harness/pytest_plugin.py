@@ -191,7 +191,7 @@ def tokenproof_target(
     spec = tokenproof_target_spec
     settings = PostgresSettings.resolve(
         postgres_bin=request.config.getoption("--postgres-bin"),
-        database_url=None if spec.kind == "url" else request.config.getoption("--database-url"),
+        database_url=spec.server_url(request.config.getoption("--database-url")),
     )
     with open_target(spec, settings, seed=request.config.getoption("--tokenproof-seed")) as target:
         yield target

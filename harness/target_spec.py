@@ -34,7 +34,12 @@ class TargetSpec:
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     stripe_port: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
-    start_timeout_s: float = 60.0  # for a service tokenproof starts: until /health answers
+    start_timeout_s: float = DEFAULT_START_TIMEOUT_S  # a started service, until /health answers
+
+    def server_url(self, database_url: str | None) -> str | None:
+        """The PostgreSQL server tokenproof creates its databases on: --database-url,
+        except with --target-url, where that URL is the service's own database."""
+        return None if self.kind == "url" else database_url
 
     @property
     def label(self) -> str:

@@ -1,6 +1,6 @@
 """The library API behind `tokenproof verify`, the pytest plugin and the benchmarks.
 
-spec = TargetSpec.reference()
+spec = TargetSpec("reference")
 with open_target(spec, PostgresSettings.resolve()) as target:
     report = asyncio.run(verify(target, select(["race"]), seed=1))
 """

@@ -247,5 +247,4 @@ def with_config(
     }
     resolved = resolve(Path.cwd(), given, config_path=config_path)
     params.update(resolved.options(only_target=only_target))
-    params["_config"] = resolved
     return params

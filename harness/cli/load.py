@@ -90,7 +90,7 @@ def load(
         target_args.update({k: given[k] for k in target_args})
         spec = TargetSpec.from_options(**target_args, database_url=database_url)
         settings = common.postgres_settings(
-            postgres_bin, None if spec.kind == "url" else database_url, postgres_port
+            postgres_bin, spec.server_url(database_url), postgres_port
         )
         # The options carry LoadSettings' field names.
         options = click.get_current_context().params

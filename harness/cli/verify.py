@@ -116,7 +116,7 @@ def verify(
                 "--examples, --steps and --shrink-seconds size the model suite; add --suite model"
             )
         settings = common.postgres_settings(
-            postgres_bin, None if spec.kind == "url" else database_url, postgres_port
+            postgres_bin, spec.server_url(database_url), postgres_port
         )
         with open_target(
             spec, settings, seed=seed, on_info=lambda m: err.print(m), log_dir=report_dir
@@ -192,7 +192,3 @@ def scenarios(markdown: bool) -> None:
         click.echo(f"{suite}:")
         for item in items:
             click.echo(f"  {item.id:<48} {item.doc.splitlines()[0]}")
-
-
-# Defined with the emulator (which imports nothing from the harness), so that
-# `python -m harness.emulator` is the same command.

@@ -7,8 +7,6 @@ import html
 import json
 from typing import Any
 
-from harness.report.plots import named_processes
-
 MAX_ROWS = 200
 ROWS_OPEN = 8  # longer tables show this many, the rest folded
 CELL_CHARS = 240
@@ -46,7 +44,7 @@ def _compact(value: Any) -> str:
 def _scalar(value: Any) -> str:
     if value is None:
         return '<span class="muted">none</span>'
-    if isinstance(value, str) and ("\n" in value or len(value) > 160):
+    if _long_text(value):
         return f'<pre class="wrap">{html.escape(value)}</pre>'
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f'<span class="num">{value}</span>'
@@ -226,4 +224,4 @@ def _long_text(value: Any) -> bool:
     return isinstance(value, str) and ("\n" in value or len(value) > 160)
 
 
-__all__ = ["as_rows", "named_processes", "render_evidence", "render_value", "rows_table"]
+__all__ = ["as_rows", "render_evidence", "render_value", "rows_table"]

@@ -122,7 +122,7 @@ def _endpoints(stats: list[dict[str, str]]) -> str:
 def load_html(report: LoadReport, directory: Path) -> str:
     s = report.settings
     calls = [op for op in report.ops if op.type != "invoke"]
-    requests = len([op for op in report.ops if op.type == "invoke"])
+    requests = report.requests_checked
     outcomes = Counter(op.type for op in calls)
     server_errors = len([op for op in calls if op.status is not None and op.status >= 500])
     violations = report.violations

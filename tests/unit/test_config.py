@@ -15,9 +15,9 @@ def test_tokenproof_toml_is_read_with_paths_relative_to_it(tmp_path: Path) -> No
         'suites = ["race", "retry"]\nseed = 7\n[target-env]\nPOOL = "10"\n'
     )
     resolved = resolve(tmp_path, {})
-    assert resolved.get("target_command") == "node server.js"
-    assert resolved.get("target_schema") == [str(tmp_path / "db" / "schema.sql")]
-    assert resolved.get("target_env") == {"POOL": "10"}
+    assert resolved.values.get("target_command") == "node server.js"
+    assert resolved.values.get("target_schema") == [str(tmp_path / "db" / "schema.sql")]
+    assert resolved.values.get("target_env") == {"POOL": "10"}
     assert resolved.sources["seed"] == str(tmp_path / "tokenproof.toml")
 
 
@@ -53,7 +53,7 @@ def test_the_target_keys_become_target_spec_options(tmp_path: Path) -> None:
 def test_flags_override_the_file(tmp_path: Path) -> None:
     (tmp_path / "tokenproof.toml").write_text("seed = 7\n")
     resolved = resolve(tmp_path, {"seed": 3, "suites": None})
-    assert resolved.get("seed") == 3 and resolved.sources["seed"] == "command line"
+    assert resolved.values.get("seed") == 3 and resolved.sources["seed"] == "command line"
     assert "suites" not in resolved.values
 
 
@@ -61,7 +61,7 @@ def test_pyproject_counts_only_with_a_tool_tokenproof_table(tmp_path: Path) -> N
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "svc"\n')
     assert find_config(tmp_path) is None
     (tmp_path / "pyproject.toml").write_text('[tool.tokenproof]\ntarget = "reference"\n')
-    assert resolve(tmp_path, {}).get("target") == "reference"
+    assert resolve(tmp_path, {}).values.get("target") == "reference"
 
 
 @pytest.mark.parametrize(
@@ -153,3 +153,12 @@ def test_the_plugin_and_the_file_choose_the_target_as_the_cli_does(
     assert target_spec_of(cast(pytest.Config, _Options({}))).start_timeout_s == 90.0
     (tmp_path / "tokenproof.toml").unlink()
     assert target_spec_of(cast(pytest.Config, _Options({}))).kind == "reference"
+
+
+def test_with_target_url_the_database_url_is_the_services_not_a_server_for_tokenproof() -> None:
+    from harness.target_spec import TargetSpec
+
+    url = "postgresql://app@127.0.0.1:5432/app"
+    assert TargetSpec("url", url="http://127.0.0.1:8000").server_url(url) is None
+    assert TargetSpec("reference").server_url(url) == url
+    assert TargetSpec("command", command="node s.js").server_url(None) is None

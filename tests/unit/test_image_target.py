@@ -74,7 +74,7 @@ def test_options_that_do_not_go_with_an_image_are_refused(
 def test_the_config_file_names_an_image(tmp_path: Path) -> None:
     (tmp_path / "tokenproof.toml").write_text('target-image = "shop/api:1.4"\n')
     resolved = resolve(tmp_path, {})
-    assert resolved.get("target_image") == "shop/api:1.4"
+    assert resolved.values.get("target_image") == "shop/api:1.4"
 
 
 def test_the_cli_refuses_an_image_and_a_command_together() -> None:
