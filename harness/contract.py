@@ -42,6 +42,11 @@ PRICE_TABLE = (100, 500, 1000, 5000, 10000)
 BONUS_FROM, BONUS_PERCENT = 5000, 5  # "Bonus: 5% (floored) on purchases of 5000 or more."
 
 
+def bonus_for(tokens: int) -> int:
+    """The bonus tokens a purchase of `tokens` earns."""
+    return tokens * BONUS_PERCENT // 100 if tokens >= BONUS_FROM else 0
+
+
 def field_value(body: Any, dotted: str) -> Any:
     """`paymentIntent.id` of a body, or None where the path is missing."""
     value = body

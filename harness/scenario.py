@@ -23,6 +23,7 @@ from harness.users import UserSpec
 if TYPE_CHECKING:
     from harness.runner import Run
 
+DEFAULT_TIMEOUT_S = 60.0  # a scenario's, unless it says otherwise
 SUITE_MODULES = (
     "race",
     "retry",
@@ -43,7 +44,7 @@ class Scenario:
     body: Callable[[Run], Awaitable[None]]
     doc: str
     checkers: tuple[str, ...] | None = None  # None: every checker
-    timeout_s: float = 60.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     # Its work grows with the run's model budget (--examples x --steps), and its
     # timeout with it.
     model_budget: bool = False
@@ -83,7 +84,7 @@ def scenario(
     *,
     users: list[UserSpec],
     checkers: tuple[str, ...] | None = None,
-    timeout_s: float = 60.0,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
     model_budget: bool = False,
 ) -> Callable[[Callable[[Run], Awaitable[None]]], Callable[[Run], Awaitable[None]]]:
     def register(body: Callable[[Run], Awaitable[None]]) -> Callable[[Run], Awaitable[None]]:
@@ -95,14 +96,19 @@ def scenario(
             timeout_s=timeout_s,
             model_budget=model_budget,
         )
-        if item.id in REGISTRY and REGISTRY[item.id].body is not body:
-            raise ScenarioDefinitionError(
-                f"scenario {item.id} is defined twice; give one of them another name"
-            )
-        REGISTRY[item.id] = item
+        _register(item)
         return body
 
     return register
+
+
+def _register(item: Scenario) -> None:
+    """Into the registry; the same function again (a module imported twice) is no
+    second definition."""
+    if REGISTRY.setdefault(item.id, item).body is not item.body:
+        raise ScenarioDefinitionError(
+            f"scenario {item.id} is defined twice; give one of them another name"
+        )
 
 
 def define(
@@ -111,7 +117,7 @@ def define(
     *,
     users: Sequence[UserSpec],
     checkers: tuple[str, ...] | None = None,
-    timeout_s: float = 60.0,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
     model_budget: bool = False,
 ) -> Scenario:
     """A `Scenario` from its body, checked for the mistakes that cannot work."""
@@ -164,10 +170,7 @@ def load_scenarios_from(modules: Sequence[str]) -> None:
             raise
         # Scenarios written as pytest tests (`@scenario_test`) join too.
         for item in scenarios_in(loaded):
-            if REGISTRY.setdefault(item.id, item).body is not item.body:
-                raise ScenarioDefinitionError(
-                    f"scenario {item.id} is defined twice; give one of them another name"
-                )
+            _register(item)
 
 
 def load_suites(extra_modules: Sequence[str] = ()) -> dict[str, list[Scenario]]:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.options import RunOptions
 from harness.reproduce import reproduce_command
-from harness.scenario import Scenario, define
+from harness.scenario import DEFAULT_TIMEOUT_S, Scenario, define
 from harness.users import UserSpec
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def scenario_test(
     *,
     users: Sequence[UserSpec],
     checkers: tuple[str, ...] | None = None,
-    timeout_s: float = 60.0,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Callable[[Callable[[Run], Awaitable[None]]], Callable[..., None]]:
     """Make a pytest test of a scenario: name it `test_...`, give it a docstring,
     and run pytest with the tokenproof plugin's target options (`--target`,
@@ -50,18 +51,7 @@ def scenario_test(
         item = define(body, suite, users=users, checkers=checkers, timeout_s=timeout_s)
 
         def test(request: Any) -> None:
-            from harness.runner import run_scenario
-
-            target = request.getfixturevalue("tokenproof_target")
-            spec = request.getfixturevalue("tokenproof_target_spec")
-            run_id = request.getfixturevalue("tokenproof_run_id")
-            seed = request.config.getoption("--tokenproof-seed")
-            report = asyncio.run(run_scenario(target, item, seed=seed, run_id=run_id))
-            if report.status != "pass":
-                # The harness's own frames say nothing to the reader: no traceback.
-                pytest.fail(
-                    explain(report, spec, ["--scenarios-from", body.__module__]), pytrace=False
-                )
+            run_as_test(request, item, [body.__module__])
 
         test.__name__ = body.__name__
         test.__qualname__ = body.__qualname__
@@ -71,6 +61,22 @@ def scenario_test(
         return test
 
     return wrap
+
+
+def run_as_test(request: pytest.FixtureRequest, item: Scenario, modules: Sequence[str]) -> None:
+    """Run `item` on the plugin's target; if it does not pass, fail the test with
+    what went wrong and a reproduction command (`modules`: its --scenarios-from)."""
+    from harness.runner import run_scenario
+
+    target = request.getfixturevalue("tokenproof_target")
+    spec = request.getfixturevalue("tokenproof_target_spec")
+    run_id = request.getfixturevalue("tokenproof_run_id")
+    seed = request.config.getoption("--tokenproof-seed")
+    report = asyncio.run(run_scenario(target, item, seed=seed, run_id=run_id))
+    if report.status != "pass":
+        extra = RunOptions(scenarios_from=tuple(modules)).cli_args()
+        # The harness's own frames say nothing to the reader: no traceback.
+        pytest.fail(explain(report, spec, extra), pytrace=False)
 
 
 def scenarios_in(module: object) -> list[Scenario]:

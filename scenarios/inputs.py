@@ -71,13 +71,11 @@ INVARIANT_OF_FIELD = {
 }
 
 
-def _literal_bodies(valid: dict[str, Any], amount_fields: list[str]) -> list[tuple[Any, str]]:
-    """Every bad amount the contract lists, in every amount field, before anything
-    generated: these are the literals a lenient parser accepts."""
+def _literal_bodies(valid: dict[str, Any]) -> list[tuple[Any, str]]:
+    """Every bad `tokenAmount` the contract lists, before anything generated:
+    these are the literals a lenient parser accepts."""
     return [
-        ({**valid, name: literal}, "bad-input-refused")
-        for name in amount_fields
-        for literal in BAD_AMOUNT_LITERALS
+        ({**valid, "tokenAmount": literal}, "bad-input-refused") for literal in BAD_AMOUNT_LITERALS
     ]
 
 
@@ -146,7 +144,7 @@ async def tip_bodies(run: Run) -> None:
     fields, bad creatorId/channel, non-objects). Catches lenient-amounts."""
     valid = {"creatorId": run.user("star"), "tokenAmount": 5, "channel": "live"}
     fields = {"tokenAmount": bad_amounts, "creatorId": bad_text, "channel": bad_text}
-    bodies = _literal_bodies(valid, ["tokenAmount"]) + _generated_bodies(valid, fields, run.seed)
+    bodies = _literal_bodies(valid) + _generated_bodies(valid, fields, run.seed)
     await _probe(run, "tip", "/api/tokens/tip", "fan", bodies)
 
 
@@ -157,7 +155,7 @@ async def deduct_bodies(run: Run) -> None:
     negative-deduct and lenient-amounts."""
     valid = {"creatorId": run.user("star"), "tokenAmount": 5, "callId": "call-1"}
     fields = {"tokenAmount": bad_amounts, "creatorId": bad_text}
-    bodies = _literal_bodies(valid, ["tokenAmount"]) + _generated_bodies(valid, fields, run.seed)
+    bodies = _literal_bodies(valid) + _generated_bodies(valid, fields, run.seed)
     await _probe(run, "deduct", "/api/tokens/calls/deduct", "fan", bodies)
 
 
@@ -173,7 +171,7 @@ async def purchase_bodies(run: Run) -> None:
         if n not in PRICE_TABLE
     ]
     generated = _generated_bodies(valid, {"tokenAmount": bad_amounts}, run.seed)
-    bodies = _literal_bodies(valid, ["tokenAmount"]) + outside + generated
+    bodies = _literal_bodies(valid) + outside + generated
     await _probe(run, "purchase", "/api/tokens/purchase", "fan", bodies)
 
 

@@ -78,14 +78,7 @@ def _node_files() -> list[tuple[Path, str]]:
     node = shutil.which("node")
     assert node is not None, "node is needed to build the test images"
     node_path = Path(node).resolve()
-    out = subprocess.run(["ldd", str(node_path)], capture_output=True, text=True, check=True)
-    files = [(node_path, "usr/local/bin/node")]
-    for line in out.stdout.splitlines():
-        found = re.search(r"(/\S+) \(0x", line)
-        if found:
-            lib = found.group(1)
-            files.append((Path(lib).resolve(), lib.lstrip("/")))
-    return files
+    return [(node_path, "usr/local/bin/node"), *_libraries([node_path])]
 
 
 def _digest(

@@ -6,9 +6,9 @@ from collections import defaultdict
 from typing import Any
 
 from harness.checkers.result import CheckResult, Violation
-from harness.contract import BONUS_FROM, BONUS_PERCENT
+from harness.contract import bonus_for
 from harness.history import Op
-from harness.state import DbState, Intent, StripeState
+from harness.state import DbState, Intent, LedgerRow, StripeState
 
 
 def _expected_tokens(intent: Intent) -> int | None:
@@ -19,7 +19,7 @@ def _expected_tokens(intent: Intent) -> int | None:
         tokens = int(meta["tokenAmount"])
     except (KeyError, ValueError):
         return None
-    return tokens + (tokens * BONUS_PERCENT // 100 if tokens >= BONUS_FROM else 0)
+    return tokens + bonus_for(tokens)
 
 
 def reconciliation(db: DbState, stripe: StripeState) -> CheckResult:
@@ -88,6 +88,10 @@ def purchase_rows_settled(db: DbState, stripe: StripeState) -> CheckResult:
     for event in stripe.events:
         if event["type"] in FINAL_ROW_STATUS:
             last_event[event["data"]["object"]["id"]] = event["type"]
+    rows_of: dict[str, list[LedgerRow]] = {}
+    for row in db.ledger:
+        if row.type == "purchase" and row.stripe_payment_intent_id is not None:
+            rows_of.setdefault(row.stripe_payment_intent_id, []).append(row)
     violations = []
     checked = 0
     for intent in stripe.intents:
@@ -95,9 +99,7 @@ def purchase_rows_settled(db: DbState, stripe: StripeState) -> CheckResult:
         if ended is None or intent["status"] == "succeeded":
             continue
         expected = FINAL_ROW_STATUS[ended]
-        for row in db.ledger:
-            if row.type != "purchase" or row.stripe_payment_intent_id != intent["id"]:
-                continue
+        for row in rows_of.get(intent["id"], []):
             checked += 1
             if row.status != expected:
                 violations.append(

@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 
 from harness.checkers import check
 from harness.client import Answer, TargetClient
+from harness.contract import PRICE_TABLE, bonus_for
 from harness.errors import TokenproofError
 from harness.gates import ContentionGate, GateNotFilled
 from harness.history import History
@@ -37,7 +38,7 @@ from harness.observe import observe
 from harness.targets import Target
 from harness.users import UserSpec, create_users
 
-PRICES = {100: 0, 500: 0, 1000: 0, 5000: 250, 10000: 500}  # tokens -> bonus
+PRICES = {tokens: bonus_for(tokens) for tokens in PRICE_TABLE}  # tokens -> bonus
 FANS, CREATORS = ("fan0", "fan1"), ("star0", "star1")
 GATE_WITHIN_S = 10.0
 TRANSFER_PATHS = {"tip": "/api/tokens/tip", "deduct": "/api/tokens/calls/deduct"}
