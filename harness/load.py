@@ -17,13 +17,11 @@ by default to tokenproof's cache, not the working directory.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -42,7 +40,7 @@ from harness.history import Op, read_jsonl
 from harness.load_progress import LoadProgress, ProgressTicker, read_progress
 from harness.observe import observe
 from harness.provisioning.local import free_port
-from harness.provisioning.processes import die_with_parent, family, wait_gone
+from harness.provisioning.processes import die_with_parent, end_group
 from harness.provisioning.workdirs import LOAD_PREFIX, OwnedDir
 from harness.report.load_page import write_load_html
 from harness.targets import Target
@@ -333,17 +331,7 @@ def _run_group(argv: list[str], env: dict[str, str], log: Any, timeout: float | 
         except subprocess.TimeoutExpired as exc:
             raise LoadFailed(f"locust did not stop within {timeout:g} s") from exc
     finally:
-        started = family(process.pid)
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=15)
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        wait_gone(started | family(process.pid))
+        end_group(process, grace_s=15.0)
 
 
 async def _create(target: Target, fans: list[str], creators: list[str], grant: int) -> None:

@@ -76,6 +76,27 @@ def family(pid: int) -> set[ProcessId]:
     return {ProcessId(p, int(table[p][19])) for p in found}
 
 
+def end_group(process: subprocess.Popen[bytes], *, grace_s: float) -> None:
+    """Stop `process` and its process group: SIGTERM lets servers finish in-flight
+    requests, SIGKILL follows after `grace_s`. Children of the leader (a shell's
+    command, a server's workers) may outlive it for a moment, or ignore SIGTERM:
+    wait until none is left."""
+    started = family(process.pid)
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        if process.poll() is not None:
+            break
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=wait_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    wait_gone(started | family(process.pid), within=5.0)
+
+
 def wait_gone(processes: set[ProcessId], *, within: float = 10.0) -> None:
     """Wait until every one of `processes` has exited; SIGKILL what is left.
 
@@ -197,23 +218,7 @@ class ChildProcess:
         process, self.process = self.process, None
         if process is None:
             return
-        started = family(process.pid)
-        # SIGTERM lets servers finish in-flight requests; SIGKILL the group if not.
-        for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-            if process.poll() is not None:
-                break
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                process.wait(timeout=wait_s)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        # Children of the leader (a shell's command, a server's workers) may
-        # outlive it for a moment, or ignore SIGTERM: leave none behind.
-        wait_gone(started | family(process.pid), within=5.0)
+        end_group(process, grace_s=grace_s)
 
     def kill(self) -> None:
         """The abrupt end a fault wants: no grace."""
