@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -366,9 +367,13 @@ def test_load_master_and_two_workers_give_one_verdict(tmp_path: Path) -> None:
 
 
 def test_sigterm_during_the_model_suite_stops_everything() -> None:
-    import httpx
+    from tests.leftovers import processes_with_env
 
+    # Every process the run starts inherits this mark: they are found by it, not
+    # by their port, which another test's service may take as soon as it is free.
+    mark = secrets.token_hex(8)
     env = {k: v for k, v in os.environ.items() if k != "TOKENPROOF_DATABASE_URL"}
+    env["TOKENPROOF_TEST_MARK"] = mark
     proc = subprocess.Popen(
         [*CLI, "verify", "--suite", "model", "--examples", "500"],
         stdout=subprocess.DEVNULL,
@@ -384,12 +389,12 @@ def test_sigterm_during_the_model_suite_stops_everything() -> None:
         char = proc.stderr.read(1)
         assert char, seen
         seen += char
-    service = next(line.split()[1] for line in seen.splitlines() if line.startswith("service:"))
+    started = processes_with_env("TOKENPROOF_TEST_MARK", mark) - {proc.pid}
+    assert len(started) >= 2, "the service and the emulator run with the mark"
     proc.send_signal(signal.SIGTERM)
     _, _ = proc.communicate(timeout=60)
     assert proc.returncode == 143
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(f"{service}/health", timeout=2)
+    assert processes_with_env("TOKENPROOF_TEST_MARK", mark) == set()
 
 
 def test_verify_a_service_already_running(reference_database_factory: Any, tmp_path: Path) -> None:
