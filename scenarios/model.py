@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from harness.model import Tally, cancel_model, deep_profile, run_model, steps_text
+from harness.model import ModelOutcome, Tally, deep_profile, run_model, steps_text
 from harness.runner import Run
 from harness.scenario import scenario
 
@@ -22,10 +22,11 @@ async def state_machine(run: Run) -> None:
     profile = deep_profile(run.options.examples, run.options.steps)
     tally = Tally(shrink_budget_s=run.options.shrink_s)
     started = time.monotonic()
-    task = asyncio.ensure_future(
-        asyncio.to_thread(run_model, run.target, profile, seed=run.seed, tally=tally)
-    )
+    task: asyncio.Future[ModelOutcome] | None = None
     try:
+        task = asyncio.ensure_future(
+            asyncio.to_thread(run_model, run.target, profile, seed=run.seed, tally=tally)
+        )
         while not task.done():
             await asyncio.wait({task}, timeout=PROGRESS_EVERY_S)
             if not task.done():
@@ -33,10 +34,12 @@ async def state_machine(run: Run) -> None:
         outcome = task.result()
     except BaseException:
         # Cancelled (Ctrl-C, SIGTERM, the scenario's timeout): the thread cannot be
-        # interrupted, so tell the model to stop at its next step, then wait for the
-        # thread so that nothing is left running.
-        cancel_model()
-        await asyncio.gather(task, return_exceptions=True)
+        # interrupted, so tell the model to stop at its next step (the flag is the
+        # run's own, so this holds even if the thread has not started yet), then
+        # wait for the thread so that nothing is left running.
+        tally.cancel()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
         raise
     run.ops_elsewhere = tally.requests
     run.note(f"{tally.examples} examples, {tally.checks} model checks")

@@ -11,7 +11,6 @@ from harness.model.control import (
     ModelCancelled,
     ShrinkBudgetSpent,
     Tally,
-    cancel_model,
     step_count,
     steps_text,
 )
@@ -25,7 +24,6 @@ __all__ = [
     "ShrinkBudgetSpent",
     "Tally",
     "TokenModel",
-    "cancel_model",
     "deep_profile",
     "run_model",
     "step_count",

@@ -33,7 +33,7 @@ from harness.contract import PRICE_TABLE, bonus_for
 from harness.errors import TokenproofError
 from harness.gates import ContentionGate, GateNotFilled
 from harness.history import History
-from harness.model.control import ShrinkBudgetSpent, Tally, stop_if_cancelled, user_prefix
+from harness.model.control import ShrinkBudgetSpent, Tally, user_prefix
 from harness.observe import observe
 from harness.targets import Target
 from harness.users import UserSpec, create_users
@@ -123,7 +123,7 @@ class ModelBase(RuleBasedStateMachine):
         super().__init__()
         if "target" not in dir(type(self)):
             raise ModelNotBound("bind the model to a target first: TokenModel.bind(target)")
-        stop_if_cancelled()
+        self.tally.stop_if_cancelled()
         if self.tally.shrinking_over_budget():
             raise ShrinkBudgetSpent
         self.loop = asyncio.new_event_loop()
@@ -156,7 +156,7 @@ class ModelBase(RuleBasedStateMachine):
     ) -> Answer:
         """One request. `record=False` keeps it out of the history the checkers read:
         for answers a rule expects to be 5xx, which `no_server_errors` would flag."""
-        stop_if_cancelled()
+        self.tally.stop_if_cancelled()
         args = body if isinstance(body, dict) else {}
         invoke = self.history.invoke("model", f, user, args) if record else None
 
@@ -173,7 +173,7 @@ class ModelBase(RuleBasedStateMachine):
         each waits on a lock (or has answered), then released together: the race
         happens on every replay, so Hypothesis can shrink it (an ungated race happens
         only sometimes, and a failure that comes and goes cannot be shrunk)."""
-        stop_if_cancelled()
+        self.tally.stop_if_cancelled()
         dsn = self.target.database_url
 
         async def fire() -> list[Answer]:

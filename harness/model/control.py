@@ -7,7 +7,7 @@ import itertools
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.options import DEFAULT_SHRINK_S
 
@@ -22,25 +22,8 @@ class ModelCancelled(BaseException):
     Hypothesis does not take it for a failure to shrink, and lets it through."""
 
 
-_cancel = threading.Event()
 _RUN_TOKEN = secrets.token_hex(3)
 _examples = itertools.count()
-
-
-def cancel_model() -> None:
-    """Ask a model run in another thread to stop at its next step."""
-    _cancel.set()
-
-
-def allow_model_to_run() -> None:
-    """A new run starts uncancelled (a cancelled run's request is spent)."""
-    _cancel.clear()
-
-
-def stop_if_cancelled() -> None:
-    """Each step asks first, so a cancelled run stops within one step."""
-    if _cancel.is_set():
-        raise ModelCancelled
 
 
 def user_prefix() -> str:
@@ -61,6 +44,18 @@ class Tally:
     last_failure: list[str] | None = None
     first_failure_at: float | None = None  # time.monotonic() of the first failure
     shrink_budget_s: float = DEFAULT_SHRINK_S
+    # Set by cancel(): a run's own, so a cancel that lands before its thread has
+    # even started is not lost (a module-wide flag was cleared by the next run).
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        """Ask the run (in another thread) to stop at its next step."""
+        self.cancelled.set()
+
+    def stop_if_cancelled(self) -> None:
+        """Each step asks first, so a cancelled run stops within one step."""
+        if self.cancelled.is_set():
+            raise ModelCancelled
 
     def saw_failure(self, steps: list[str], error: BaseException) -> None:
         if self.first_failure_at is None:

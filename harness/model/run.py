@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, settings
 
-from harness.model.control import ShrinkBudgetSpent, Tally, allow_model_to_run, step_count
+from harness.model.control import ShrinkBudgetSpent, Tally, step_count
 from harness.model.machine import TokenModel
 from harness.options import CI_MODEL_EXAMPLES, CI_MODEL_STEPS
 from harness.targets import Target
@@ -45,7 +45,6 @@ def run_model(
     from hypothesis.stateful import run_state_machine_as_test
 
     lines: list[str] = []
-    allow_model_to_run()
     machine = use_seed(seed)(TokenModel.bind(target, tally))
     with with_reporter(lambda text: lines.append(str(text))):
         try:

@@ -32,7 +32,6 @@ from harness.model.base import (
     a_transfer_amount,
     logged_step,
 )
-from harness.model.control import stop_if_cancelled
 
 Rule = TypeVar("Rule", bound=Callable[..., Any])
 
@@ -90,7 +89,7 @@ class TransferRules(ModelBase):
     @rule(fan=a_fan)
     @logged_step
     def token_without_exp(self, fan: str) -> None:
-        stop_if_cancelled()
+        self.tally.stop_if_cancelled()
         token = jwt.encode({"sub": self.uid(fan)}, self.target.jwt_secret, algorithm="HS256")
 
         async def go() -> Answer:

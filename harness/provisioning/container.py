@@ -41,7 +41,7 @@ import requests
 
 from harness.errors import SetupError
 from harness.provisioning.local import free_port
-from harness.provisioning.processes import ProcessStartFailed, process_id
+from harness.provisioning.processes import ProcessClosed, ProcessStartFailed, process_id
 from harness.provisioning.service import ServiceEnv
 from harness.provisioning.workdirs import run_dir
 from harness.waiting import DeadlineExceeded, wait_until
@@ -249,6 +249,7 @@ class ServiceContainer:
         self._client: docker.DockerClient | None = None
         self._container: Any = None
         self._down = True  # stopped or killed on purpose: not a crash
+        self._closed = False  # cleanup() ran: never started again
         self._follower: threading.Thread | None = None
 
     @property
@@ -287,6 +288,10 @@ class ServiceContainer:
             ) from exc
 
     def start(self, within: float = 60.0) -> ServiceContainer:
+        if self._closed:
+            # A supervisor thread's restart racing the cleanup on the way out:
+            # a container created now would outlive the run.
+            raise ProcessClosed(f"the container of {self.image} was removed; not started again")
         try:
             if self._container is None:
                 self._container = self._create()
@@ -406,6 +411,7 @@ class ServiceContainer:
 
     def cleanup(self) -> None:
         """Remove the container (by name: also one whose creation was interrupted)."""
+        self._closed = True
         self._down = True
         client = self._client or _try_connect()
         try:

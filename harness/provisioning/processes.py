@@ -134,6 +134,10 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
     return arm
 
 
+class ProcessClosed(ProvisioningError):
+    """start() after close(): the run is ending."""
+
+
 class ProcessStartFailed(ProvisioningError):
     def __init__(self, message: str, log_tail: str) -> None:
         super().__init__(f"{message}\n--- last lines of its output ---\n{log_tail}")
@@ -158,8 +162,45 @@ class ChildProcess:
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
+        # A supervisor thread may restart the process while the main thread closes
+        # it on the way out (SIGTERM, Ctrl-C): after close(), nothing starts it.
+        self._lock = threading.Lock()
+        self._closed = False
 
     def start(self, ready: Callable[[], bool], *, within: float = 60.0) -> None:
+        with self._lock:
+            if self._closed:
+                raise ProcessClosed(f"{self.name} was closed; it is not started again")
+            self._spawn()
+        process = self.process
+        assert process is not None
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise ProcessStartFailed(
+                    f"{self.name} exited with code {process.returncode} before it was ready",
+                    self.log_tail(),
+                )
+            return ready()
+
+        try:
+            wait_until(up, within=within, what=f"{self.name} ready")
+        except DeadlineExceeded as exc:
+            self.stop()
+            raise ProcessStartFailed(
+                f"{self.name} was not ready within {within:g} s", self.log_tail()
+            ) from exc
+        except BaseException:
+            self.stop()
+            raise
+
+    def close(self) -> None:
+        """Stop it for good: a start() after this raises ProcessClosed."""
+        with self._lock:
+            self._closed = True
+        self.stop()
+
+    def _spawn(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
         try:
             # PR_SET_PDEATHSIG fires when the *thread* that forked exits, not the
@@ -181,26 +222,6 @@ class ChildProcess:
             raise ProcessStartFailed(f"cannot start {self.name}: {exc}", "") from exc
         finally:
             log.close()  # the child holds its own descriptor
-        process = self.process
-
-        def up() -> bool:
-            if process.poll() is not None:
-                raise ProcessStartFailed(
-                    f"{self.name} exited with code {process.returncode} before it was ready",
-                    self.log_tail(),
-                )
-            return ready()
-
-        try:
-            wait_until(up, within=within, what=f"{self.name} ready")
-        except DeadlineExceeded as exc:
-            self.stop()
-            raise ProcessStartFailed(
-                f"{self.name} was not ready within {within:g} s", self.log_tail()
-            ) from exc
-        except BaseException:
-            self.stop()
-            raise
 
     @property
     def pid(self) -> int | None:
@@ -215,7 +236,8 @@ class ChildProcess:
         return self.process.poll() if self.process is not None else None
 
     def stop(self, *, grace_s: float = 10.0) -> None:
-        process, self.process = self.process, None
+        with self._lock:
+            process, self.process = self.process, None
         if process is None:
             return
         end_group(process, grace_s=grace_s)

@@ -110,6 +110,6 @@ class ServiceProcess:
         return self._child.log_tail(lines)
 
     def cleanup(self) -> None:
-        self._child.stop()
+        self._child.close()
         if not self._keep_log:
             self._child.log_path.unlink(missing_ok=True)

@@ -394,7 +394,15 @@ def test_sigterm_during_the_model_suite_stops_everything() -> None:
     proc.send_signal(signal.SIGTERM)
     _, _ = proc.communicate(timeout=60)
     assert proc.returncode == 143
-    assert processes_with_env("TOKENPROOF_TEST_MARK", mark) == set()
+    left = processes_with_env("TOKENPROOF_TEST_MARK", mark)
+    assert left == set(), [_cmdline(pid) for pid in left]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return f"{pid} (gone)"
 
 
 def test_verify_a_service_already_running(reference_database_factory: Any, tmp_path: Path) -> None:

@@ -213,3 +213,33 @@ def test_existing_server_mode_creates_and_drops_prefixed_databases(
         assert "postgres" in names
 
     asyncio.run(scenario())
+
+
+def test_a_closed_process_is_never_started_again(tmp_path: Path) -> None:
+    """A supervisor thread's restart that races the cleanup on the way out (SIGTERM
+    during a run) must not leave a new process behind."""
+    import sys
+    import threading
+
+    from harness.provisioning.processes import ChildProcess, ProcessClosed
+
+    child = ChildProcess(
+        "sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], log_path=tmp_path / "log"
+    )
+    child.start(lambda: True)
+    pid = child.pid
+    assert pid is not None and process_alive(pid)
+    child.close()
+    assert not process_alive(pid) and child.pid is None
+    failures: list[BaseException] = []
+
+    def restart() -> None:
+        try:
+            child.start(lambda: True)
+        except ProcessClosed as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=restart)
+    thread.start()
+    thread.join(timeout=30)
+    assert len(failures) == 1 and child.pid is None
