@@ -374,6 +374,7 @@ def test_sigterm_during_the_model_suite_stops_everything() -> None:
     mark = secrets.token_hex(8)
     env = {k: v for k, v in os.environ.items() if k != "TOKENPROOF_DATABASE_URL"}
     env["TOKENPROOF_TEST_MARK"] = mark
+    env["PYTHONFAULTHANDLER"] = "1"  # SIGABRT on a hang prints every thread's stack
     proc = subprocess.Popen(
         [*CLI, "verify", "--suite", "model", "--examples", "500"],
         stdout=subprocess.DEVNULL,
@@ -392,7 +393,12 @@ def test_sigterm_during_the_model_suite_stops_everything() -> None:
     started = processes_with_env("TOKENPROOF_TEST_MARK", mark) - {proc.pid}
     assert len(started) >= 2, "the service and the emulator run with the mark"
     proc.send_signal(signal.SIGTERM)
-    _, _ = proc.communicate(timeout=60)
+    try:
+        proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, stacks = proc.communicate(timeout=30)
+        pytest.fail(f"no exit within 60 s of SIGTERM; its threads:\n{stacks[-8000:]}")
     assert proc.returncode == 143
     left = processes_with_env("TOKENPROOF_TEST_MARK", mark)
     assert left == set(), [_cmdline(pid) for pid in left]
