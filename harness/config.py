@@ -44,6 +44,7 @@ class FileConfig(BaseModel):
     seed: int | None = None
     report: str | None = None
     service_start_timeout: float | None = Field(None, alias="service-start-timeout", gt=0)
+    settle_timeout: float | None = Field(None, alias="settle-timeout", gt=0)
     shrink_seconds: float | None = Field(None, alias="shrink-seconds", ge=1)
 
 
@@ -62,13 +63,16 @@ OPTIONS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "target_env": ("env", lambda v: tuple(f"{k}={x}" for k, x in v.items())),
     "target_url": ("url", str),
     "service_start_timeout": ("start_timeout_s", float),
+    "settle_timeout": ("settle_timeout_s", float),
     "suites": ("suites", lambda v: ",".join(v)),
     "scenarios_from": ("scenarios_from", tuple),
     "seed": ("seed", int),
     "report": ("report_dir", Path),
     "shrink_seconds": ("shrink_seconds", float),
 }
-TARGET_KEYS = frozenset(k for k in OPTIONS if k.startswith(("target", "service")))
+TARGET_KEYS = frozenset(
+    k for k in OPTIONS if k.startswith(("target", "service")) or k == "settle_timeout"
+)
 
 
 @dataclass(frozen=True)

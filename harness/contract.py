@@ -176,6 +176,7 @@ INVARIANTS: dict[str, Citation] = {
     "credited-exactly-once": _CREDITED_ONCE,
     "credited-amount": _BONUS,
     "no-credit-without-charge": _CREDITED_ONCE,
+    "state-converges": _CREDITED_ONCE,
     "one-charge-per-key": _ONE_CHARGE,
     "debit-equals-credit": _TRANSFER,
     "one-earning-per-credit": _TRANSFER,

@@ -76,13 +76,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--target-url", default=None, metavar="URL", help="tokenproof: a service already running."
     )
-    group.addoption(
-        "--service-start-timeout",
-        default=None,
-        type=float,
-        metavar="SECONDS",
-        help="tokenproof: how long a service it starts may take to answer /health (default 60).",
-    )
+    _timing_options(group)
     group.addoption("--jwt-secret", default=None, metavar="S")
     group.addoption("--webhook-secret", default=DEFAULT_WEBHOOK_SECRET, metavar="S")
     group.addoption(
@@ -98,6 +92,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         metavar="N",
         help="tokenproof: seed for the scenarios (default 1).",
+    )
+
+
+def _timing_options(group: pytest.OptionGroup) -> None:
+    group.addoption(
+        "--service-start-timeout",
+        default=None,
+        type=float,
+        metavar="SECONDS",
+        help="tokenproof: how long a service it starts may take to answer /health (default 60).",
+    )
+    group.addoption(
+        "--settle-timeout",
+        default=None,
+        type=float,
+        metavar="SECONDS",
+        help="tokenproof: after webhook deliveries settle, how long the service may take "
+        "to show their effects before an uncredited intent is reported (default 10).",
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 import asyncpg
 import httpx
 
-from harness.checkers import CheckResult, Violation, check
+from harness.checkers import CheckResult, Observation, Violation, check
 from harness.client import Answer, TargetClient
 from harness.collect import read_db
 from harness.contract import citation
@@ -23,16 +23,15 @@ from harness.emulator_client import EmulatorClient
 from harness.errors import TokenproofError
 from harness.gates import ContentionGate
 from harness.history import History, Op
-from harness.observe import observe
 from harness.options import RunOptions
 from harness.scenario import Scenario
-from harness.state import DbState
+from harness.settle import DELIVERIES_WITHIN_S, settle
+from harness.state import DbState, Settling
 from harness.targets import ServiceCrash, Target
 from harness.users import UserSpec, create_users
 
 T = TypeVar("T")
 Status = Literal["pass", "fail", "error"]
-SETTLE_S = 30.0
 
 
 @dataclass
@@ -49,6 +48,8 @@ class ScenarioReport:
     # Requests a scenario sent outside this history (the model keeps one history
     # per example): counted in `op_count`, not checked here.
     ops_elsewhere: int = 0
+    # How the final read converged (None: the scenario never got that far).
+    settling: Settling | None = None
 
     @property
     def op_count(self) -> int:
@@ -69,6 +70,7 @@ class ScenarioReport:
             "users": self.users,
             "error": self.error,
             "notes": self.notes,
+            "settle": None if self.settling is None else settle_json(self.settling),
             "checks": [r.to_json() for r in self.results],
             "violations": [v.to_json() for v in self.violations],
         }
@@ -137,10 +139,14 @@ class Run:
         self.skipped = True
         self.notes.append(f"skipped: {reason}")
 
-    async def settled(self, within: float = SETTLE_S) -> None:
-        """Release held webhooks and wait until Stripe has delivered everything it
-        meant to (then the service has had its say on every event)."""
-        await settle(self.stripe, within)
+    async def settled(self, within: float = DELIVERIES_WITHIN_S) -> Observation:
+        """Release held webhooks, wait until Stripe has delivered everything it
+        meant to, then until the service's rows show every outcome it acknowledged
+        (a queue worker may credit after its 2xx) and stop changing, or the
+        target's settle deadline passes. Returns that read of this scenario's users."""
+        return await settle(
+            self.target, self.users.values(), self.history.ops, deliveries_within=within
+        )
 
     def note(self, text: str) -> None:
         """A figure worth reporting (a latency, a count), shown next to the result."""
@@ -366,7 +372,9 @@ async def run_scenario(
         errors.append(_describe(exc))
     try:
         if run is not None:
-            report.results += await _observe_and_check(target, scenario, users, history)
+            observation = await settle(target, users.values(), history.ops)
+            report.settling = observation.settling
+            report.results += check(observation, scenario.checkers)
             report.results.append(
                 CheckResult.of("expectations", run.expectations_checked, run.expectations)
             )
@@ -399,17 +407,16 @@ def _describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=4)}"
 
 
-async def settle(stripe: EmulatorClient, within: float = SETTLE_S) -> None:
-    await asyncio.to_thread(stripe.release)
-    await asyncio.to_thread(stripe.wait_settled, within)
-
-
-async def _observe_and_check(
-    target: Target, scenario: Scenario, users: dict[str, str], history: History
-) -> list[CheckResult]:
-    await settle(target.emulator)
-    observation = await observe(target, users.values(), history.ops)
-    return check(observation, scenario.checkers)
+def settle_json(settling: Settling) -> dict[str, Any]:
+    return {
+        "converged": settling.converged,
+        "waited_s": round(settling.waited_s, 3),
+        "reads": settling.reads,
+        "timeout_s": settling.timeout_s,
+        "quiet_s": round(settling.quiet_s, 3),
+        "lags_s": {pi: round(lag, 3) for pi, lag in settling.lags},
+        "pending": dict(settling.pending),
+    }
 
 
 async def _stalled(target: Target, pending: list[Op], timeout_s: float) -> Violation:

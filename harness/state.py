@@ -140,3 +140,37 @@ class StripeState:
             deliveries=tuple(snapshot["deliveries"]),
             requests=tuple(snapshot["requests"]),
         )
+
+
+@dataclass(frozen=True)
+class NegativeSeen:
+    """A negative balance one read saw while the run was settling."""
+
+    user_id: str
+    balance: int
+    after_s: float  # since webhook deliveries settled
+
+
+@dataclass(frozen=True)
+class Settling:
+    """How the state the checkers read converged after webhook deliveries settled
+    (`harness.settle.converge`): reads with backoff until it stopped changing for a
+    quiet window and every acknowledged Stripe outcome was reflected in the rows,
+    or the deadline passed."""
+
+    converged: bool
+    waited_s: float  # from deliveries settled to the last read
+    reads: int
+    timeout_s: float
+    quiet_s: float  # how long the state had to stay unchanged
+    # Intents the first read did not yet reflect: seconds from the service's last
+    # 2xx to a delivery of the intent's event to the read that first showed it.
+    lags: tuple[tuple[str, float], ...] = ()
+    # At the deadline: intent -> what its rows still did not show.
+    pending: tuple[tuple[str, str], ...] = ()
+    # At the deadline: the rows were still changing between reads.
+    still_changing: bool = False
+    negatives: tuple[NegativeSeen, ...] = ()
+
+    def pending_of(self, intent: str) -> str | None:
+        return dict(self.pending).get(intent)

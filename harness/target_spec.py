@@ -17,6 +17,33 @@ from harness.provisioning.emulator import (
 
 TargetKind = Literal["reference", "command", "image", "url"]
 DEFAULT_START_TIMEOUT_S = 60.0
+# How long after webhook deliveries settle a service may take to show their
+# effects (a queue worker under load credits seconds later).
+DEFAULT_SETTLE_TIMEOUT_S = 10.0
+QUIET_MIN_S = 0.05
+QUIET_MAX_S = 1.0
+
+
+@dataclass
+class SettlePolicy:
+    """A target's settle deadline, and the lag its runs have shown so far.
+
+    A service that has never shown a lag (it credits inside the webhook request)
+    is converged at its first read that owes nothing, so it pays one read. One
+    that has credited after its 2xx (a queue worker) must also leave its rows
+    unchanged for a quiet window that grows with the lag it showed."""
+
+    timeout_s: float = DEFAULT_SETTLE_TIMEOUT_S
+    lag_s: float = 0.0
+
+    @property
+    def quiet_s(self) -> float:
+        if self.lag_s <= 0:
+            return 0.0
+        return min(QUIET_MAX_S, max(QUIET_MIN_S, 2 * self.lag_s))
+
+    def learn(self, lag_s: float) -> None:
+        self.lag_s = max(self.lag_s, lag_s, 1e-3)
 
 
 @dataclass(frozen=True)
@@ -35,6 +62,7 @@ class TargetSpec:
     stripe_port: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S  # a started service, until /health answers
+    settle_timeout_s: float = DEFAULT_SETTLE_TIMEOUT_S  # see SettlePolicy
 
     def server_url(self, database_url: str | None) -> str | None:
         """The PostgreSQL server tokenproof creates its databases on: --database-url,
@@ -68,11 +96,15 @@ class TargetSpec:
         webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
         stripe_port: int | None = None,
         start_timeout_s: float | None = None,
+        settle_timeout_s: float | None = None,
     ) -> TargetSpec:
         """The target that command-line options (CLI or pytest) ask for, or a
         `UsageError` that says which options go together."""
         _check_together(command=command, cwd=cwd, image=image, pull=pull, schema=schema, url=url)
         extra_env = _parse_env(env)
+        if settle_timeout_s is not None and settle_timeout_s <= 0:
+            raise UsageError(f"--settle-timeout must be above 0 seconds, not {settle_timeout_s:g}")
+        settle = settle_timeout_s or DEFAULT_SETTLE_TIMEOUT_S
         if extra_env and url:
             raise UsageError("--target-env goes with a service tokenproof starts, not --target-url")
         if command or image:
@@ -85,6 +117,7 @@ class TargetSpec:
                 schema=tuple(Path(p) for p in schema),
                 extra_env=extra_env,
                 start_timeout_s=start_timeout_s or DEFAULT_START_TIMEOUT_S,
+                settle_timeout_s=settle,
             )
         if url:
             if not database_url or not jwt_secret:
@@ -98,6 +131,7 @@ class TargetSpec:
                 jwt_secret=jwt_secret,
                 webhook_secret=webhook_secret,
                 stripe_port=stripe_port,
+                settle_timeout_s=settle,
             )
         name, _, flaw = target.partition(":")
         if name != "reference":
@@ -105,10 +139,21 @@ class TargetSpec:
                 f"unknown target {target!r}; use reference[:FLAW], --target-command, "
                 "--target-image or --target-url"
             )
-        return cls("reference", flaw=flaw or None, extra_env=extra_env)
+        return cls("reference", flaw=flaw or None, extra_env=extra_env, settle_timeout_s=settle)
 
     def cli_args(self) -> list[str]:
         """The options that select this target again, for reproduction commands."""
+        return self._target_args() + self._timing_args()
+
+    def _timing_args(self) -> list[str]:
+        args = []
+        if self.kind in ("command", "image") and self.start_timeout_s != DEFAULT_START_TIMEOUT_S:
+            args += ["--service-start-timeout", f"{self.start_timeout_s:g}"]
+        if self.settle_timeout_s != DEFAULT_SETTLE_TIMEOUT_S:
+            args += ["--settle-timeout", f"{self.settle_timeout_s:g}"]
+        return args
+
+    def _target_args(self) -> list[str]:
         env = [a for k, v in self.extra_env.items() for a in ("--target-env", f"{k}={v}")]
         if self.kind == "reference":
             return ["--target", self.label, *env]

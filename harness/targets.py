@@ -12,7 +12,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -38,7 +38,12 @@ from harness.provisioning.lifecycle import StopsOnExit
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ProcessStartFailed
 from harness.provisioning.service import REFERENCE_COMMAND, ServiceEnv, ServiceProcess
-from harness.target_spec import DEFAULT_START_TIMEOUT_S, TargetSpec
+from harness.target_spec import (
+    DEFAULT_SETTLE_TIMEOUT_S,
+    DEFAULT_START_TIMEOUT_S,
+    SettlePolicy,
+    TargetSpec,
+)
 from harness.waiting import DeadlineExceeded, wait_until_async
 
 WEBHOOK_PATH = "/api/payments/webhook"
@@ -81,6 +86,8 @@ class Target:
     # Only for targets tokenproof started: supervised, and the faults that end
     # and restart it.
     process: SupervisedService | None = None
+    # Its settle deadline and the lag it has shown (mutable: learned as it runs).
+    settle: SettlePolicy = field(default_factory=SettlePolicy, compare=False)
 
     def crash_report(self) -> ServiceCrash | None:
         """How the started service ended, if it exited without being asked to."""
@@ -132,9 +139,13 @@ class ManagedTarget(StopsOnExit):
         retry_delays: str = DEFAULT_RETRY_DELAYS,
         log_path: Path | None = None,
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
+        settle_timeout_s: float = DEFAULT_SETTLE_TIMEOUT_S,
         image: str | None = None,
     ) -> None:
         self.factory = factory
+        # One policy for every Target this hands out: what one scenario learns of
+        # the service's lag holds for the next.
+        self.settle = SettlePolicy(settle_timeout_s)
         self.image = image
         self.start_timeout_s = start_timeout_s
         self.command = command
@@ -218,6 +229,7 @@ class ManagedTarget(StopsOnExit):
             emulator=self.emulator.control,
             emulator_url=self.emulator.url,
             process=self.service,
+            settle=self.settle,
         )
 
     def stop(self) -> None:
@@ -309,6 +321,7 @@ def _running_target(
                 seed=seed,
                 log_path=None if log_dir is None else log_dir / "service.log",
                 start_timeout_s=spec.start_timeout_s,
+                settle_timeout_s=spec.settle_timeout_s,
                 image=spec.image,  # checked, and pulled if asked, by check_image
             )
             with managed as target:
@@ -361,4 +374,5 @@ def _external_target(
             webhook_secret=spec.webhook_secret,
             emulator=emulator.control,
             emulator_url=emulator.url,
+            settle=SettlePolicy(spec.settle_timeout_s),
         )

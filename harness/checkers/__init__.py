@@ -9,11 +9,11 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from harness.checkers import ledger, responses, stripe
+from harness.checkers import ledger, responses, settling, stripe
 from harness.checkers.result import CheckResult, Violation
 from harness.errors import TokenproofError
 from harness.history import Op
-from harness.state import DbState, StripeState
+from harness.state import DbState, Settling, StripeState
 
 __all__ = ["ALLOW_5XX", "CHECKERS", "CheckResult", "Observation", "Violation", "check", "scoped"]
 
@@ -23,15 +23,18 @@ class Observation:
     ops: list[Op]
     db: DbState
     stripe: StripeState
+    # How the reads converged before this one (None: read once, not settled).
+    settling: Settling | None = None
 
 
 CHECKERS: dict[str, Callable[[Observation], CheckResult]] = {
     "non_negative": lambda o: ledger.non_negative(o.db),
     "ledger_explains_balances": lambda o: ledger.ledger_explains_balances(o.db),
     "transfers": lambda o: ledger.transfers(o.db),
-    "reconciliation": lambda o: stripe.reconciliation(o.db, o.stripe),
+    "reconciliation": lambda o: stripe.reconciliation(o.db, o.stripe, o.settling),
     "one_charge_per_key": lambda o: stripe.one_charge_per_key(o.ops, o.stripe),
-    "purchase_rows_settled": lambda o: stripe.purchase_rows_settled(o.db, o.stripe),
+    "purchase_rows_settled": lambda o: stripe.purchase_rows_settled(o.db, o.stripe, o.settling),
+    "settled": lambda o: settling.settled(o.settling),
     "no_server_errors": lambda o: responses.no_server_errors(o.ops),
     "transfers_match_answers": lambda o: responses.transfers_match_answers(o.ops, o.db),
     "purchases_match_answers": lambda o: responses.purchases_match_answers(o.ops, o.stripe),

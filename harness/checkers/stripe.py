@@ -8,7 +8,7 @@ from typing import Any
 from harness.checkers.result import CheckResult, Violation
 from harness.contract import bonus_for
 from harness.history import Op
-from harness.state import DbState, Intent, LedgerRow, StripeState
+from harness.state import DbState, Intent, LedgerRow, Settling, StripeState
 
 
 def _expected_tokens(intent: Intent) -> int | None:
@@ -22,9 +22,14 @@ def _expected_tokens(intent: Intent) -> int | None:
     return tokens + bonus_for(tokens)
 
 
-def reconciliation(db: DbState, stripe: StripeState) -> CheckResult:
+def reconciliation(
+    db: DbState, stripe: StripeState, settling: Settling | None = None
+) -> CheckResult:
     """Every succeeded PaymentIntent credited exactly once with what was paid for;
-    nothing credited for an intent that did not succeed, or for no intent at all."""
+    nothing credited for an intent that did not succeed, or for no intent at all.
+    An intent the settle deadline found still uncredited is said to be so, with
+    how long after its acknowledged delivery: never "credited 0 times" while the
+    credit may still come."""
     violations: list[Violation] = []
     completed: dict[str | None, list[Any]] = defaultdict(list)
     for row in db.ledger:
@@ -37,10 +42,12 @@ def reconciliation(db: DbState, stripe: StripeState) -> CheckResult:
             expected = _expected_tokens(intent)
             if len(rows) != 1:
                 hint, evidence = diagnose(pi, db, stripe)
+                late = None if settling is None or rows else settling.pending_of(pi)
+                what = f"is {late}" if late else f"was credited {len(rows)} times"
                 violations.append(
                     Violation(
                         "credited-exactly-once",
-                        f"{pi} succeeded at Stripe and was credited {len(rows)} times: {hint}",
+                        f"{pi} succeeded at Stripe and {what}: {hint}",
                         {"intent": _brief(intent), "rows": [r.id for r in rows], **evidence},
                     )
                 )
@@ -80,7 +87,9 @@ FINAL_ROW_STATUS = {
 }
 
 
-def purchase_rows_settled(db: DbState, stripe: StripeState) -> CheckResult:
+def purchase_rows_settled(
+    db: DbState, stripe: StripeState, settling: Settling | None = None
+) -> CheckResult:
     """Once webhooks have settled, a purchase row whose intent was canceled or
     failed at Stripe (and did not succeed after all) says so: `canceled` /
     `failed`, not pending for ever."""
@@ -107,7 +116,8 @@ def purchase_rows_settled(db: DbState, stripe: StripeState) -> CheckResult:
                         "purchase-row-final-status",
                         f"purchase row {row.id} is {row.status!r} but its intent "
                         f"{intent['id']} ended {intent['status']} at Stripe ({ended} was "
-                        f"delivered): the row should be {expected!r}",
+                        f"delivered): the row should be {expected!r}"
+                        + _still(settling, intent["id"]),
                         {"row": row.id, "row_status": row.status, "intent": _brief(intent)},
                     )
                 )
@@ -232,6 +242,11 @@ def diagnose(pi: str, db: DbState, stripe: StripeState) -> tuple[str, dict[str, 
         "deliveries": deliveries,
     }
     return hint, evidence
+
+
+def _still(settling: Settling | None, pi: str) -> str:
+    late = None if settling is None else settling.pending_of(pi)
+    return f"; it was {late}" if late else ""
 
 
 def _relative(seconds: float) -> str:

@@ -143,6 +143,15 @@ def target_options(func: F) -> F:
             metavar="SECONDS",
             help="How long a service tokenproof starts may take to answer /health (default 60).",
         ),
+        click.option(
+            "--settle-timeout",
+            "settle_timeout_s",
+            type=click.FloatRange(0, min_open=True),
+            metavar="SECONDS",
+            help="After webhook deliveries settle, how long the service may take to show "
+            "their effects (a queue worker crediting later) before an intent still "
+            "uncredited is reported (default 10).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)

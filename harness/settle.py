@@ -1,0 +1,128 @@
+"""Settled means converged: the one rule every consumer waits by (scenarios,
+`Run.settled()`, the model's comparison step, the load run's verdict).
+
+A service may credit inside the webhook request, or answer 2xx and let a queue
+worker credit later; the contract allows both. So after Stripe's deliveries
+settle, the rows are read again, with backoff, until every outcome the service
+acknowledged shows in them (`checkers.settling.unaccounted`) and they have not
+changed for the target's quiet window, or the settle deadline passes. Each read
+is also judged for what the contract says holds always (no negative balance);
+the rest is judged once, on the converged read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Collection
+from dataclasses import replace
+from typing import Any
+
+from harness.checkers import Observation
+from harness.checkers.settling import acknowledged, acknowledged_at, unaccounted
+from harness.history import Op
+from harness.observe import observe
+from harness.state import NegativeSeen, Settling
+from harness.targets import Target
+
+DELIVERIES_WITHIN_S = 30.0  # without progress, for Stripe's own deliveries and retries
+FIRST_POLL_S = 0.01
+MAX_POLL_S = 0.5
+
+
+async def settle(
+    target: Target,
+    users: Collection[str],
+    ops: list[Op],
+    *,
+    release: bool = True,
+    deliveries_within: float = DELIVERIES_WITHIN_S,
+) -> Observation:
+    """Release held deliveries (unless `release=False`), wait for Stripe's
+    deliveries and retries to finish, then `converge`."""
+    if release:
+        await asyncio.to_thread(target.emulator.release)
+    await asyncio.to_thread(target.emulator.wait_settled, deliveries_within)
+    return await converge(target, users, ops)
+
+
+async def converge(target: Target, users: Collection[str], ops: list[Op]) -> Observation:
+    """Read until converged or the target's settle deadline; the last read, with
+    how it got there (`Observation.settling`)."""
+    policy = target.settle
+    # Only these users' intents from the emulator: its whole history grows all run.
+    prefix = _common_prefix(users)
+    started = time.monotonic()
+    poll = FIRST_POLL_S
+    negatives: list[NegativeSeen] = []
+    first_missing: set[str] | None = None
+    lags: dict[str, float] = {}
+    previous: Any = None
+    unchanged_since = started
+    reads = 0
+    while True:
+        observation = await observe(target, users, ops, metadata_prefix=prefix)
+        reads += 1
+        now = time.monotonic()
+        after = now - started
+        negatives += [
+            NegativeSeen(b.user_id, b.balance, after)
+            for b in observation.db.balances
+            if b.balance < 0
+        ]
+        missing = unaccounted(observation.db, observation.stripe)
+        if first_missing is None:
+            first_missing = set(missing)
+        acked = acknowledged(observation.stripe)
+        for pi in first_missing - set(missing) - set(lags):
+            lags[pi] = max(0.0, time.time() - acknowledged_at(acked[pi][-1]))
+        if lags:
+            policy.learn(max(lags.values()))
+        fingerprint = _fingerprint(observation)
+        if fingerprint != previous:
+            previous, unchanged_since = fingerprint, now
+        quiet_for = now - unchanged_since
+        converged = not missing and quiet_for >= policy.quiet_s
+        if converged or after >= policy.timeout_s:
+            settling = Settling(
+                converged=converged,
+                waited_s=after,
+                reads=reads,
+                timeout_s=policy.timeout_s,
+                quiet_s=policy.quiet_s,
+                lags=tuple(sorted(lags.items(), key=lambda kv: -kv[1])),
+                pending=tuple(
+                    (
+                        pi,
+                        f"{what} {time.time() - acknowledged_at(acked[pi][-1]):.1f} s after "
+                        "its last delivery was acknowledged",
+                    )
+                    for pi, what in sorted(missing.items())
+                ),
+                still_changing=not converged and not missing,
+                negatives=tuple(negatives),
+            )
+            return replace(observation, settling=settling)
+        # Backoff while something is owed; once nothing is, the next read is the
+        # one that ends the quiet window.
+        wait = poll if missing else max(policy.quiet_s - quiet_for, FIRST_POLL_S)
+        await asyncio.sleep(min(wait, policy.timeout_s - after))
+        poll = min(poll * 2, MAX_POLL_S)
+
+
+def _common_prefix(users: Collection[str]) -> str | None:
+    first, last = min(users, default=""), max(users, default="")
+    size = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), None)
+    prefix = first[: min(len(first), len(last)) if size is None else size]
+    return prefix or None
+
+
+def _fingerprint(observation: Observation) -> Any:
+    """What must stay the same across the quiet window: the rows the checkers read,
+    and Stripe's intents and deliveries (a worker's own Stripe calls count)."""
+    stripe = observation.stripe
+    return (
+        observation.db,
+        tuple((i["id"], i["status"]) for i in stripe.intents),
+        len(stripe.deliveries),
+    )
