@@ -79,8 +79,7 @@ class ContentionGate:
 
         async def filled() -> bool:
             nonlocal best, grew_at
-            self.waiting = int(await self._watch.fetchval(WAITING_SQL))
-            arrived = self.waiting + finished()
+            arrived = await self.waiters() + finished()
             now = time.monotonic()
             if arrived > best:
                 best, grew_at = arrived, now
@@ -100,6 +99,11 @@ class ContentionGate:
             self.on_partial(
                 f"the gate held {self.waiting} of {self.expect} requests (the service's pool?)"
             )
+        return self.waiting
+
+    async def waiters(self) -> int:
+        """How many of the service's sessions wait on a lock now."""
+        self.waiting = int(await self._watch.fetchval(WAITING_SQL))
         return self.waiting
 
     async def release(self) -> None:

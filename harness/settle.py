@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +23,7 @@ from harness.checkers.settling import acknowledged, acknowledged_at, unaccounted
 from harness.history import Op
 from harness.observe import observe
 from harness.state import NegativeSeen, Settling
+from harness.target_spec import SettlePolicy
 from harness.targets import Target
 
 DELIVERIES_WITHIN_S = 30.0  # without progress, for Stripe's own deliveries and retries
@@ -49,11 +50,15 @@ async def settle(
 async def converge(target: Target, users: Collection[str], ops: list[Op]) -> Observation:
     """Read until converged or the target's settle deadline; the last read, with
     how it got there (`Observation.settling`)."""
-    policy = target.settle
     # Only these users' intents from the emulator: its whole history grows all run.
     prefix = _common_prefix(users)
+    return await poll(lambda: observe(target, users, ops, metadata_prefix=prefix), target.settle)
+
+
+async def poll(read: Callable[[], Awaitable[Observation]], policy: SettlePolicy) -> Observation:
+    """The convergence loop over any `read` (tests give it scripted reads)."""
     started = time.monotonic()
-    poll = FIRST_POLL_S
+    backoff = FIRST_POLL_S
     negatives: list[NegativeSeen] = []
     first_missing: set[str] | None = None
     lags: dict[str, float] = {}
@@ -61,7 +66,7 @@ async def converge(target: Target, users: Collection[str], ops: list[Op]) -> Obs
     unchanged_since = started
     reads = 0
     while True:
-        observation = await observe(target, users, ops, metadata_prefix=prefix)
+        observation = await read()
         reads += 1
         now = time.monotonic()
         after = now - started
@@ -105,9 +110,9 @@ async def converge(target: Target, users: Collection[str], ops: list[Op]) -> Obs
             return replace(observation, settling=settling)
         # Backoff while something is owed; once nothing is, the next read is the
         # one that ends the quiet window.
-        wait = poll if missing else max(policy.quiet_s - quiet_for, FIRST_POLL_S)
+        wait = backoff if missing else max(policy.quiet_s - quiet_for, FIRST_POLL_S)
         await asyncio.sleep(min(wait, policy.timeout_s - after))
-        poll = min(poll * 2, MAX_POLL_S)
+        backoff = min(backoff * 2, MAX_POLL_S)
 
 
 def _common_prefix(users: Collection[str]) -> str | None:

@@ -185,3 +185,79 @@ async def service_killed_and_restarted(run: Run) -> None:
     process.start()
     after = await run.tip("fan", "star", 1)
     run.expect(after.status == 200, "works-after-restart", f"answered {after.status}")
+
+
+ACKED_BUYS = 3
+BALANCE_LOCK = "LOCK TABLE token_balances IN SHARE MODE"  # every credit updates a balance
+
+
+@scenario("faults", users=[fan("fan")], checkers=ALLOW_5XX, timeout_s=120)
+async def killed_after_webhook_ack(run: Run) -> None:
+    """Three purchases' succeeded events are delivered while the balances are locked,
+    so whatever credits them (the webhook handler itself, or a queue worker after
+    the handler's 2xx) waits. Once every event is acknowledged (or the handler
+    itself is seen waiting), the service is SIGKILLed, its whole process group
+    (web, worker, broker), then started again. A 2xx means accepted and Stripe
+    will not send it again: every acknowledged intent must still be credited
+    exactly once. Catches an acknowledgement that lives only in memory or in a
+    broker that dies with the process."""
+    process = run.target.process
+    if process is None:
+        run.skip("the target was not started by tokenproof")
+        return
+    run.stripe.add_delivery_rule("hold", event_type="payment_intent.succeeded")
+    answers = await run.gather(*(run.purchase("fan", 100) for _ in range(ACKED_BUYS)))
+    run.require(all(a.status == 200 for a in answers), "the purchases were not all accepted")
+    async with run.gate(expect=1, lock_sql=BALANCE_LOCK) as gate:
+        run.stripe.release()
+
+        async def acknowledged_or_blocked() -> bool:
+            acked = len(_acknowledged(run, "payment_intent.succeeded"))
+            return acked >= ACKED_BUYS or (
+                await gate.waiters() > 0 and run.stripe.settled()["in_progress"] > 0
+            )
+
+        await wait_until_async(
+            acknowledged_or_blocked, within=30, what="the succeeded events acknowledged"
+        )
+        run.note(
+            f"killed after {len(_acknowledged(run, 'payment_intent.succeeded'))} of "
+            f"{ACKED_BUYS} succeeded events were acknowledged"
+        )
+        process.kill()
+    # Started from this (the main) thread on purpose: see ChildProcess.start.
+    process.start()
+
+
+def _acknowledged(run: Run, event_type: str) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in run.stripe.state(metadata_prefix=("userId", run.user("fan")))["deliveries"]
+        if d["event_type"] == event_type
+        and d.get("signature") == "valid"
+        and d["status"] is not None
+        and 200 <= d["status"] < 300
+    ]
+
+
+CREDITING_LATENCY_S = 3.0
+SLOW_CREDIT_BUYERS = 4
+
+
+@scenario(
+    "faults",
+    users=[fan(f"buyer{i}") for i in range(SLOW_CREDIT_BUYERS)],
+    checkers=ALLOW_5XX,
+    timeout_s=120,
+)
+async def slow_stripe_while_crediting(run: Run) -> None:
+    """Four purchases answer; then every Stripe call takes 3 s while their succeeded
+    events are delivered and processed. A worker that asks Stripe for the intent
+    before crediting now outlives a short queue lock or visibility timeout, and the
+    queue runs the job again: no intent may be credited twice."""
+    run.stripe.add_delivery_rule("hold", event_type="payment_intent.succeeded")
+    answers = await run.gather(*(run.purchase(f"buyer{i}", 100) for i in range(SLOW_CREDIT_BUYERS)))
+    run.require(all(a.status == 200 for a in answers), "the purchases were not all accepted")
+    # Stays on through settling (the next scenario clears it).
+    run.stripe.add_fault("latency", latency_s=CREDITING_LATENCY_S)
+    run.stripe.release()

@@ -55,7 +55,7 @@ def unaccounted(db: DbState, stripe: StripeState) -> dict[str, str]:
         types = [d["event_type"] for d in acked.get(pi, [])]
         if intent["status"] == "succeeded":
             if SUCCEEDED in types and completed[pi] == 0:
-                missing[pi] = "not credited"
+                missing[pi] = "still not credited"
             continue
         ended = [t for t in types if t in FINAL_ROW_STATUS]
         if not ended:

@@ -13,7 +13,7 @@ from harness.checkers import CheckResult, Violation
 from harness.report.evidence import as_rows, render_evidence, rows_table
 from harness.report.page import anchor, badge, command, document
 from harness.report.plots import balance_chart, named_processes, timeline_legend, timeline_svg
-from harness.report.summary import RunReport, error_line
+from harness.report.summary import RunReport, error_line, settle_line
 from harness.runner import ScenarioReport
 
 ORDER = {"fail": 0, "error": 1, "pass": 2}
@@ -326,6 +326,7 @@ def html_report(report: RunReport) -> str:
         + '<div class="summary-grid"><div>'
         + _by_invariant(report)
         + _could_not_run(report)
+        + f'<h3>Settling</h3><p class="muted">{html.escape(settle_line(report))}</p>'
         + "</div>"
         + _scenario_table(ordered)
         + "</div>"

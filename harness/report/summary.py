@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from harness.reproduce import reproduce_command
 from harness.runner import ScenarioReport
 
 Verdict = Literal["pass", "fail", "error"]
+SLOWEST = 5  # intents named in the settle-lag line
 
 
 @dataclass
@@ -39,6 +41,37 @@ class RunReport:
     def reproduce(self, item: ScenarioReport) -> str:
         return reproduce_command(self.command, item.scenario.id, self.seed)
 
+    def settle_lag(self) -> dict[str, Any]:
+        """How long the scenarios waited for the service's rows to converge after
+        webhook deliveries settled, and the intents credited latest after their
+        acknowledged delivery: the service's webhook-to-credit latency."""
+        settled = [s for s in self.scenarios if s.settling is not None]
+        waits = sorted(s.settling.waited_s for s in settled if s.settling is not None)
+        lags = sorted(
+            (
+                (lag, pi, s.scenario.id)
+                for s in settled
+                if s.settling is not None
+                for pi, lag in s.settling.lags
+            ),
+            reverse=True,
+        )
+        return {
+            "scenarios": len(waits),
+            "median_wait_s": round(statistics.median(waits), 3) if waits else None,
+            "max_wait_s": round(waits[-1], 3) if waits else None,
+            "late_intents": len(lags),
+            "slowest": [
+                {"intent": pi, "scenario": sid, "lag_s": round(lag, 3)}
+                for lag, pi, sid in lags[:SLOWEST]
+            ],
+            "not_converged": [
+                s.scenario.id
+                for s in settled
+                if s.settling is not None and not s.settling.converged
+            ],
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
@@ -46,6 +79,7 @@ class RunReport:
             "seed": self.seed,
             "run_id": self.run_id,
             "could_not_run": [s.scenario.id for s in self.could_not_run],
+            "settle": self.settle_lag(),
             "scenarios": [{**s.to_json(), "reproduce": self.reproduce(s)} for s in self.scenarios],
         }
 
@@ -61,6 +95,27 @@ def error_line(text: str) -> str:
     if lines[0].endswith(":") and len(lines) > 1 and lines[1].startswith("Traceback"):
         return f"{lines[0]} {lines[-1].strip()}"
     return lines[0]
+
+
+def settle_line(report: RunReport) -> str:
+    """One line on the service's settle lag (see `RunReport.settle_lag`)."""
+    lag = report.settle_lag()
+    if not lag["scenarios"]:
+        return "settle: no scenario got as far as settling"
+    line = (
+        f"settle: waited median {lag['median_wait_s'] * 1000:.0f} ms, "
+        f"max {lag['max_wait_s'] * 1000:.0f} ms over {lag['scenarios']} scenarios"
+    )
+    if not lag["late_intents"]:
+        line += "; every credit was in place at the first read (credited inside the webhook)"
+    else:
+        slowest = ", ".join(
+            f"{x['intent']} {x['lag_s'] * 1000:.0f} ms ({x['scenario']})" for x in lag["slowest"]
+        )
+        line += f"; {lag['late_intents']} intents credited after the 2xx, slowest: {slowest}"
+    if lag["not_converged"]:
+        line += f"; did not converge: {', '.join(lag['not_converged'])}"
+    return line
 
 
 def print_table(report: RunReport, console: Console) -> None:
@@ -83,6 +138,7 @@ def print_table(report: RunReport, console: Console) -> None:
             detail,
         )
     console.print(table)
+    console.print(settle_line(report), highlight=False, soft_wrap=True)
     for s in report.scenarios:
         if s.status != "pass":
             console.print(f"[bold]{s.scenario.id}[/] reproduce: {report.reproduce(s)}")

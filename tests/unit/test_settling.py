@@ -1,0 +1,161 @@
+"""Settling by convergence on scripted reads: what is owed (`unaccounted`), how
+the loop decides (`poll`), and what the checkers say of it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+import pytest
+
+from harness.checkers import Observation, check, settling
+from harness.checkers.stripe import reconciliation
+from harness.settle import poll
+from harness.state import BalanceRow, DbState, Delivery, Event, StripeState, UserRow
+from harness.target_spec import SettlePolicy
+from tests.unit.test_checkers import intent, row
+
+pytestmark = pytest.mark.unit
+
+PI = "pi_late"
+
+
+def _event(pi: str, kind: str = "payment_intent.succeeded") -> Event:
+    return {"id": f"evt_{pi}_{kind}", "type": kind, "data": {"object": {"id": pi}}}
+
+
+def _delivery(event: Event, status: int, signature: str = "valid") -> Delivery:
+    return {
+        "event_id": event["id"],
+        "event_type": event["type"],
+        "signature": signature,
+        "started": time.time() - 0.01,
+        "latency_s": 0.001,
+        "status": status,
+    }
+
+
+def _stripe(status: int = 200, signature: str = "valid") -> StripeState:
+    event = _event(PI)
+    return StripeState(
+        (intent(PI, "succeeded"),), (event,), (_delivery(event, status, signature),), ()
+    )
+
+
+def _db(*, credited: bool, balance: int | None = None) -> DbState:
+    rows = [
+        row(
+            "fan",
+            "purchase",
+            100,
+            "completed" if credited else "pending",
+            stripe_payment_intent_id=PI,
+        )
+    ]
+    amount = balance if balance is not None else (100 if credited else 0)
+    return DbState(
+        (UserRow("fan", False, Decimal(0)),), (BalanceRow("fan", amount, 0),), tuple(rows), ()
+    )
+
+
+def _reads(
+    *states: DbState, stripe: StripeState | None = None
+) -> Callable[[], Awaitable[Observation]]:
+    """Each read returns the next state; the last one is repeated."""
+    seen = iter(states)
+    last: list[DbState] = []
+    stripe = stripe or _stripe()
+
+    async def read() -> Observation:
+        db = next(seen, None)
+        if db is not None:
+            last[:] = [db]
+        return Observation([], last[0], stripe)
+
+    return read
+
+
+def _poll(read: Callable[[], Awaitable[Observation]], policy: SettlePolicy) -> Observation:
+    return asyncio.run(poll(read, policy))
+
+
+def test_an_acknowledged_success_without_a_completed_row_is_owed() -> None:
+    assert settling.unaccounted(_db(credited=False), _stripe()) == {PI: "still not credited"}
+    assert settling.unaccounted(_db(credited=True), _stripe()) == {}
+
+
+def test_a_refused_or_forged_delivery_owes_nothing_yet() -> None:
+    assert settling.unaccounted(_db(credited=False), _stripe(status=500)) == {}
+    assert settling.unaccounted(_db(credited=False), _stripe(signature="forged")) == {}
+
+
+def test_an_acknowledged_cancellation_owes_the_row_its_final_status() -> None:
+    event = _event(PI, "payment_intent.canceled")
+    stripe = StripeState((intent(PI, "canceled"),), (event,), (_delivery(event, 200),), ())
+    pending = DbState(
+        (), (), (row("fan", "purchase", 100, "requires_action", stripe_payment_intent_id=PI),), ()
+    )
+    marked = DbState(
+        (), (), (row("fan", "purchase", 100, "canceled", stripe_payment_intent_id=PI),), ()
+    )
+    assert "still 'requires_action'" in settling.unaccounted(pending, stripe)[PI]
+    assert settling.unaccounted(marked, stripe) == {}
+
+
+def test_a_service_that_credits_in_the_request_pays_one_read() -> None:
+    policy = SettlePolicy(timeout_s=5)
+    observation = _poll(_reads(_db(credited=True)), policy)
+    assert observation.settling is not None
+    assert observation.settling.converged and observation.settling.reads == 1
+    assert policy.lag_s == 0
+
+
+def test_a_late_credit_is_waited_for_and_its_lag_learned() -> None:
+    policy = SettlePolicy(timeout_s=5)
+    reads = _reads(_db(credited=False), _db(credited=False), _db(credited=True))
+    observation = _poll(reads, policy)
+    assert observation.settling is not None
+    assert observation.settling.converged
+    assert dict(observation.settling.lags)[PI] > 0
+    assert policy.lag_s > 0
+    # Once a lag was seen, the credited state must also stay unchanged for a while.
+    assert observation.settling.reads >= 4
+    assert all(r.valid for r in check(observation))
+
+
+def test_a_credit_that_never_comes_is_reported_at_the_deadline_as_such() -> None:
+    observation = _poll(_reads(_db(credited=False)), SettlePolicy(timeout_s=0.2))
+    assert observation.settling is not None
+    assert not observation.settling.converged
+    assert "after its last delivery was acknowledged" in (observation.settling.pending_of(PI) or "")
+    [violation] = reconciliation(
+        observation.db, observation.stripe, observation.settling
+    ).violations
+    assert violation.invariant == "credited-exactly-once"
+    assert "still not credited" in violation.message
+    assert "credited 0 times" not in violation.message
+    assert "0.0 s after" not in violation.message
+
+
+def test_rows_that_never_stop_changing_are_a_finding_of_their_own() -> None:
+    policy = SettlePolicy(timeout_s=0.3)
+    policy.learn(0.02)
+    counter = iter(range(1, 10_000))
+
+    async def read() -> Observation:
+        db = _db(credited=True, balance=100)
+        db = DbState(db.users, (BalanceRow("fan", 100, next(counter)),), db.ledger, db.earnings)
+        return Observation([], db, _stripe())
+
+    observation = asyncio.run(poll(read, policy))
+    [violation] = settling.settled(observation.settling).violations
+    assert violation.invariant == "state-converges"
+
+
+def test_a_negative_balance_between_reads_is_a_violation() -> None:
+    reads = _reads(_db(credited=False, balance=-5), _db(credited=True))
+    observation = _poll(reads, SettlePolicy(timeout_s=5))
+    invariants = [v.invariant for r in check(observation) for v in r.violations]
+    assert invariants == ["no-negative-balance"]
