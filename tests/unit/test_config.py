@@ -162,3 +162,30 @@ def test_with_target_url_the_database_url_is_the_services_not_a_server_for_token
     assert TargetSpec("url", url="http://127.0.0.1:8000").server_url(url) is None
     assert TargetSpec("reference").server_url(url) == url
     assert TargetSpec("command", command="node s.js").server_url(None) is None
+
+
+def test_the_settle_timeout_comes_from_file_flag_or_default_and_is_reproduced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typing import cast
+
+    from harness.pytest_plugin import target_spec_of
+    from harness.target_spec import DEFAULT_SETTLE_TIMEOUT_S
+
+    (tmp_path / "tokenproof.toml").write_text('target-command = "x"\nsettle-timeout = 25\n')
+    monkeypatch.chdir(tmp_path)
+    assert target_spec_of(cast(pytest.Config, _Options({}))).settle_timeout_s == 25.0
+    flagged = target_spec_of(cast(pytest.Config, _Options({"--settle-timeout": 3.0})))
+    assert flagged.settle_timeout_s == 3.0
+    assert flagged.cli_args()[-2:] == ["--settle-timeout", "3"]
+    (tmp_path / "tokenproof.toml").unlink()
+    spec = target_spec_of(cast(pytest.Config, _Options({})))
+    assert spec.settle_timeout_s == DEFAULT_SETTLE_TIMEOUT_S
+    assert "--settle-timeout" not in spec.cli_args()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", '"ten"'])
+def test_a_bad_settle_timeout_in_the_file_is_refused(tmp_path: Path, value: str) -> None:
+    (tmp_path / "tokenproof.toml").write_text(f"settle-timeout = {value}\n")
+    with pytest.raises(ConfigError, match="settle-timeout"):
+        resolve(tmp_path, {})
