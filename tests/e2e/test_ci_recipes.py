@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -40,10 +41,10 @@ RECIPES = {
 }
 
 
-def _findings(report: Path) -> str:
-    """Every violation and error of a run, one line each."""
+def findings(data: dict[str, Any]) -> str:
+    """Every violation and error of a run's report.json, one line each."""
     lines = []
-    for s in json.loads(report.read_text())["scenarios"]:
+    for s in data["scenarios"]:
         where = f"{s['suite']}/{s['name']}"
         lines += [f"{where}: {v['invariant']}: {v['message'][:300]}" for v in s["violations"]]
         if s["error"]:
@@ -73,20 +74,7 @@ def test_recipe_runs_green_and_publishes_its_artefacts(service: str, tmp_path: P
         report = repo / "reports" / "tokenproof" / "report.json"
         detail = result.stderr[-3000:]
         if report.exists():
-            data = json.loads(report.read_text())
-            detail = (
-                "\n".join(
-                    f"{s['suite']}/{s['name']}: {v['invariant']}: {v['message'][:300]}"
-                    for s in data["scenarios"]
-                    for v in s["violations"]
-                )
-                + "\n"
-                + "\n".join(
-                    f"{s['suite']}/{s['name']}: {s['error'][:300]}"
-                    for s in data["scenarios"]
-                    if s["error"]
-                )
-            )
+            detail = findings(json.loads(report.read_text()))
         assert result.returncode == 0, f"`{step}` exited {result.returncode}:\n{detail}"
     published = repo / "reports" / "tokenproof"
     cases = list(ET.parse(published / "junit.xml").getroot().iter("testcase"))

@@ -1,7 +1,8 @@
 """tokenproof on services it did not write (`foreign/`): every defect switched
 on alone is caught by the suite made for it, naming an invariant that fits.
-(Each correct build passes every suite with no violation: that is verified by
-running the CI recipes of docs/ci.md on it, tests/e2e/test_ci_recipes.py.)"""
+Each correct build passes every suite with no violation: here for the services
+without a CI recipe, and for the others by running the CI recipes of
+docs/ci.md on them (tests/e2e/test_ci_recipes.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_ci_recipes import RECIPES, findings
 from tests.foreign import Foreign, names, prepare
 
 CLI = [sys.executable, "-m", "harness"]
@@ -66,3 +68,14 @@ def test_each_foreign_defect_is_caught(
     assert reported & set(spec["expect"]), (
         f"{defect}: expected one of {spec['expect']}, reported {sorted(reported)}"
     )
+
+
+@pytest.mark.parametrize("name", [n for n in FOREIGN if n not in RECIPES])
+def test_each_correct_build_passes_every_suite(
+    name: str, foreign_cache: Path, tmp_path: Path
+) -> None:
+    result, data = _verify(_prepared(name, foreign_cache), tmp_path)
+    assert data is not None, result.stderr[-4000:]
+    assert result.returncode == 0, f"exit {result.returncode}:\n{findings(data)}"
+    assert data["verdict"] == "pass"
+    assert len(data["scenarios"]) > 40  # every suite ran
