@@ -180,6 +180,7 @@ INTERNAL_TEXT = (
     "remaining connection slots are reserved",
     "division by zero",
     "out of range for type",
+    "invalid byte sequence for encoding",
     'relation "',
     'column "',
     # Runtimes.
@@ -199,6 +200,8 @@ INTERNAL_TEXT = (
     "Invalid API Key",
     "idempotency_key_in_use",
     "Keys for idempotent requests",
+    "An unknown error occurred",
+    "Too many requests",
 )
 STACK_FRAMES = re.compile(
     r'File "[^"]+", line \d+'  # Python

@@ -130,6 +130,26 @@ def test_verify_catches_a_lost_update_with_exit_1(tmp_path: Path) -> None:
     assert "--scenario race/drain-one-fan-gated" in report["scenarios"][0]["reproduce"]
 
 
+def test_an_accepted_bad_token_is_said_to_be_accepted_not_refused(tmp_path: Path) -> None:
+    result = _verify(
+        "--target",
+        "reference:jwt-no-exp",
+        "--scenario",
+        "security/refused-tokens",
+        "--report",
+        str(tmp_path),
+    )
+    assert result.returncode == 1, result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    [moved] = [
+        v
+        for v in report["scenarios"][0]["violations"]
+        if v["invariant"] == "bad-token-changes-nothing"
+    ]
+    assert "accepted" in moved["message"] and "no-exp token" in moved["message"]
+    assert "refused call" not in moved["message"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

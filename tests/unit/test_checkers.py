@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from harness.checkers import Observation, check, ledger, responses, scoped, stripe
 from harness.history import History, Op
 from harness.state import (
@@ -266,6 +268,19 @@ def test_internal_text_in_error_answers_is_flagged() -> None:
     history.complete(history.invoke("w", "tip", "fan", {}), 402, {"error": "Insufficient"})
     result = responses.no_internal_text(history.ops)
     assert [v.evidence["op"]["status"] for v in result.violations] == [500]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'invalid byte sequence for encoding "UTF8": 0x00',  # PostgreSQL, in any driver's words
+        "An unknown error occurred",  # Stripe's api_error, passed through
+    ],
+)
+def test_database_and_stripe_messages_in_a_5xx_are_internal_text(text: str) -> None:
+    history = History()
+    history.complete(history.invoke("w", "tip", "fan", {}), 500, {"message": text})
+    assert responses.no_internal_text(history.ops).violations
 
 
 def test_a_lost_credit_says_where_to_look() -> None:
