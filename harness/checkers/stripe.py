@@ -43,7 +43,13 @@ def reconciliation(
             if len(rows) != 1:
                 hint, evidence = diagnose(pi, db, stripe)
                 late = None if settling is None or rows else settling.pending_of(pi)
-                what = f"is {late}" if late else f"was credited {len(rows)} times"
+                what = (
+                    f"is {late}"
+                    if late
+                    else f"was credited {len(rows)} times"
+                    if rows
+                    else "has no completed purchase row"
+                )
                 violations.append(
                     Violation(
                         "credited-exactly-once",
@@ -235,6 +241,8 @@ def diagnose(pi: str, db: DbState, stripe: StripeState) -> tuple[str, dict[str, 
             hint += " (the first one came before the row existed)"
     else:
         hint = f"its purchase row is {rows[0].status!r}; no succeeded delivery was accepted"
+    if not completed:
+        hint += _unexplained(pi, db, stripe)
     evidence = {
         "purchase_rows": [
             {"id": r.id, "status": r.status, "tokens": r.tokens, "user": r.user_id} for r in rows
@@ -242,6 +250,23 @@ def diagnose(pi: str, db: DbState, stripe: StripeState) -> tuple[str, dict[str, 
         "deliveries": deliveries,
     }
     return hint, evidence
+
+
+def _unexplained(pi: str, db: DbState, stripe: StripeState) -> str:
+    """A row's status is not the credit: what the buyer's balance shows beyond what
+    its completed ledger rows explain (a credit whose row was overwritten later)."""
+    intent = next((i for i in stripe.intents if i["id"] == pi), None)
+    user = (intent or {}).get("metadata", {}).get("userId") if intent else None
+    if user is None:
+        return ""
+    explained = sum(r.tokens for r in db.ledger if r.user_id == user and r.status == "completed")
+    extra = db.balance_of(user) - explained
+    if extra <= 0:
+        return ""
+    return (
+        f"; yet {user}'s balance is {extra} tokens above what its completed ledger rows "
+        "explain: the credit may have landed and the row been overwritten since"
+    )
 
 
 def _still(settling: Settling | None, pi: str) -> str:

@@ -307,3 +307,18 @@ def test_a_lost_credit_says_where_to_look() -> None:
     assert violation.evidence["deliveries"][0]["when"] == "0.500 s before the row was created"
     [missing] = stripe.reconciliation(DbState((), (), (), ()), ok).violations
     assert "acknowledged and dropped" in missing.message
+
+
+def test_a_credit_whose_row_was_overwritten_is_not_called_uncredited() -> None:
+    """The row's status is not the credit: the balance shows the tokens landed."""
+    db = DbState(
+        (UserRow("fan", False, Decimal(0)),),
+        (BalanceRow("fan", 100, 0),),
+        (row("fan", "purchase", 100, "failed", stripe_payment_intent_id="pi_1"),),
+        (),
+    )
+    stripe_state = StripeState((intent("pi_1", "succeeded"),), (), (), ())
+    [violation] = stripe.reconciliation(db, stripe_state).violations
+    assert "credited 0 times" not in violation.message
+    assert "has no completed purchase row" in violation.message
+    assert "balance is 100 tokens above" in violation.message
