@@ -76,6 +76,10 @@ class History:
     def _now(self) -> float:
         return round(time.monotonic() - self.started, 6)
 
+    def now(self) -> float:
+        """Seconds since the start of the run, on the clock of the ops' `time_s`."""
+        return self._now()
+
     def completions(self) -> list[Op]:
         return [op for op in self.ops if op.type != "invoke"]
 

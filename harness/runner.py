@@ -45,6 +45,9 @@ class ScenarioReport:
     users: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    # What tokenproof did to the service meanwhile (kill, restart, fault), on the
+    # history's clock: (seconds, what).
+    actions: list[tuple[float, str]] = field(default_factory=list)
     # Requests a scenario sent outside this history (the model keeps one history
     # per example): counted in `op_count`, not checked here.
     ops_elsewhere: int = 0
@@ -70,6 +73,7 @@ class ScenarioReport:
             "users": self.users,
             "error": self.error,
             "notes": self.notes,
+            "actions": [{"at_s": round(at, 3), "what": what} for at, what in self.actions],
             "settle": None if self.settling is None else settle_json(self.settling),
             "checks": [r.to_json() for r in self.results],
             "violations": [v.to_json() for v in self.violations],
@@ -107,6 +111,7 @@ class Run:
         self.expectations: list[Violation] = []
         self.expectations_checked = 0
         self.notes: list[str] = []
+        self.actions: list[tuple[float, str]] = []
         self.ops_elsewhere = 0  # see ScenarioReport.ops_elsewhere
         self.skipped = False
         self._worker = 0
@@ -147,6 +152,11 @@ class Run:
         return await settle(
             self.target, self.users.values(), self.history.ops, deliveries_within=within
         )
+
+    def act(self, what: str) -> None:
+        """Record something tokenproof does to the service (kill, restart, a fault):
+        the report's timeline shows it beside the requests."""
+        self.actions.append((self.history.now(), what))
 
     def note(self, text: str) -> None:
         """A figure worth reporting (a latency, a count), shown next to the result."""
@@ -347,12 +357,14 @@ async def run_scenario(
     errors: list[str] = []
     run: Run | None = None
     try:
-        await asyncio.to_thread(target.ensure_running)
+        restarted = await asyncio.to_thread(target.ensure_running)
         await _create_users(target, scenario, users)
         await asyncio.to_thread(target.emulator.clear_delivery_rules)
         await asyncio.to_thread(target.emulator.clear_faults)
         async with TargetClient(target.base_url, target.jwt_secret) as client:
             run = Run(target, client, history, users, seed, options)
+            if restarted:
+                run.act("started the service again: it had exited in an earlier scenario")
             async with asyncio.timeout(timeout_s):
                 await scenario.body(run)
             if not history.ops and not run.ops_elsewhere and not run.skipped:
@@ -379,6 +391,7 @@ async def run_scenario(
                 CheckResult.of("expectations", run.expectations_checked, run.expectations)
             )
             report.notes = run.notes
+            report.actions = run.actions
             report.ops_elsewhere = run.ops_elsewhere
     except Exception as exc:
         errors.append(f"while checking: {_describe(exc)}")

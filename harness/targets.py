@@ -115,11 +115,13 @@ class Target:
                 return False
         return True
 
-    def ensure_running(self) -> None:
+    def ensure_running(self) -> bool:
         """Start the service again if it died in an earlier scenario, so that one
-        crash does not fail every scenario after it."""
+        crash does not fail every scenario after it. True when it did."""
         if self.process is not None and not self.process.alive():
             self.process.restart()
+            return True
+        return False
 
 
 class ManagedTarget(StopsOnExit):

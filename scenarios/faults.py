@@ -40,7 +40,7 @@ async def database_connection_killed(run: Run) -> None:
             )
         finally:
             await conn.close()
-        run.note(f"terminated {killed} service connections")
+        run.act(f"terminated {killed} of the service's database connections")
     await asyncio.gather(*tips)
     after = await run.tip("fan", "star", 5)
     run.expect(
@@ -53,6 +53,7 @@ async def stripe_errors(run: Run) -> None:
     """Stripe answers 500/503 beyond the SDK's retries: the purchase fails cleanly
     (502/503, no charge), and a retry with the same key later charges exactly once."""
     run.stripe.add_fault("error", status=503, times=8)
+    run.act("Stripe answers 503 to the next 8 calls")
     first = await run.purchase("fan", 100, key="outage-1")
     run.expect(
         first.status in (502, 503),
@@ -73,6 +74,7 @@ async def slow_stripe_concurrent_purchases(run: Run) -> None:
     (catches connection-held-across-stripe); the violation shows what its
     database sessions were doing."""
     run.stripe.add_fault("latency", latency_s=STRIPE_LATENCY_S, path="^/v1/payment_intents$")
+    run.act(f"Stripe takes {STRIPE_LATENCY_S:g} s to create each PaymentIntent")
     purchases = [
         run.spawn(run.purchase(f"buyer{i}", 100, timeout_s=PURCHASE_TIMEOUT_S))
         for i in range(SLOW_BUYERS)
@@ -127,6 +129,7 @@ async def slow_stripe_concurrent_purchases(run: Run) -> None:
         # A starved pool may never recover (and may not stop gracefully either):
         # kill and start the service so the scenarios after this one judge the
         # service, not this stall.
+        run.act("killed the stalled service (SIGKILL, its process group) and started it again")
         await asyncio.to_thread(run.target.process.kill)
         await asyncio.to_thread(run.target.process.start)
     await asyncio.gather(*purchases)
@@ -179,10 +182,12 @@ async def service_killed_and_restarted(run: Run) -> None:
 
     # Kill mid-stream: once the first answers are back, the rest are in flight.
     await wait_until_async(some_answered, within=30, what="first answers before the kill")
+    run.act("SIGKILL to the service's process group")
     process.kill()
     await asyncio.gather(*ops)
     # Started from this (the main) thread on purpose: see ChildProcess.start.
     process.start()
+    run.act("started the service again")
     after = await run.tip("fan", "star", 1)
     run.expect(after.status == 200, "works-after-restart", f"answered {after.status}")
 
@@ -220,13 +225,15 @@ async def killed_after_webhook_ack(run: Run) -> None:
         await wait_until_async(
             acknowledged_or_blocked, within=30, what="the succeeded events acknowledged"
         )
-        run.note(
-            f"killed after {len(_acknowledged(run, 'payment_intent.succeeded'))} of "
-            f"{ACKED_BUYS} succeeded events were acknowledged"
+        run.act(
+            f"SIGKILL to the service's process group after "
+            f"{len(_acknowledged(run, 'payment_intent.succeeded'))} of {ACKED_BUYS} succeeded "
+            "events were acknowledged"
         )
         process.kill()
     # Started from this (the main) thread on purpose: see ChildProcess.start.
     process.start()
+    run.act("started the service again")
 
 
 def _acknowledged(run: Run, event_type: str) -> list[dict[str, Any]]:
@@ -260,4 +267,5 @@ async def slow_stripe_while_crediting(run: Run) -> None:
     run.require(all(a.status == 200 for a in answers), "the purchases were not all accepted")
     # Stays on through settling (the next scenario clears it).
     run.stripe.add_fault("latency", latency_s=CREDITING_LATENCY_S)
+    run.act(f"every Stripe call takes {CREDITING_LATENCY_S:g} s from now on")
     run.stripe.release()

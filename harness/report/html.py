@@ -262,9 +262,19 @@ def _violations(s: ScenarioReport) -> str:
     return f"<h3>Violations ({len(s.violations)})</h3>{shown}"
 
 
+def _actions(s: ScenarioReport) -> str:
+    if not s.actions:
+        return ""
+    return (
+        "<h3>What tokenproof did to the service</h3><ul>"
+        + "".join(f"<li>{at:.3f} s: {html.escape(what)}</li>" for at, what in s.actions)
+        + "</ul>"
+    )
+
+
 def _timeline(s: ScenarioReport) -> str:
     if not s.ops:
-        return ""
+        return _actions(s)
     marked: set[int] = set()
     for v in s.violations:
         marked |= named_processes(v.evidence)
@@ -278,6 +288,7 @@ def _timeline(s: ScenarioReport) -> str:
         f'<h3>Timeline <span class="muted">· {plural(calls, "call")}: {counts}</span></h3>'
         + timeline_legend(bool(marked))
         + timeline_svg(s.ops, marked)
+        + _actions(s)
     )
 
 

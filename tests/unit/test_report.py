@@ -243,3 +243,23 @@ def test_a_multi_line_message_is_headed_by_its_exception_line() -> None:
     assert headline(model).startswith("AssertionError: no serial order")
     assert headline("fan: off by 10") == "fan: off by 10"
     assert len(headline("x" * 1000)) == 240
+
+
+def test_what_tokenproof_did_to_the_service_is_in_the_timeline_and_the_json() -> None:
+    report = _report()
+    report.scenarios[0].actions = [(0.25, "SIGKILL to the service's process group")]
+    assert "0.250 s: SIGKILL to the service&#x27;s process group" in html_report(report)
+    [item] = report.to_json()["scenarios"]
+    assert item["actions"] == [{"at_s": 0.25, "what": "SIGKILL to the service's process group"}]
+
+
+def test_the_settle_lag_is_summarised_for_the_run() -> None:
+    from harness.report import summary
+    from harness.state import Settling
+
+    report = _report()
+    report.scenarios[0].settling = Settling(True, 0.4, 5, 10.0, 0.1, lags=(("pi_1", 0.3),))
+    lag = report.to_json()["settle"]
+    assert (lag["max_wait_s"], lag["late_intents"]) == (0.4, 1)
+    assert lag["slowest"] == [{"intent": "pi_1", "scenario": "race/drain", "lag_s": 0.3}]
+    assert "pi_1 300 ms (race/drain)" in summary.settle_line(report)
