@@ -28,7 +28,7 @@ from harness.targets import Target
 
 DELIVERIES_WITHIN_S = 30.0  # without progress, for Stripe's own deliveries and retries
 FIRST_POLL_S = 0.01
-MAX_POLL_S = 0.5
+MAX_POLL_S = 0.1
 
 
 async def settle(
@@ -81,20 +81,22 @@ async def poll(read: Callable[[], Awaitable[Observation]], policy: SettlePolicy)
         acked = acknowledged(observation.stripe)
         for pi in first_missing - set(missing) - set(lags):
             lags[pi] = max(0.0, time.time() - acknowledged_at(acked[pi][-1]))
+        current_lag = max(lags.values(), default=0.0)
         if lags:
-            policy.learn(max(lags.values()))
+            policy.learn(current_lag)
+        quiet_s = policy.quiet_s(current_lag)
         fingerprint = _fingerprint(observation)
         if fingerprint != previous:
             previous, unchanged_since = fingerprint, now
         quiet_for = now - unchanged_since
-        converged = not missing and quiet_for >= policy.quiet_s
+        converged = not missing and quiet_for >= quiet_s
         if converged or after >= policy.timeout_s:
             settling = Settling(
                 converged=converged,
                 waited_s=after,
                 reads=reads,
                 timeout_s=policy.timeout_s,
-                quiet_s=policy.quiet_s,
+                quiet_s=quiet_s,
                 lags=tuple(sorted(lags.items(), key=lambda kv: -kv[1])),
                 pending=tuple(
                     (
@@ -110,7 +112,7 @@ async def poll(read: Callable[[], Awaitable[Observation]], policy: SettlePolicy)
             return replace(observation, settling=settling)
         # Backoff while something is owed; once nothing is, the next read is the
         # one that ends the quiet window.
-        wait = backoff if missing else max(policy.quiet_s - quiet_for, FIRST_POLL_S)
+        wait = backoff if missing else max(quiet_s - quiet_for, FIRST_POLL_S)
         await asyncio.sleep(min(wait, policy.timeout_s - after))
         backoff = min(backoff * 2, MAX_POLL_S)
 

@@ -26,21 +26,22 @@ QUIET_MAX_S = 1.0
 
 @dataclass
 class SettlePolicy:
-    """A target's settle deadline, and the lag its runs have shown so far.
+    """A target's settle deadline, and whether it has shown a lag so far.
 
     A service that has never shown a lag (it credits inside the webhook request)
-    is converged at its first read that owes nothing, so it pays one read. One
-    that has credited after its 2xx (a queue worker) must also leave its rows
-    unchanged for a quiet window that grows with the lag it showed."""
+    is converged at its first read that owes nothing, so it pays one read. Once
+    one has credited after its 2xx (a queue worker), its rows must also stay
+    unchanged for a quiet window before a read counts as converged: at least
+    QUIET_MIN_S, and twice the longest lag the current settling saw (at most
+    QUIET_MAX_S), so a slow fault in one scenario does not slow every later one."""
 
     timeout_s: float = DEFAULT_SETTLE_TIMEOUT_S
-    lag_s: float = 0.0
+    lag_s: float = 0.0  # the longest lag seen in the whole run
 
-    @property
-    def quiet_s(self) -> float:
+    def quiet_s(self, current_lag_s: float = 0.0) -> float:
         if self.lag_s <= 0:
             return 0.0
-        return min(QUIET_MAX_S, max(QUIET_MIN_S, 2 * self.lag_s))
+        return min(QUIET_MAX_S, max(QUIET_MIN_S, 2 * current_lag_s))
 
     def learn(self, lag_s: float) -> None:
         self.lag_s = max(self.lag_s, lag_s, 1e-3)
