@@ -21,7 +21,7 @@ DEFAULT_START_TIMEOUT_S = 60.0
 # effects (a queue worker under load credits seconds later).
 DEFAULT_SETTLE_TIMEOUT_S = 10.0
 QUIET_MIN_S = 0.05
-QUIET_MAX_S = 1.0
+QUIET_MAX_S = 5.0
 
 
 @dataclass
@@ -41,7 +41,7 @@ class SettlePolicy:
     def quiet_s(self, current_lag_s: float = 0.0) -> float:
         if self.lag_s <= 0:
             return 0.0
-        return min(QUIET_MAX_S, max(QUIET_MIN_S, 2 * current_lag_s))
+        return min(QUIET_MAX_S, self.timeout_s / 2, max(QUIET_MIN_S, 2 * current_lag_s))
 
     def learn(self, lag_s: float) -> None:
         self.lag_s = max(self.lag_s, lag_s, 1e-3)

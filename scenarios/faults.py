@@ -269,3 +269,23 @@ async def slow_stripe_while_crediting(run: Run) -> None:
     run.stripe.add_fault("latency", latency_s=CREDITING_LATENCY_S)
     run.act(f"every Stripe call takes {CREDITING_LATENCY_S:g} s from now on")
     run.stripe.release()
+
+
+OUTAGE_CALLS = 12  # beyond any SDK's own retries
+
+
+@scenario("faults", users=[fan("fan")], checkers=ALLOW_5XX, timeout_s=120)
+async def stripe_outage_while_crediting(run: Run) -> None:
+    """Two purchases answer; while their succeeded events are delivered, Stripe
+    answers 503 to the next 12 reads of a PaymentIntent (beyond any SDK's retries),
+    then recovers. A worker that checks the intent at Stripe before crediting
+    fails its job: the event was acknowledged, so the credit must still come
+    (a job given up on after one failure loses it)."""
+    run.stripe.add_delivery_rule("hold", event_type="payment_intent.succeeded")
+    answers = await run.gather(run.purchase("fan", 100), run.purchase("fan", 500))
+    run.require(all(a.status == 200 for a in answers), "the purchases were not all accepted")
+    run.stripe.add_fault(
+        "error", status=503, times=OUTAGE_CALLS, path="^/v1/payment_intents/", method="GET"
+    )
+    run.act(f"Stripe answers 503 to the next {OUTAGE_CALLS} reads of a PaymentIntent")
+    run.stripe.release()

@@ -107,7 +107,7 @@ def settle_line(report: RunReport) -> str:
         f"max {lag['max_wait_s'] * 1000:.0f} ms over {lag['scenarios']} scenarios"
     )
     if not lag["late_intents"]:
-        line += "; every credit was in place at the first read (credited inside the webhook)"
+        line += "; no intent was credited after the first read"
     else:
         slowest = ", ".join(
             f"{x['intent']} {x['lag_s'] * 1000:.0f} ms ({x['scenario']})" for x in lag["slowest"]

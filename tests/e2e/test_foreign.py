@@ -7,6 +7,7 @@ docs/ci.md on them (tests/e2e/test_ci_recipes.py)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,21 @@ def test_each_correct_build_passes_every_suite(
     assert result.returncode == 0, f"exit {result.returncode}:\n{findings(data)}"
     assert data["verdict"] == "pass"
     assert len(data["scenarios"]) > 40  # every suite ran
+
+
+def test_the_queue_service_starts_and_stops_as_a_whole(foreign_cache: Path) -> None:
+    """The queue-based service's launcher (web, worker, its own redis-server): a
+    SIGTERM to it or to its process group stops all three, and a SIGKILL to the
+    launcher alone leaves none behind (its own script, on real processes)."""
+    service = _prepared("node-bullmq", foreign_cache)
+    env = {**os.environ, "TOKENPROOF": str(Path(sys.executable).parent / "tokenproof")}
+    result = subprocess.run(
+        ["bash", "test/lifecycle.sh"],
+        cwd=service.cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "PASS" in result.stdout and "FAIL" not in result.stdout, result.stdout[-4000:]
