@@ -45,4 +45,4 @@ async def state_machine(run: Run) -> None:
     run.note(f"{tally.examples} examples, {tally.checks} model checks")
     if outcome.steps is not None:
         run.note(f"shrunk to {steps_text(outcome.steps)}")
-    run.expect(outcome.passed, "model-matches-service", outcome.text[-6000:], steps=outcome.steps)
+    run.expect(outcome.passed, "model-matches-service", outcome.text[:6000], steps=outcome.steps)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, settings
+from hypothesis import errors as hypothesis_errors
 
 from harness.model.control import ShrinkBudgetSpent, Tally, step_count
 from harness.model.machine import TokenModel
@@ -76,34 +77,63 @@ def _budget_report(tally: Tally) -> tuple[str, int | None]:
 
 
 def _report(exc: BaseException, lines: list[str], tally: Tally) -> tuple[str, int | None]:
-    """Hypothesis's report of a failed run, and the length of the shrunk sequence,
-    counted from the machine's own step log (Hypothesis replays the shrunk example
-    last). When Hypothesis prints no steps (it gives up shrinking a failure whose
-    replay does not fail the same way, a race whose outcome varies), the shortest
-    failing sequence the run logged stands in."""
+    """A failed run's report, led by what failed and the shortest steps that make it
+    fail; Hypothesis's own words (its seed line, a `FlakyStrategyDefinition` or
+    `FlakyFailure` it raised about the run itself) come only below them. The
+    length of the shrunk sequence is counted from the machine's own step log
+    (Hypothesis replays the shrunk example last). When Hypothesis printed no
+    steps (it gives up shrinking a failure whose replay does not fail the same
+    way: a race whose outcome varies), the shortest failing sequence the run
+    logged stands in."""
     failures = _failures(exc)
-    parts = list(lines)
-    for number, (notes, error) in enumerate(failures, start=1):
-        if len(failures) > 1:
-            parts.append(f"--- failure {number} of {len(failures)} ---")
-        parts += [*notes, error]
-    printed = any("state." in note for notes, _ in failures for note in notes)
-    steps = tally.shrunk_steps() if printed else None
-    seen = tally.shortest_failure
-    if steps is None and seen is not None:
-        seen_steps, seen_error = seen
-        parts += [
-            "",
+    checks = [(notes, error) for notes, error in failures if not _from_hypothesis(error)]
+    printed = [(notes, error) for notes, error in checks if any("state." in n for n in notes)]
+    lead: list[str] = []
+    own: list[str] = []
+    steps: int | None = None
+    if printed:
+        for number, (notes, error) in enumerate(printed, start=1):
+            if len(printed) > 1:
+                lead.append(f"--- failure {number} of {len(printed)} ---")
+            lead += [f"The model failed: {error}", "Shortest failing steps:"]
+            lead += [n for n in notes if "state." in n]
+            own += [n for n in notes if "state." not in n]
+        steps = tally.shrunk_steps()
+    elif tally.shortest_failure is not None:
+        seen_steps, seen_error = tally.shortest_failure
+        lead += [
+            f"The model failed: {seen_error}",
             "Hypothesis could not shrink this failure: replaying the same steps did not "
             "always fail the same way (a race whose outcome varies). The shortest "
             "failing sequence it ran:",
             "state = TokenModelRun()",
             *seen_steps,
             "state.teardown()",
-            seen_error,
         ]
         steps = step_count(seen_steps)
-    return "\n".join(parts), steps
+    else:
+        lead.append(f"The model failed: {(checks or failures)[0][1]}")
+    for notes, error in failures:
+        if (notes, error) not in printed:
+            own += [*notes, error]
+    below = [line for line in [*lines, *own] if line.strip()]
+    if below:
+        lead += ["", "Hypothesis's own report:", *below]
+    return "\n".join(lead), steps
+
+
+# What Hypothesis raises about the run itself (flakiness, health checks), as
+# opposed to a check of the model failing.
+_HYPOTHESIS_ERRORS = frozenset(
+    name
+    for name in dir(hypothesis_errors)
+    if isinstance(getattr(hypothesis_errors, name), type)
+    and issubclass(getattr(hypothesis_errors, name), BaseException)
+)
+
+
+def _from_hypothesis(error: str) -> bool:
+    return error.split(":", 1)[0] in _HYPOTHESIS_ERRORS
 
 
 def _failures(exc: BaseException) -> list[tuple[list[str], str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis.errors import FlakyStrategyDefinition
+
 from harness.model import Tally, step_count
 from harness.model.run import _budget_report, _failures, _report
 
@@ -75,10 +77,15 @@ def test_the_shrunk_length_is_the_last_logged_failure() -> None:
     assert "could not shrink" not in text
 
 
-def test_a_failure_hypothesis_could_not_shrink_shows_the_logged_sequence() -> None:
-    """Hypothesis gives up on a race whose replay passes and reports no steps; the
-    shortest failing sequence the run logged is shown instead, and counted."""
-    flaky = _noted(RuntimeError("Inconsistent data generation!"), "state = TokenModelRun()")
+def test_a_failure_hypothesis_could_not_shrink_leads_with_the_check_and_the_logged_sequence() -> (
+    None
+):
+    """Hypothesis gives up on a race whose replay passes (FlakyStrategyDefinition) and
+    reports no steps; the report leads with the failing check and the shortest
+    failing sequence the run logged, and Hypothesis's own words come below."""
+    flaky = _noted(
+        FlakyStrategyDefinition("Inconsistent data generation!"), "state = TokenModelRun()"
+    )
     logged = [
         "state.create_users(grants=[2, 0, 0, 0])",
         "state.burst(ops=[('tip', 'star0', 'star1', 1), ('tip', 'fan0', 'star0', 1)])",
@@ -87,19 +94,27 @@ def test_a_failure_hypothesis_could_not_shrink_shows_the_logged_sequence() -> No
     text, steps = _report(flaky, ["seed 1"], _tally(logged))
     assert steps == 2
     lines = text.splitlines()
-    assert lines[0] == "seed 1"
-    assert "RuntimeError: Inconsistent data generation!" in lines
-    assert lines[-6:] == [
-        "state = TokenModelRun()",
-        *logged,
-        "state.teardown()",
-        "AssertionError: service != model",
+    assert lines[0] == "The model failed: AssertionError: service != model"
+    assert lines[2:7] == ["state = TokenModelRun()", *logged, "state.teardown()"]
+    below = lines[lines.index("Hypothesis's own report:") :]
+    assert "seed 1" in below
+    assert "FlakyStrategyDefinition: Inconsistent data generation!" in below
+
+
+def test_a_shrunk_failure_leads_with_its_check_and_steps() -> None:
+    tally = _tally(LOGGED)
+    text, _steps = _report(_noted(AssertionError("off by 5"), STEPS), ["seed 1"], tally)
+    assert text.splitlines()[:3] == [
+        "The model failed: AssertionError: off by 5",
+        "Shortest failing steps:",
+        STEPS.splitlines()[0],
     ]
+    assert text.index("off by 5") < text.index("seed 1")
 
 
 def test_no_steps_and_nothing_logged_reports_no_length() -> None:
     text, steps = _report(RuntimeError("flaky"), [], Tally())
-    assert steps is None and text.endswith("RuntimeError: flaky")
+    assert steps is None and text.startswith("The model failed: RuntimeError: flaky")
 
 
 def test_progress_says_when_the_run_is_shrinking() -> None:
