@@ -63,7 +63,10 @@ def test_model_finds_a_missing_funds_check(no_funds_check_target: Target) -> Non
     assert outcome.steps is not None and outcome.steps >= 1
     assert "state = TokenModelRun()" in outcome.text
     assert "@reproduce_failure(" in outcome.text
-    assert outcome.text.splitlines()[-1].startswith("AssertionError: "), outcome.text[-2000:]
+    # The failing check leads; Hypothesis's own report (the reproduce blob) follows.
+    first = outcome.text.splitlines()[0]
+    assert first.startswith("The model failed: AssertionError: "), outcome.text[:2000]
+    assert outcome.text.index("state = TokenModelRun()") < outcome.text.index("@reproduce_failure(")
     assert tally.examples >= 1
 
 
