@@ -1,10 +1,10 @@
 """Locust load runs that end in a verdict.
 
 Before: create fans (with a starting grant) and creators, write the run's
-configuration for locustfile.py. During: Locust headless (or its web UI) in its
-own process, optionally with webhook chaos at the emulator. After: wait until
-webhooks settle, read the ops every Locust process recorded and the final
-state, and run every checker on them.
+configuration for the Locust users (harness/locust_user.py). During: Locust
+headless (or its web UI) in its own process, optionally with webhook chaos at
+the emulator. After: settle (harness/settle.py), read the ops every Locust
+process recorded and the converged state, and run every checker on them.
 
 Nothing it starts listens beyond loopback unless asked: Locust's web UI and
 the master that `--processes` workers connect to both bind 127.0.0.1 (Locust's
@@ -46,7 +46,8 @@ from harness.settle import settle
 from harness.targets import Target
 from harness.users import UserSpec, create_users
 
-LOCUSTFILE = Path(__file__).resolve().parents[1] / "locustfile.py"
+# Packaged, so `tokenproof load` works from an installed wheel, not only a checkout.
+LOCUSTFILE = Path(__file__).resolve().parent / "locust_user.py"
 LOOPBACK = "127.0.0.1"
 WEB_PORT = 8089  # Locust's default
 # Locust's default master port: where workers on other machines look for it

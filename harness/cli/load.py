@@ -122,3 +122,13 @@ def load(
         return common.EXIT_OK if report.ok else common.EXIT_VIOLATIONS
 
     common.run_command(body)
+
+
+@main.command("locustfile")
+def locustfile() -> None:
+    """Print the path of tokenproof's Locust file, for teams that start Locust
+    themselves: `locust -f "$(tokenproof locustfile)" ...` (it reads its run's
+    configuration from the file TOKENPROOF_LOAD names; see docs/load.md)."""
+    from harness.load import LOCUSTFILE
+
+    click.echo(str(LOCUSTFILE))

@@ -67,8 +67,12 @@ def machine(tmp_path: Path) -> Iterator[Machine]:
     with server_reachable_tmpdir() as tmp:
         env = {k: v for k, v in os.environ.items() if k != "TOKENPROOF_DATABASE_URL"}
         env.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
-        env |= {"TMPDIR": str(tmp), "TOKENPROOF_CACHE_DIR": str(tmp_path / "cache")}
-        yield Machine(work, tmp, tmp_path / "cache", env)
+        # The cache too must be one the server's user can enter (it holds the
+        # PostgreSQL binaries copied for it when root's checkout is private):
+        # pytest's own temp folders are mode 700.
+        cache = tmp / "cache"
+        env |= {"TMPDIR": str(tmp), "TOKENPROOF_CACHE_DIR": str(cache)}
+        yield Machine(work, tmp, cache, env)
 
 
 def test_verify_and_load_runs_leave_only_the_reports_asked_for(machine: Machine) -> None:
