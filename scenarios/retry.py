@@ -19,7 +19,12 @@ async def purchase_key_sequential(run: Run) -> None:
     idempotency key to Stripe (retry-double-charge)."""
     for _ in range(3):
         answer = await run.purchase("fan", 500, key="buy-1")
-        run.expect(answer.status == 200, "retry-answers-200", f"retry answered {answer.status}")
+        run.expect(
+            answer.status == 200,
+            "retry-answers-200",
+            f"retry answered {answer.status}",
+            route="purchase",
+        )
 
 
 @scenario("retry", users=[fan("fan")])
@@ -41,6 +46,7 @@ async def tip_key_retried(run: Run) -> None:
             "retry-replays-first-answer",
             "a retried tip answered with another status or other values of the fields the "
             "contract names",
+            route="tip",
             first=first.body,
             again=again.body,
         )
@@ -69,6 +75,7 @@ async def client_timeout_then_retry(run: Run) -> None:
         second.status in (200, 409, 502, 503),
         "retry-handled",
         f"the retry answered {second.status}",
+        route="purchase",
     )
 
     async def stripe_idle() -> bool:
@@ -77,7 +84,12 @@ async def client_timeout_then_retry(run: Run) -> None:
 
     await wait_until_async(stripe_idle, within=30, what="the slow Stripe call finishes")
     third = await run.purchase("fan", 100, key="slow-1")
-    run.expect(third.status == 200, "retry-after-stripe-answered", f"answered {third.status}")
+    run.expect(
+        third.status == 200,
+        "retry-after-stripe-answered",
+        f"answered {third.status}",
+        route="purchase",
+    )
 
 
 @scenario("retry", users=[fan("fan")])
@@ -101,6 +113,7 @@ async def key_reused_with_another_body(run: Run) -> None:
         400 <= other.status < 500,
         "reused-key-refused",
         f"a purchase key reused with another body answered {other.status}",
+        route="purchase",
     )
     await run.tip("fan", "star", 10, key="same-tip")
     other_tip = await run.tip("fan", "star", 20, key="same-tip")
@@ -108,4 +121,5 @@ async def key_reused_with_another_body(run: Run) -> None:
         400 <= other_tip.status < 500,
         "reused-key-refused",
         f"a tip key reused with another body answered {other_tip.status}",
+        route="tip",
     )

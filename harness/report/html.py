@@ -73,15 +73,10 @@ def _message(message: str) -> str:
 
 
 def _header(report: RunReport) -> str:
-    failed = [s for s in report.scenarios if s.status == "fail"]
     errors = report.could_not_run
     total = len(report.scenarios)
-    violations = sum(len(s.violations) for s in report.scenarios)
     if report.verdict == "fail":
-        why = (
-            f"{len(failed)} of {total} scenarios found violations "
-            f"({plural(violations, 'violation')})"
-        )
+        why = f"{report.headline}, of {total} scenarios"
         if errors:
             why += f"; {len(errors)} could not run"
     elif report.verdict == "error":
@@ -96,6 +91,26 @@ def _header(report: RunReport) -> str:
         f"{sum(s.op_count for s in report.scenarios):,} requests in "
         f"{sum(s.duration_s for s in report.scenarios):.1f} s</div>"
     )
+
+
+def _problems(report: RunReport) -> str:
+    """The problems first: each likely defect once, what it breaks and how to see it."""
+    problems = report.problems
+    if not problems:
+        return ""
+    items = []
+    for number, problem in enumerate(problems, start=1):
+        scenarios = ", ".join(
+            f'<a href="#{anchor(sid)}">{html.escape(sid)}</a>' for sid in problem.scenarios
+        )
+        invariants = " ".join(badge("fail", i) for i in problem.invariants)
+        items.append(
+            f'<li class="problem"><p class="msg"><b>{number}. {html.escape(problem.title)}</b></p>'
+            f'<p class="muted">{html.escape(problem.headline)}</p>'
+            f"<p>{invariants} · {html.escape(problem.phase)} · seen in {scenarios}</p>"
+            f"{command('reproduce', report.problem_reproduce(problem))}</li>"
+        )
+    return f"<h2>{html.escape(report.headline)}</h2><ol class=problems>{''.join(items)}</ol>"
 
 
 def _cards(report: RunReport) -> str:
@@ -333,7 +348,8 @@ def _section(report: RunReport, s: ScenarioReport) -> str:
 def html_report(report: RunReport) -> str:
     ordered = sorted(report.scenarios, key=lambda s: ORDER[s.status])
     body = (
-        _cards(report)
+        _problems(report)
+        + _cards(report)
         + '<div class="summary-grid"><div>'
         + _by_invariant(report)
         + _could_not_run(report)

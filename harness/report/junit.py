@@ -1,4 +1,5 @@
-"""junit.xml: one testsuite per scenario suite, one testcase per scenario."""
+"""junit.xml: one testsuite per scenario suite, one testcase per scenario, and a
+`problems` testsuite with one failing testcase per problem."""
 
 from __future__ import annotations
 
@@ -36,4 +37,25 @@ def junit(report: RunReport) -> str:
             elif s.status == "error":
                 error = ET.SubElement(case, "error", message=(s.error or "").splitlines()[0])
                 error.text = s.error
+    problems = report.problems
+    if problems:
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name="problems",
+            tests=str(len(problems)),
+            failures=str(len(problems)),
+        )
+        for number, problem in enumerate(problems, start=1):
+            case = ET.SubElement(
+                suite, "testcase", classname="problems", name=f"{number}. {problem.title}"
+            )
+            failure = ET.SubElement(case, "failure", message=problem.headline)
+            failure.text = "\n".join(
+                [
+                    f"{s.scenario}: {s.violation.invariant}: {s.violation.message}"
+                    for s in problem.shown
+                ]
+                + ["reproduce: " + report.problem_reproduce(problem)]
+            )
     return ET.tostring(suites, encoding="unicode")

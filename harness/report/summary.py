@@ -9,6 +9,8 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.table import Table
 
+from harness.contract import citation
+from harness.problems import Problem, group
 from harness.reproduce import reproduce_command
 from harness.runner import ScenarioReport
 
@@ -40,6 +42,45 @@ class RunReport:
 
     def reproduce(self, item: ScenarioReport) -> str:
         return reproduce_command(self.command, item.scenario.id, self.seed)
+
+    @property
+    def problems(self) -> list[Problem]:
+        """The violations grouped into the likely defects behind them (harness.problems)."""
+        return group([(s.scenario.id, s.violations) for s in self.scenarios if s.violations])
+
+    @property
+    def headline(self) -> str:
+        """ "N problems (M violations in K scenarios)"."""
+        failed = [s for s in self.scenarios if s.violations]
+        violations = sum(len(s.violations) for s in failed)
+        n = len(self.problems)
+        return (
+            f"{n} problem{'s' if n != 1 else ''} ({violations} violation"
+            f"{'s' if violations != 1 else ''} in {len(failed)} scenario"
+            f"{'s' if len(failed) != 1 else ''})"
+        )
+
+    def problem_reproduce(self, problem: Problem) -> str:
+        """The command that replays the problem's smallest showing: its scenario
+        with the fewest requests."""
+        shown = [s for s in self.scenarios if s.scenario.id in problem.scenarios]
+        smallest = min(shown, key=lambda s: (s.op_count, s.duration_s))
+        return self.reproduce(smallest)
+
+    def problem_json(self, problem: Problem) -> dict[str, Any]:
+        return {
+            "title": problem.title,
+            "headline": problem.headline,
+            "kind": problem.kind,
+            "phase": problem.phase,
+            "invariants": problem.invariants,
+            "contract": sorted({citation(i).clause for i in problem.invariants}),
+            "scenarios": problem.scenarios,
+            "reproduce": self.problem_reproduce(problem),
+            "violations": [
+                {"scenario": s.scenario, **s.violation.to_json()} for s in problem.shown
+            ],
+        }
 
     def settle_lag(self) -> dict[str, Any]:
         """How long the scenarios waited for the service's rows to converge after
@@ -79,6 +120,8 @@ class RunReport:
             "seed": self.seed,
             "run_id": self.run_id,
             "could_not_run": [s.scenario.id for s in self.could_not_run],
+            "headline": self.headline,
+            "problems": [self.problem_json(p) for p in self.problems],
             "settle": self.settle_lag(),
             "scenarios": [{**s.to_json(), "reproduce": self.reproduce(s)} for s in self.scenarios],
         }
@@ -148,3 +191,14 @@ def print_table(report: RunReport, console: Console) -> None:
             + ", ".join(s.scenario.id for s in report.could_not_run)
         )
     console.print(f"verdict: [{colors[report.verdict]}]{report.verdict}[/]")
+    problems = report.problems
+    if problems:
+        console.print(f"[bold]{report.headline}[/]", highlight=False)
+        for number, problem in enumerate(problems, start=1):
+            console.print(
+                f"  {number}. {problem.headline} [{', '.join(problem.invariants)}] "
+                f"in {len(problem.scenarios)} scenario(s); reproduce: "
+                f"{report.problem_reproduce(problem)}",
+                highlight=False,
+                soft_wrap=True,
+            )

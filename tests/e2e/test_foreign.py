@@ -69,6 +69,36 @@ def test_each_foreign_defect_is_caught(
     assert reported & set(spec["expect"]), (
         f"{defect}: expected one of {spec['expect']}, reported {sorted(reported)}"
     )
+    # One defect, one problem (harness.problems), naming an expected invariant.
+    problems = data["problems"]
+    assert len(problems) == 1, f"{defect}: {[p['headline'] for p in problems]}"
+    assert set(problems[0]["invariants"]) & set(spec["expect"]), problems[0]
+
+
+# Several defects on at once, from different families: as many problems as defects,
+# each naming one of its defect's expected invariants.
+SEVERAL = {
+    "node-express": ("lost-update", "jwt-no-exp", "webhook-no-dedupe"),
+    "flask-psycopg": ("self-tip", "no-bonus", "ignore-canceled"),
+    "node-bullmq": ("ack-before-durable", "cache-dedupe-check-then-set"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEVERAL))
+def test_several_defects_are_as_many_problems(
+    name: str, foreign_cache: Path, tmp_path: Path
+) -> None:
+    service = _prepared(name, foreign_cache)
+    defects = SEVERAL[name]
+    suites = sorted({s for d in defects for s in service.defects[d]["suite"].split(",")})
+    result, data = _verify(service, tmp_path, "--suite", ",".join(suites), defect=",".join(defects))
+    assert data is not None, result.stderr[-4000:]
+    assert result.returncode == 1, result.stderr[-3000:]
+    problems = data["problems"]
+    assert len(problems) == len(defects), [p["headline"] for p in problems]
+    for defect in defects:
+        expected = set(service.defects[defect]["expect"])
+        assert any(expected & set(p["invariants"]) for p in problems), (defect, problems)
 
 
 @pytest.mark.parametrize("name", [n for n in FOREIGN if n not in RECIPES])

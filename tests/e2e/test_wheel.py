@@ -5,11 +5,10 @@ checkout on the path."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).parents[2]
 TEAM_SCENARIOS = '''
@@ -30,12 +29,28 @@ def _run(argv: list[str], cwd: Path, timeout: float = 600) -> subprocess.Complet
     )
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel built from this checkout, installed into a new virtualenv with the
-    pinned dependency set; its bin folder."""
-    work = tmp_path_factory.mktemp("wheel")
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", "dist", str(ROOT)], work)
+def _install(work: Path) -> Path:
+    """The wheel built from a copy of this checkout (a build writes into its source
+    folder), installed into a new virtualenv with the pinned dependency set; the
+    virtualenv's bin folder."""
+    source = work / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            "node_modules",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            ".*_cache",
+        ),
+    )
+    built = _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", "dist", str(source)], work
+    )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     [wheel] = (work / "dist").glob("tokenproof-*.whl")
     assert _run([sys.executable, "-m", "venv", "venv"], work).returncode == 0
@@ -46,38 +61,29 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bin_dir
 
 
-@pytest.fixture
-def empty(tmp_path: Path) -> Path:
-    folder = tmp_path / "empty"
-    folder.mkdir()
-    return folder
-
-
-def test_verify_runs_one_suite(installed: Path, empty: Path) -> None:
-    result = _run([str(installed / "tokenproof"), "verify", "--suite", "inputs"], empty)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "verdict: pass" in result.stderr
-
-
-def test_load_runs_for_ten_seconds(installed: Path, empty: Path) -> None:
+def test_the_installed_wheel_works_from_an_empty_folder(tmp_path: Path) -> None:
+    """One test, so one build and one install: verify (one suite), load (10 s),
+    selftest with one flaw, and the pytest plugin with a team's scenarios."""
+    installed = _install(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
     tokenproof = str(installed / "tokenproof")
+
+    verified = _run([tokenproof, "verify", "--suite", "inputs"], empty)
+    assert verified.returncode == 0, verified.stderr[-3000:]
+    assert "verdict: pass" in verified.stderr
+
     where = _run([tokenproof, "locustfile"], empty)
     assert where.returncode == 0 and Path(where.stdout.strip()).is_file(), where.stderr
     assert str(ROOT) not in where.stdout  # the packaged file, not this checkout's
-    result = _run([tokenproof, "load", "--users", "5", "--duration", "10"], empty)
-    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = _run([tokenproof, "load", "--users", "5", "--duration", "10"], empty)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
 
+    selftest = _run([tokenproof, "selftest", "--quick", "--flaw", "lost-update"], empty)
+    assert selftest.returncode == 0, selftest.stdout[-3000:] + selftest.stderr[-3000:]
 
-def test_selftest_catches_one_flaw(installed: Path, empty: Path) -> None:
-    result = _run(
-        [str(installed / "tokenproof"), "selftest", "--quick", "--flaw", "lost-update"], empty
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
-
-def test_the_pytest_plugin_runs_a_teams_scenarios(installed: Path, empty: Path) -> None:
     (empty / "team_scenarios.py").write_text(TEAM_SCENARIOS)
-    result = _run(
+    plugin = _run(
         [
             str(installed / "python"),
             "-m",
@@ -89,8 +95,10 @@ def test_the_pytest_plugin_runs_a_teams_scenarios(installed: Path, empty: Path) 
             "-k",
             "team",
             "-q",
+            "-p",
+            "no:cacheprovider",
         ],
         empty,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "1 passed" in result.stdout
+    assert plugin.returncode == 0, plugin.stdout[-3000:] + plugin.stderr[-2000:]
+    assert "1 passed" in plugin.stdout

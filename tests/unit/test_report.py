@@ -263,3 +263,27 @@ def test_the_settle_lag_is_summarised_for_the_run() -> None:
     assert (lag["max_wait_s"], lag["late_intents"]) == (0.4, 1)
     assert lag["slowest"] == [{"intent": "pi_1", "scenario": "race/drain", "lag_s": 0.3}]
     assert "pi_1 300 ms (race/drain)" in summary.settle_line(report)
+
+
+def test_the_problems_lead_every_output() -> None:
+    import io
+
+    from rich.console import Console
+
+    from harness.report import print_table
+
+    report = _report()
+    data = report.to_json()
+    assert data["headline"] == "1 problem (1 violation in 1 scenario)"
+    [problem] = data["problems"]
+    assert problem["invariants"] == ["ledger-explains-balance"]
+    assert problem["scenarios"] == ["race/drain"]
+    assert problem["reproduce"].endswith("--scenario race/drain --seed 7")
+    assert problem["contract"] and problem["violations"][0]["scenario"] == "race/drain"
+    page = html_report(report)
+    assert page.index("1 problem (1 violation") < page.index("Violations by invariant")
+    cases = ET.fromstring(junit(report)).iter("testcase")
+    assert [c.get("classname") for c in cases] == ["race", "problems"]
+    out = io.StringIO()
+    print_table(report, Console(file=out, width=200))
+    assert out.getvalue().rstrip().splitlines()[-1].startswith("  1. ")
