@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
+from pathlib import Path
 
 import asyncpg
 
@@ -55,3 +57,19 @@ async def read_db(dsn: str, users: Collection[str] | None = None) -> DbState:
         ledger=tuple(LedgerRow(**dict(r)) for r in ledger),
         earnings=tuple(Earning(**dict(r)) for r in earnings),
     )
+
+
+# "2026-12-07 10:00:00.123 UTC [1234] ERROR:  duplicate key value violates ..."
+_LOGGED_ERROR = re.compile(r"\b(?:ERROR|FATAL|PANIC|DETAIL|STATEMENT):\s+(.+?)\s*$")
+MIN_LOGGED_TEXT = 16  # shorter messages are too generic to call a leak
+
+
+def logged_errors(log: Path) -> tuple[str, ...]:
+    """Every error message the PostgreSQL server logged: whatever the service's
+    stack makes of them, they are internal text a 5xx body must not carry."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ()
+    found = (m.group(1) for line in text.splitlines() if (m := _LOGGED_ERROR.search(line)))
+    return tuple(dict.fromkeys(t for t in found if len(t) >= MIN_LOGGED_TEXT))

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Iterable
 
 from harness.checkers import Observation, scoped
-from harness.collect import read_db
+from harness.collect import logged_errors, read_db
 from harness.history import Op
 from harness.state import StripeState
 from harness.targets import Target
@@ -28,4 +28,7 @@ async def observe(
     scope = ("userId", metadata_prefix) if metadata_prefix is not None else None
     snapshot = await asyncio.to_thread(target.emulator.state, metadata_prefix=scope)
     db, stripe_state = scoped(db, StripeState.from_snapshot(snapshot), chosen)
-    return Observation(ops, db, stripe_state)
+    # Read only when a 5xx could carry them: a load run's log can be long.
+    errors = any(op.status is not None and op.status >= 500 for op in ops)
+    logged = logged_errors(target.server_log) if errors and target.server_log else ()
+    return Observation(ops, db, stripe_state, logged_errors=logged)

@@ -86,6 +86,9 @@ class Target:
     # Only for targets tokenproof started: supervised, and the faults that end
     # and restart it.
     process: SupervisedService | None = None
+    # The PostgreSQL server's log when tokenproof started the server: its error
+    # messages are internal text a 5xx must not carry.
+    server_log: Path | None = None
     # Its settle deadline and the lag it has shown (mutable: learned as it runs).
     settle: SettlePolicy = field(default_factory=SettlePolicy, compare=False)
 
@@ -231,6 +234,7 @@ class ManagedTarget(StopsOnExit):
             emulator=self.emulator.control,
             emulator_url=self.emulator.url,
             process=self.service,
+            server_log=self.factory.server_log,
             settle=self.settle,
         )
 

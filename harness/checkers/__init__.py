@@ -25,6 +25,8 @@ class Observation:
     stripe: StripeState
     # How the reads converged before this one (None: read once, not settled).
     settling: Settling | None = None
+    # Error messages the database server logged during the run (internal text).
+    logged_errors: tuple[str, ...] = ()
 
 
 CHECKERS: dict[str, Callable[[Observation], CheckResult]] = {
@@ -38,7 +40,7 @@ CHECKERS: dict[str, Callable[[Observation], CheckResult]] = {
     "no_server_errors": lambda o: responses.no_server_errors(o.ops),
     "transfers_match_answers": lambda o: responses.transfers_match_answers(o.ops, o.db),
     "purchases_match_answers": lambda o: responses.purchases_match_answers(o.ops, o.stripe),
-    "no_internal_text": lambda o: responses.no_internal_text(o.ops),
+    "no_internal_text": lambda o: responses.no_internal_text(o.ops, o.logged_errors),
 }
 ALLOW_5XX = tuple(name for name in CHECKERS if name != "no_server_errors")
 

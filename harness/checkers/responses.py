@@ -224,14 +224,16 @@ def internal_text(text: str) -> list[str]:
     return found
 
 
-def no_internal_text(ops: list[Op]) -> CheckResult:
+def no_internal_text(ops: list[Op], logged: tuple[str, ...] = ()) -> CheckResult:
     """5xx answers never carry internal error text. The contract says it of 5xx
-    bodies only, so a 4xx is not judged (however unwise its text)."""
+    bodies only, so a 4xx is not judged (however unwise its text). Besides the
+    catalogue, `logged`: the error messages the run's database server logged,
+    in whatever words the service's stack passes them on."""
     errors = [op for op in ops if op.type != "invoke" and op.status and op.status >= 500]
     violations = []
     for op in errors:
         text = op.body if isinstance(op.body, str) else json.dumps(op.body, default=str)
-        found = internal_text(text)
+        found = internal_text(text) + [m[:80] for m in logged if m in text]
         if found:
             violations.append(
                 Violation(

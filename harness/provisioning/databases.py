@@ -31,6 +31,11 @@ class Cluster(Protocol):
 
     def describe(self) -> str: ...
 
+    def server_log(self) -> Path | None:
+        """The server's log, when tokenproof started the server (its error
+        messages are known internal text); None for a server of the user's."""
+        ...
+
 
 @dataclass(frozen=True)
 class FreshDatabase:
@@ -77,6 +82,10 @@ class DatabaseFactory:
         factory = cls(cluster, read_schema(schema_files), run_id=run_id)
         await factory._build_template()
         return factory
+
+    @property
+    def server_log(self) -> Path | None:
+        return self._cluster.server_log()
 
     @property
     def created(self) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ never alter anything we did not create.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -50,6 +51,9 @@ class ExistingPostgres(StopsOnExit):
 
     def dsn(self, database: str) -> str:
         return replace_database(self._url, database)
+
+    def server_log(self) -> Path | None:
+        return None  # the user's server: its log is not ours to read
 
     def describe(self) -> str:
         return f"existing PostgreSQL at {redact(self._url)}"

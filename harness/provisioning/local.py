@@ -96,6 +96,9 @@ class LocalPostgres(StopsOnExit):
             raise ProvisioningError("the server has not been started; call start() first")
         return self.workdir / "data"
 
+    def server_log(self) -> Path | None:
+        return self.log_path if self.workdir is not None else None
+
     @property
     def log_path(self) -> Path:
         if self.workdir is None:

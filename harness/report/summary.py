@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.contract import citation
@@ -195,10 +196,9 @@ def print_table(report: RunReport, console: Console) -> None:
     if problems:
         console.print(f"[bold]{report.headline}[/]", highlight=False)
         for number, problem in enumerate(problems, start=1):
-            console.print(
+            line = (
                 f"  {number}. {problem.headline} [{', '.join(problem.invariants)}] "
                 f"in {len(problem.scenarios)} scenario(s); reproduce: "
-                f"{report.problem_reproduce(problem)}",
-                highlight=False,
-                soft_wrap=True,
+                f"{report.problem_reproduce(problem)}"
             )
+            console.print(escape(line), highlight=False, soft_wrap=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -322,3 +323,26 @@ def test_a_credit_whose_row_was_overwritten_is_not_called_uncredited() -> None:
     assert "credited 0 times" not in violation.message
     assert "has no completed purchase row" in violation.message
     assert "balance is 100 tokens above" in violation.message
+
+
+def test_what_the_database_server_logged_is_internal_text(tmp_path: Path) -> None:
+    """A message in no catalogue, but logged by the run's PostgreSQL server: a 5xx
+    that carries it leaks, whatever words the service wraps it in."""
+    from harness.collect import logged_errors
+
+    log = tmp_path / "server.log"
+    log.write_text(
+        "2026-12-07 10:00:00.123 UTC [77] ERROR:  value too long for type character varying(200)\n"
+        "2026-12-07 10:00:00.124 UTC [77] STATEMENT:  INSERT INTO t VALUES ($1)\n"
+        "2026-12-07 10:00:00.125 UTC [77] LOG:  checkpoint starting: time\n"
+    )
+    logged = logged_errors(log)
+    assert logged == (
+        "value too long for type character varying(200)",
+        "INSERT INTO t VALUES ($1)",  # the SQL too
+    )
+    history = History()
+    body = {"error": "oops: value too long for type character varying(200)"}
+    history.complete(history.invoke("w", "tip", "fan", {}), 500, body)
+    assert not responses.no_internal_text(history.ops).violations  # not in the catalogue
+    assert responses.no_internal_text(history.ops, logged).violations

@@ -286,4 +286,5 @@ def test_the_problems_lead_every_output() -> None:
     assert [c.get("classname") for c in cases] == ["race", "problems"]
     out = io.StringIO()
     print_table(report, Console(file=out, width=200))
-    assert out.getvalue().rstrip().splitlines()[-1].startswith("  1. ")
+    last = out.getvalue().rstrip().splitlines()[-1]
+    assert last.startswith("  1. ") and "[ledger-explains-balance]" in last
