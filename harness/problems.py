@@ -12,7 +12,8 @@ and what each violation's evidence shows:
 2. **Consequences join their cause in the same scenario.** Some invariants are
    what any defect leaves behind (a ledger that no longer explains a balance,
    an answer that disagrees with the ledger, a 5xx, a purchase row left
-   pending, the model's difference). In a scenario that also shows a more
+   pending, rows still changing at the settle deadline, the model's
+   difference). In a scenario that also shows a more
    specific violation, they join its problem; alone, they are a problem of
    their own. Within one scenario the cause is the violation whose family
    comes first in `FAMILIES`.
@@ -174,6 +175,8 @@ CONSEQUENCES = frozenset(
         "no-credit-without-charge",
         "purchase-row-final-status",
         "model-matches-service",
+        # Rows still changing at the deadline: what a late double credit looks like.
+        "state-converges",
     }
 )
 

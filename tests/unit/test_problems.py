@@ -91,3 +91,15 @@ def test_two_defects_in_one_run_are_two_problems() -> None:
         "ledger:transfer",
         "token-without-exp",
     ]
+
+
+def test_rows_still_changing_join_the_ledger_problem_they_come_with() -> None:
+    """A late double credit: one scenario sees the ledger off and the rows still
+    changing at the deadline, another only the ledger off. One defect."""
+    problems = group(
+        [
+            ("faults/slow", [v("state-converges"), v("ledger-explains-balance", rows=BUY_ROWS)]),
+            ("faults/outage", [v("ledger-explains-balance", rows=BUY_ROWS)]),
+        ]
+    )
+    assert [p.kind for p in problems] == ["ledger:purchase"]
