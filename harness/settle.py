@@ -23,7 +23,7 @@ from harness.checkers.settling import acknowledged, acknowledged_at, unaccounted
 from harness.history import Op
 from harness.observe import observe
 from harness.state import NegativeSeen, Settling
-from harness.target_spec import SettlePolicy
+from harness.target_spec import QUIET_MIN_S, SettlePolicy
 from harness.targets import Target
 
 DELIVERIES_WITHIN_S = 30.0  # without progress, for Stripe's own deliveries and retries
@@ -90,6 +90,9 @@ async def poll(read: Callable[[], Awaitable[Observation]], policy: SettlePolicy)
             previous, unchanged_since = fingerprint, now
         quiet_for = now - unchanged_since
         converged = not missing and quiet_for >= quiet_s
+        if after >= policy.timeout_s and not missing and quiet_for >= QUIET_MIN_S:
+            # The deadline cut the quiet window short, but the rows did stop.
+            converged = True
         if converged or after >= policy.timeout_s:
             settling = Settling(
                 converged=converged,

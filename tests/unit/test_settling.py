@@ -159,3 +159,23 @@ def test_a_negative_balance_between_reads_is_a_violation() -> None:
     observation = _poll(reads, SettlePolicy(timeout_s=5))
     invariants = [v.invariant for r in check(observation) for v in r.violations]
     assert invariants == ["no-negative-balance"]
+
+
+def test_rows_that_stopped_just_before_the_deadline_are_converged_not_changing() -> None:
+    """A credit that lands late (its delivery acknowledged long ago, so the quiet
+    window is long) and then stays: the deadline cuts the window short, and the
+    rows did stop, so this is no `state-converges`."""
+    old = _delivery(_event(PI), 200)
+    old["started"] = time.time() - 2.0
+    stripe = StripeState((intent(PI, "succeeded"),), (_event(PI),), (old,), ())
+    before, after = _db(credited=False), _db(credited=True)
+    started = time.monotonic()
+
+    async def read() -> Observation:
+        late = time.monotonic() - started >= 0.3
+        return Observation([], after if late else before, stripe)
+
+    observation = _poll(read, SettlePolicy(timeout_s=0.45))
+    assert observation.settling is not None
+    assert observation.settling.converged, observation.settling
+    assert not settling.settled(observation.settling).violations
