@@ -13,6 +13,7 @@ the rest is judged once, on the converged read.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
@@ -52,11 +53,19 @@ async def converge(target: Target, users: Collection[str], ops: list[Op]) -> Obs
     how it got there (`Observation.settling`)."""
     # Only these users' intents from the emulator: its whole history grows all run.
     prefix = _common_prefix(users)
-    return await poll(lambda: observe(target, users, ops, metadata_prefix=prefix), target.settle)
+    read = functools.partial(observe, target, users, ops, metadata_prefix=prefix)
+    return await poll(read, target.settle, scope=prefix)
 
 
-async def poll(read: Callable[[], Awaitable[Observation]], policy: SettlePolicy) -> Observation:
-    """The convergence loop over any `read` (tests give it scripted reads)."""
+async def poll(
+    read: Callable[[], Awaitable[Observation]], policy: SettlePolicy, *, scope: str | None = None
+) -> Observation:
+    """The convergence loop over any `read` (tests give it scripted reads).
+
+    `scope` names what is read (the users' common prefix): when nothing was
+    acknowledged since its last convergence and nothing is owed, no worker has
+    anything new to do, so the first read is converged (the model settles after
+    every step; most steps are transfers, which the contract makes synchronous)."""
     started = time.monotonic()
     backoff = FIRST_POLL_S
     negatives: list[NegativeSeen] = []
@@ -65,6 +74,7 @@ async def poll(read: Callable[[], Awaitable[Observation]], policy: SettlePolicy)
     previous: Any = None
     unchanged_since = started
     reads = 0
+    nothing_new = False
     while True:
         observation = await read()
         reads += 1
@@ -79,12 +89,15 @@ async def poll(read: Callable[[], Awaitable[Observation]], policy: SettlePolicy)
         if first_missing is None:
             first_missing = set(missing)
         acked = acknowledged(observation.stripe)
+        acked_count = sum(len(d) for d in acked.values())
+        if reads == 1:
+            nothing_new = scope is not None and policy.acked.get(scope) == acked_count
         for pi in first_missing - set(missing) - set(lags):
             lags[pi] = max(0.0, time.time() - acknowledged_at(acked[pi][-1]))
         current_lag = max(lags.values(), default=0.0)
         if lags:
             policy.learn(current_lag)
-        quiet_s = policy.quiet_s(current_lag)
+        quiet_s = 0.0 if nothing_new and not first_missing else policy.quiet_s(current_lag)
         fingerprint = _fingerprint(observation)
         if fingerprint != previous:
             previous, unchanged_since = fingerprint, now
@@ -94,6 +107,8 @@ async def poll(read: Callable[[], Awaitable[Observation]], policy: SettlePolicy)
             # The deadline cut the quiet window short, but the rows did stop.
             converged = True
         if converged or after >= policy.timeout_s:
+            if scope is not None:
+                policy.acked[scope] = acked_count
             settling = Settling(
                 converged=converged,
                 waited_s=after,

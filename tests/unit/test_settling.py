@@ -179,3 +179,17 @@ def test_rows_that_stopped_just_before_the_deadline_are_converged_not_changing()
     assert observation.settling is not None
     assert observation.settling.converged, observation.settling
     assert not settling.settled(observation.settling).violations
+
+
+def test_a_scope_with_nothing_newly_acknowledged_pays_one_read() -> None:
+    """The model settles after every step: once a scope has converged, a read that
+    owes nothing and shows no new acknowledged delivery is converged at once,
+    even for a service known to credit late."""
+    policy = SettlePolicy(timeout_s=5)
+    policy.learn(0.2)
+    credited = _reads(_db(credited=True))
+    first = asyncio.run(poll(credited, policy, scope="ex1-"))
+    again = asyncio.run(poll(credited, policy, scope="ex1-"))
+    assert first.settling is not None and again.settling is not None
+    assert first.settling.reads >= 2  # a quiet window: this scope is new
+    assert again.settling.reads == 1
