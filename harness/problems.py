@@ -217,6 +217,8 @@ def kind_of(violation: Violation) -> str:
     family = FAMILY_OF.get(violation.invariant)
     if family is None:
         return violation.invariant
+    if family == "model":
+        return _model_kind(violation)
     if family == "answers" and _keyed(violation.evidence):
         return "client-keys:transfer"
     if family in ("client-keys", "ledger", "no-5xx", "answers"):
@@ -280,6 +282,16 @@ def _route_class(violation: Violation) -> str:
     if "client_key" in evidence or "intents" in evidence:
         return "purchase"
     return "other"
+
+
+def _model_kind(violation: Violation) -> str:
+    """A model failure is the problem of the check its failing step broke, or, when
+    only the balances disagreed, of a ledger that does not explain them, on the
+    route of that step (scenarios/model.py puts both in the evidence)."""
+    checks = violation.evidence.get("failed_checks") or []
+    route = violation.evidence.get("route")
+    named = Violation(checks[0] if checks else "ledger-explains-balance", "", {"route": route})
+    return kind_of(named) if route or checks else "model"
 
 
 def _credit_shape(violation: Violation) -> str:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from typing import Any
 
+from harness.contract import INVARIANTS
 from harness.model import ModelOutcome, Tally, deep_profile, run_model, steps_text
 from harness.runner import Run
 from harness.scenario import scenario
@@ -45,4 +48,39 @@ async def state_machine(run: Run) -> None:
     run.note(f"{tally.examples} examples, {tally.checks} model checks")
     if outcome.steps is not None:
         run.note(f"shrunk to {steps_text(outcome.steps)}")
-    run.expect(outcome.passed, "model-matches-service", outcome.text[:6000], steps=outcome.steps)
+    run.expect(
+        outcome.passed,
+        "model-matches-service",
+        outcome.text[:6000],
+        steps=outcome.steps,
+        **_what_failed(outcome.text),
+    )
+
+
+TRANSFER_RULES = frozenset(
+    {
+        "transfer",
+        "self_transfer",
+        "bad_amount",
+        "token_without_exp",
+        "double_submit",
+        "burst",
+        "crossing_transfers",
+    }
+)
+
+
+def _what_failed(text: str) -> dict[str, Any]:
+    """For grouping the failure with the problem it shows (harness.problems): the
+    checks its failing step broke and the route of that step (the last rule call
+    before the failure; a retry is a transfer's only if it retries one)."""
+    lead = text.split("Hypothesis's own report:", 1)[0]
+    checks = sorted({inv for inv in INVARIANTS if f"{inv}:" in lead})
+    calls = [c for c in re.findall(r"state\.(\w+)\(", lead) if c not in IGNORED_CALLS]
+    route = None
+    if calls:
+        route = "transfer" if calls[-1] in TRANSFER_RULES else "purchase"
+    return {"failed_checks": checks, "route": route}
+
+
+IGNORED_CALLS = frozenset({"create_users", "service_matches_model", "teardown", "webhook_delivery"})

@@ -103,3 +103,21 @@ def test_rows_still_changing_join_the_ledger_problem_they_come_with() -> None:
         ]
     )
     assert [p.kind for p in problems] == ["ledger:purchase"]
+
+
+def test_a_model_failure_joins_the_problem_its_failing_step_shows() -> None:
+    """The model found the lost update too: its failing step was a burst of tips
+    and only the balances disagreed, so it is the transfers' ledger problem."""
+    problems = group(
+        [
+            ("race/drain", [v("ledger-explains-balance", rows=TIP_ROWS)]),
+            (
+                "model/state-machine",
+                [v("model-matches-service", failed_checks=[], route="transfer")],
+            ),
+        ]
+    )
+    assert [p.kind for p in problems] == ["ledger:transfer"]
+    named = v("model-matches-service", failed_checks=["no-self-transfer"], route="transfer")
+    assert kind_of(named) == "self-transfer"
+    assert kind_of(v("model-matches-service")) == "model"
