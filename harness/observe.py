@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Iterable
 
 from harness.checkers import Observation, scoped
-from harness.collect import logged_errors, read_db
+from harness.collect import MIN_LOGGED_TEXT, logged_errors, read_db
 from harness.history import Op
 from harness.state import StripeState
 from harness.targets import Target
@@ -31,4 +31,7 @@ async def observe(
     # Read only when a 5xx could carry them: a load run's log can be long.
     errors = any(op.status is not None and op.status >= 500 for op in ops)
     logged = logged_errors(target.server_log) if errors and target.server_log else ()
-    return Observation(ops, db, stripe_state, logged_errors=logged)
+    # Stripe's own error messages, as the emulator answered them, are internal too.
+    stripe_said = (r.get("error_message", "") for r in stripe_state.requests) if errors else ()
+    learned = (*logged, *(m for m in dict.fromkeys(stripe_said) if len(m) >= MIN_LOGGED_TEXT))
+    return Observation(ops, db, stripe_state, logged_errors=learned)

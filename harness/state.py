@@ -120,6 +120,7 @@ class ApiRequest(TypedDict, total=False):
     intent_id: str | None
     replayed: bool
     dropped: bool
+    error_message: str  # what the emulator answered an error with
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,8 @@ class Call:
         return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
     def error(self, exc: StripeError, **extra: str) -> Response:
+        # Logged so a harness can know Stripe's words when a service passes them on.
+        self.log["error_message"] = exc.message
         return self.answer(exc.status, exc.body(), **extra)
 
 
