@@ -10,7 +10,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from harness.load import LoadSettings, run_load
+from harness.load import run_load
+from harness.load_report import LoadSettings
 from harness.provisioning import PostgresSettings
 from harness.targets import TargetSpec, open_target
 

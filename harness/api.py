@@ -33,7 +33,7 @@ from harness.client import Answer
 from harness.contract import InvariantDefinitionError, invariant
 from harness.emulator_client import EmulatorClient
 from harness.gates import ContentionGate, GateNotFilled
-from harness.runner import Run, ScenarioCouldNotRun, ScenarioNeverCalledTarget, ScenarioReport
+from harness.runner import ScenarioNeverCalledTarget, ScenarioReport
 from harness.scenario import (
     Scenario,
     ScenarioDefinitionError,
@@ -43,6 +43,7 @@ from harness.scenario import (
     scenario,
     stranger,
 )
+from harness.scenario_run import Run, ScenarioCouldNotRun
 from harness.testing import scenario_test
 
 __all__ = [

@@ -18,7 +18,7 @@ import httpx
 
 from harness.auth import make_token
 from harness.errors import SetupError
-from harness.targets import WEBHOOK_PATH, Target
+from harness.target_types import WEBHOOK_PATH, Target
 from harness.users import UserSpec, create_users
 
 # The tables and columns the harness reads and writes (the contract's table).

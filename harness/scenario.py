@@ -21,7 +21,7 @@ from harness.options import RunOptions
 from harness.users import UserSpec
 
 if TYPE_CHECKING:
-    from harness.runner import Run
+    from harness.scenario_run import Run
 
 DEFAULT_TIMEOUT_S = 60.0  # a scenario's, unless it says otherwise
 SUITE_MODULES = (
@@ -151,10 +151,18 @@ def define(
     )
 
 
+# Where `harness.testing.scenario_test` keeps a test function's scenario.
+SCENARIO_ATTRIBUTE = "tokenproof_scenario"
+
+
+def scenarios_in(module: object) -> list[Scenario]:
+    """The `@scenario_test` scenarios a module defines."""
+    found = (getattr(v, SCENARIO_ATTRIBUTE, None) for v in vars(module).values())
+    return [s for s in found if isinstance(s, Scenario)]
+
+
 def load_scenarios_from(modules: Sequence[str]) -> None:
     """Import team modules whose `@scenario` functions join the bundled suites."""
-    from harness.testing import scenarios_in
-
     # As `python -m` would: a team's modules are found from the folder it runs in.
     if modules and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))

@@ -12,14 +12,13 @@ import pytest
 
 from harness.options import RunOptions
 from harness.reproduce import reproduce_command
-from harness.scenario import DEFAULT_TIMEOUT_S, Scenario, define
+from harness.scenario import DEFAULT_TIMEOUT_S, SCENARIO_ATTRIBUTE, Scenario, define
 from harness.users import UserSpec
 
 if TYPE_CHECKING:
-    from harness.runner import Run, ScenarioReport
+    from harness.runner import ScenarioReport
+    from harness.scenario_run import Run
     from harness.targets import TargetSpec
-
-SCENARIO_ATTRIBUTE = "tokenproof_scenario"
 
 
 def explain(report: ScenarioReport, spec: TargetSpec, extra_args: Sequence[str] = ()) -> str:
@@ -77,9 +76,3 @@ def run_as_test(request: pytest.FixtureRequest, item: Scenario, modules: Sequenc
         extra = RunOptions(scenarios_from=tuple(modules)).cli_args()
         # The harness's own frames say nothing to the reader: no traceback.
         pytest.fail(explain(report, spec, extra), pytrace=False)
-
-
-def scenarios_in(module: object) -> list[Scenario]:
-    """The `@scenario_test` scenarios a module defines."""
-    found = (getattr(v, SCENARIO_ATTRIBUTE, None) for v in vars(module).values())
-    return [s for s in found if isinstance(s, Scenario)]

@@ -10,8 +10,9 @@ from typing import Any
 
 import asyncpg
 
+from harness.api import Run
 from harness.checkers import ALLOW_5XX
-from harness.runner import Run, database_sessions
+from harness.runner import database_sessions
 from harness.scenario import creator, fan, scenario
 from harness.waiting import DeadlineExceeded, wait_until_async
 

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+from harness.api import Run
 from harness.contract import BAD_AMOUNT_LITERALS, PRICE_TABLE
-from harness.runner import Run
 from harness.scenario import creator, fan, scenario
 
 EXAMPLES = 60

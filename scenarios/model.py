@@ -7,9 +7,9 @@ import re
 import time
 from typing import Any
 
+from harness.api import Run
 from harness.contract import INVARIANTS
 from harness.model import ModelOutcome, Tally, deep_profile, run_model, steps_text
-from harness.runner import Run
 from harness.scenario import scenario
 
 PROGRESS_EVERY_S = 15.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from harness.api import Run
 from harness.contract import PRICE_TABLE
-from harness.runner import Run
 from harness.scenario import creator, fan, scenario
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+from harness.api import Run
 from harness.checkers import ALLOW_5XX
 from harness.contract import outcome
-from harness.runner import Run
 from harness.scenario import creator, fan, scenario
 from harness.waiting import wait_until_async
 

@@ -9,8 +9,8 @@ import time
 
 import jwt
 
+from harness.api import Run
 from harness.checkers import ALLOW_5XX
-from harness.runner import Run
 from harness.scenario import creator, fan, scenario, stranger
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.runner import Run
+from harness.api import Run
 from harness.scenario import fan, scenario
 
 THREE_DS = "pm_card_threeDSecure2Required"

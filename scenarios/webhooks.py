@@ -8,8 +8,8 @@ import time
 
 import httpx
 
+from harness.api import Run
 from harness.emulator import sign
-from harness.runner import Run
 from harness.scenario import fan, scenario
 
 

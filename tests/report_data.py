@@ -8,7 +8,7 @@ from typing import Any
 
 from harness.checkers import CheckResult, Violation
 from harness.history import Op, OpType, classify
-from harness.load import LoadReport, LoadSettings
+from harness.load_report import LoadReport, LoadSettings
 from harness.report import RunReport
 from harness.runner import ScenarioReport, Status
 from harness.scenario import Scenario

@@ -82,7 +82,8 @@ def load(
 
     Exit 1 if any invariant broke or any request answered 5xx (each is listed).
     """
-    from harness.load import LoadSettings, exposure_warnings, fresh_default_report_dir, run_load
+    from harness.load import exposure_warnings, fresh_default_report_dir, run_load
+    from harness.load_report import LoadSettings
     from harness.targets import TargetSpec, open_target
 
     def body() -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.emulator import money
 from harness.emulator import params as p
@@ -20,9 +20,7 @@ from harness.emulator.resources import (
     TestCard,
     payment_method_json,
 )
-
-if TYPE_CHECKING:
-    from harness.emulator.core import Emulator
+from harness.emulator.world import World
 
 CONFIRM_PARAMS = frozenset(
     {
@@ -76,7 +74,7 @@ AUTHENTICATION_REQUIRED = (
 )
 
 
-def create(em: Emulator, params: dict[str, Any], ctx: RequestContext) -> Outcome:
+def create(em: World, params: dict[str, Any], ctx: RequestContext) -> Outcome:
     """Everything is validated before the intent exists: a refused create leaves nothing."""
     p.reject_unknown(params, CREATE_PARAMS)
     currency = p.currency(params.get("currency"))
@@ -122,7 +120,7 @@ def create(em: Emulator, params: dict[str, Any], ctx: RequestContext) -> Outcome
     return Outcome(200, intent.to_json(), events)
 
 
-def update(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContext) -> Outcome:
+def update(em: World, ident: str, params: dict[str, Any], ctx: RequestContext) -> Outcome:
     p.reject_unknown(params, UPDATE_PARAMS)
     intent = em.intent(ident)
     restricted = sorted(set(params) - ALWAYS_UPDATABLE)
@@ -165,7 +163,7 @@ def _merge_metadata(current: dict[str, str], given: dict[str, str]) -> None:
             current.pop(key, None)  # an empty value unsets the key, as at Stripe
 
 
-def confirm(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContext) -> Outcome:
+def confirm(em: World, ident: str, params: dict[str, Any], ctx: RequestContext) -> Outcome:
     p.reject_unknown(params, CONFIRM_PARAMS)
     intent = em.intent(ident)
     off_session = p.off_session(params)
@@ -185,7 +183,7 @@ def confirm(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContex
     return _attempt(em, intent, method, ctx, [], off_session=off_session)
 
 
-def capture(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContext) -> Outcome:
+def capture(em: World, ident: str, params: dict[str, Any], ctx: RequestContext) -> Outcome:
     p.reject_unknown(params, CAPTURE_PARAMS)
     intent = em.intent(ident)
     if intent.status not in CAPTURABLE:
@@ -210,7 +208,7 @@ def capture(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContex
     return Outcome(200, intent.to_json(), events)
 
 
-def cancel(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContext) -> Outcome:
+def cancel(em: World, ident: str, params: dict[str, Any], ctx: RequestContext) -> Outcome:
     p.reject_unknown(params, CANCEL_PARAMS)
     reason = p.choice(params, "cancellation_reason", CANCELLATION_REASONS)
     intent = em.intent(ident)
@@ -223,7 +221,7 @@ def cancel(em: Emulator, ident: str, params: dict[str, Any], ctx: RequestContext
 # -- the customer's side of 3-D Secure -------------------------------------------------------
 
 
-def authenticate(em: Emulator, ident: str) -> Outcome:
+def authenticate(em: World, ident: str) -> Outcome:
     intent = _awaiting_action(em, ident)
     card = TEST_CARDS[intent.card or "pm_card_visa"]
     ctx = RequestContext(api_version=em.api_version)
@@ -236,7 +234,7 @@ def authenticate(em: Emulator, ident: str) -> Outcome:
     return Outcome(200, intent.to_json(), events)
 
 
-def fail_authentication(em: Emulator, ident: str) -> Outcome:
+def fail_authentication(em: World, ident: str) -> Outcome:
     intent = _awaiting_action(em, ident)
     intent.payment_method = None
     intent.next_action = None
@@ -253,7 +251,7 @@ def fail_authentication(em: Emulator, ident: str) -> Outcome:
     return Outcome(200, intent.to_json(), [event])
 
 
-def abandon(em: Emulator, ident: str) -> Outcome:
+def abandon(em: World, ident: str) -> Outcome:
     intent = _awaiting_action(em, ident)
     events = _cancel(em, intent, "abandoned", RequestContext(api_version=em.api_version))
     return Outcome(200, intent.to_json(), events)
@@ -263,7 +261,7 @@ def abandon(em: Emulator, ident: str) -> Outcome:
 
 
 def _attempt(
-    em: Emulator,
+    em: World,
     intent: PaymentIntent,
     method: str,
     ctx: RequestContext,
@@ -310,7 +308,7 @@ def _attempt(
 
 
 def _succeed(
-    em: Emulator,
+    em: World,
     intent: PaymentIntent,
     card: TestCard,
     ctx: RequestContext,
@@ -335,7 +333,7 @@ def _succeed(
 
 
 def _decline(
-    em: Emulator,
+    em: World,
     intent: PaymentIntent,
     card: TestCard,
     failure: tuple[str, str, str],
@@ -364,7 +362,7 @@ def _decline(
 
 
 def _cancel(
-    em: Emulator, intent: PaymentIntent, reason: str | None, ctx: RequestContext
+    em: World, intent: PaymentIntent, reason: str | None, ctx: RequestContext
 ) -> list[Event]:
     events: list[Event] = []
     if intent.status == "requires_capture" and intent.latest_charge is not None:
@@ -408,7 +406,7 @@ def _card(method: str) -> TestCard:
     return card
 
 
-def _awaiting_action(em: Emulator, ident: str) -> PaymentIntent:
+def _awaiting_action(em: World, ident: str) -> PaymentIntent:
     intent = em.intent(ident)
     if intent.status != "requires_action":
         raise StripeError.invalid_request(

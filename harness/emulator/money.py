@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.emulator import params as p
 from harness.emulator.errors import StripeError
 from harness.emulator.resources import NO_BILLING, Outcome, PaymentIntent, RequestContext, TestCard
-
-if TYPE_CHECKING:
-    from harness.emulator.core import Emulator
+from harness.emulator.world import World
 
 REFUND_PARAMS = frozenset(
     {"amount", "charge", "payment_intent", "reason", "metadata", "expand", "instructions_email"}
@@ -71,7 +69,7 @@ def method_details(card: TestCard, three_d_secure: bool) -> dict[str, Any]:
 
 
 def new_charge(
-    em: Emulator,
+    em: World,
     intent: PaymentIntent,
     card: TestCard,
     *,
@@ -155,7 +153,7 @@ class BalanceTransaction:
 
 
 def balance_transaction(
-    em: Emulator, amount: int, intent: PaymentIntent, source: str, kind: str = "charge"
+    em: World, amount: int, intent: PaymentIntent, source: str, kind: str = "charge"
 ) -> str:
     txn = BalanceTransaction(
         em.ids.new("txn"),
@@ -170,7 +168,7 @@ def balance_transaction(
     return txn.id
 
 
-def capture_charge(em: Emulator, intent: PaymentIntent, amount: int) -> dict[str, Any]:
+def capture_charge(em: World, intent: PaymentIntent, amount: int) -> dict[str, Any]:
     charge = em.charge(str(intent.latest_charge))
     charge["captured"] = True
     charge["amount_captured"] = amount
@@ -180,7 +178,7 @@ def capture_charge(em: Emulator, intent: PaymentIntent, amount: int) -> dict[str
     return charge
 
 
-def create_refund(em: Emulator, params: dict[str, Any], ctx: RequestContext) -> Outcome:
+def create_refund(em: World, params: dict[str, Any], ctx: RequestContext) -> Outcome:
     p.reject_unknown(params, REFUND_PARAMS)
     charge_id, pi_id = p.optional_str(params, "charge"), p.optional_str(params, "payment_intent")
     if (charge_id is None) == (pi_id is None):

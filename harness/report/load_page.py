@@ -17,7 +17,7 @@ from harness.report.page import badge, document
 from harness.report.plots import Chart, Series, line_chart
 
 if TYPE_CHECKING:
-    from harness.load import LoadReport
+    from harness.load_report import LoadReport
 
 VIOLATIONS_SHOWN = 30
 ENDPOINT_COLUMNS = (

@@ -252,7 +252,7 @@ def test_error_fault_runs_nothing_and_sdk_retries(world: World, status: int) -> 
     assert [i["id"] for i in state["intents"]] == [intent.id]
     # Stripe's words are logged with the error, for tokenproof to know them as
     # internal text when a service passes them on in a 5xx.
-    assert [r.get("error_message") for r in state["requests"]][0] == "An unknown error occurred"
+    assert state["requests"][0].get("error_message") == "An unknown error occurred"
 
 
 def test_fault_matches_payment_method_and_metadata(world: World) -> None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from harness.runner import Run, run_scenario
+from harness.runner import run_scenario
 from harness.scenario import define, fan
+from harness.scenario_run import Run
 from harness.targets import Target
 
 

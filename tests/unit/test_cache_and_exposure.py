@@ -10,12 +10,12 @@ import pytest
 from harness import cache
 from harness.load import (
     REMOTE_MASTER_PORT,
-    LoadSettings,
     _master_args,
     default_report_dir,
     exposure_warnings,
     is_loopback,
 )
+from harness.load_report import LoadSettings
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,255 @@
+"""`Run`: what a scenario body acts through (the contract's routes as its users,
+the emulator, the contention gate, settling), every call recorded in the
+history. A leaf of the run stage: scenarios name it, the runner builds it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
+
+import httpx
+
+from harness.checkers import Observation, Violation
+from harness.client import Answer, TargetClient
+from harness.collect import read_db
+from harness.contract import citation
+from harness.emulator_client import EmulatorClient
+from harness.errors import TokenproofError
+from harness.gates import ContentionGate
+from harness.history import History
+from harness.options import RunOptions
+from harness.settle import DELIVERIES_WITHIN_S, settle
+from harness.state import DbState
+from harness.targets import Target
+
+T = TypeVar("T")
+
+
+class ScenarioCouldNotRun(TokenproofError):
+    """Something a scenario needs did not happen; it says nothing of the service."""
+
+
+class Run:
+    """What a scenario body acts through. Every call is recorded in the history."""
+
+    def __init__(
+        self,
+        target: Target,
+        client: TargetClient,
+        history: History,
+        users: dict[str, str],
+        seed: int,
+        options: RunOptions | None = None,
+    ) -> None:
+        self.target = target
+        self.seed = seed
+        self.options = options or RunOptions()
+        self.client = client
+        self.history = history
+        self.users = users
+        self.rng = random.Random(seed)
+        self.stripe: EmulatorClient = target.emulator
+        self.expectations: list[Violation] = []
+        self.expectations_checked = 0
+        self.notes: list[str] = []
+        self.actions: list[tuple[float, str]] = []
+        self.ops_elsewhere = 0  # see ScenarioReport.ops_elsewhere
+        self.skipped = False
+        self._worker = 0
+
+    def expect(self, holds: bool, invariant: str, message: str, **evidence: Any) -> bool:
+        """A scenario's own expectation (a 4xx for bad input, a rejected forgery, ...).
+        `invariant` must cite the contract (`harness.contract.INVARIANTS`)."""
+        citation(invariant)
+        self.expectations_checked += 1
+        if not holds:
+            self.expectations.append(Violation(invariant, message, evidence))
+        return holds
+
+    def require(self, holds: bool, what: str) -> None:
+        """What the scenario needs to go on (not a property of the service): when it
+        does not hold, the scenario could not run, and says why."""
+        if not holds:
+            raise ScenarioCouldNotRun(what)
+
+    async def intents_of(self, user: str) -> list[dict[str, Any]]:
+        """The PaymentIntents created for one of this scenario's users, as Stripe
+        knows them (the contract puts `userId` in every intent's metadata)."""
+        full = self.user(user)
+        state = await asyncio.to_thread(self.stripe.state, metadata_prefix=("userId", full))
+        return [i for i in state["intents"] if (i.get("metadata") or {}).get("userId") == full]
+
+    def skip(self, reason: str) -> None:
+        """Say why this scenario has nothing to do against this target (it passes,
+        with the reason noted); call it before returning early."""
+        self.skipped = True
+        self.notes.append(f"skipped: {reason}")
+
+    async def settled(self, within: float = DELIVERIES_WITHIN_S) -> Observation:
+        """Release held webhooks, wait until Stripe has delivered everything it
+        meant to, then until the service's rows show every outcome it acknowledged
+        (a queue worker may credit after its 2xx) and stop changing, or the
+        target's settle deadline passes. Returns that read of this scenario's users."""
+        return await settle(
+            self.target, self.users.values(), self.history.ops, deliveries_within=within
+        )
+
+    def act(self, what: str) -> None:
+        """Record something tokenproof does to the service (kill, restart, a fault):
+        the report's timeline shows it beside the requests."""
+        self.actions.append((self.history.now(), what))
+
+    def note(self, text: str) -> None:
+        """A figure worth reporting (a latency, a count), shown next to the result."""
+        self.notes.append(text)
+
+    def progress(self, text: str) -> None:
+        """How far a long scenario is, for whoever watches the run."""
+        self.options.on_progress(text)
+
+    def user(self, local: str) -> str:
+        try:
+            return self.users[local]
+        except KeyError:
+            raise KeyError(
+                f"{local!r} is not among this scenario's users {sorted(self.users)}"
+            ) from None
+
+    def worker(self) -> str:
+        self._worker += 1
+        return f"w{self._worker}"
+
+    async def call(
+        self,
+        f: str,
+        method: str,
+        path: str,
+        *,
+        user: str | None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        token: str | None = None,
+        worker: str | None = None,
+        args: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> Answer:
+        full_user = self.user(user) if user is not None else None
+        recorded = (
+            args if args is not None else (json if isinstance(json, dict) else {"body": json})
+        )
+        invoke = self.history.invoke(worker or self.worker(), f, full_user, recorded)
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        try:
+            answer = await self.client.call(
+                method,
+                path,
+                user=full_user if token is None else None,
+                json=json,
+                content=content,
+                headers=all_headers,
+                timeout_s=timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            self.history.complete(invoke, None, error=f"{exc.__class__.__name__}: {exc}")
+            return Answer(0, None)
+        except BaseException:
+            # Cancelled (timeout, Ctrl-C) after sending: the outcome is unknown.
+            self.history.complete(invoke, None, error="cancelled")
+            raise
+        self.history.complete(invoke, answer.status, answer.body)
+        return answer
+
+    async def tip(
+        self,
+        fan: str,
+        creator: str,
+        amount: Any,
+        *,
+        key: str | None = None,
+        channel: str = "live",
+        worker: str | None = None,
+    ) -> Answer:
+        body: dict[str, Any] = {
+            "creatorId": self.user(creator),
+            "tokenAmount": amount,
+            "channel": channel,
+        }
+        if key is not None:
+            body["clientIdempotencyKey"] = key
+        return await self.call("tip", "POST", "/api/tokens/tip", user=fan, json=body, worker=worker)
+
+    async def deduct(
+        self,
+        fan: str,
+        creator: str,
+        amount: Any,
+        *,
+        call_id: str = "call-1",
+        key: str | None = None,
+        worker: str | None = None,
+    ) -> Answer:
+        body: dict[str, Any] = {
+            "creatorId": self.user(creator),
+            "tokenAmount": amount,
+            "callId": call_id,
+        }
+        if key is not None:
+            body["clientIdempotencyKey"] = key
+        return await self.call(
+            "deduct", "POST", "/api/tokens/calls/deduct", user=fan, json=body, worker=worker
+        )
+
+    async def purchase(
+        self,
+        fan: str,
+        tokens: Any,
+        *,
+        method: str = "pm_card_visa",
+        key: str | None = None,
+        worker: str | None = None,
+        timeout_s: float | None = None,
+    ) -> Answer:
+        body: dict[str, Any] = {"tokenAmount": tokens, "paymentMethodId": method}
+        if key is not None:
+            body["clientIdempotencyKey"] = key
+        return await self.call(
+            "purchase",
+            "POST",
+            "/api/tokens/purchase",
+            user=fan,
+            json=body,
+            worker=worker,
+            timeout_s=timeout_s,
+        )
+
+    async def balance(
+        self, fan: str, *, timeout_s: float | None = None, new_connection: bool = False
+    ) -> Answer:
+        """`new_connection`: on a connection of its own, closed after it (a server
+        with several worker processes may then hand it to any of them)."""
+        return await self.call(
+            "balance",
+            "GET",
+            "/api/tokens/balance",
+            user=fan,
+            timeout_s=timeout_s,
+            headers={"Connection": "close"} if new_connection else None,
+        )
+
+    async def gather(self, *calls: Awaitable[T]) -> list[T]:
+        return list(await asyncio.gather(*calls))
+
+    def gate(self, expect: int, **kwargs: Any) -> ContentionGate:
+        kwargs.setdefault("on_partial", self.note)
+        return ContentionGate(self.target.database_url, expect, **kwargs)
+
+    async def db(self) -> DbState:
+        return await read_db(self.target.database_url)
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        return asyncio.ensure_future(coro)
