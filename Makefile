@@ -20,7 +20,7 @@ verify: install
 	$(BIN)/tokenproof verify $(ARGS)
 
 test: install
-	$(BIN)/python -m pytest -n $(WORKERS) $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --durations=20 $(ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -m unit $(ARGS)
