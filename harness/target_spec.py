@@ -32,9 +32,9 @@ class SettlePolicy:
     is converged at its first read that owes nothing, so it pays one read. Once
     one has credited after its 2xx (a queue worker), its rows must also stay
     unchanged for a quiet window before a read counts as converged: at least
-    QUIET_MIN_S, and the longest lag the current settling saw (at most
-    QUIET_MAX_S and half the timeout), so a slow fault in one scenario does not
-    slow every later one."""
+    QUIET_MIN_S, and twice the longest lag the current settling saw (one retry
+    of the slow step; at most QUIET_MAX_S and half the timeout), so a slow
+    fault in one scenario does not slow every later one."""
 
     timeout_s: float = DEFAULT_SETTLE_TIMEOUT_S
     lag_s: float = 0.0  # the longest lag seen in the whole run
@@ -45,7 +45,7 @@ class SettlePolicy:
     def quiet_s(self, current_lag_s: float = 0.0) -> float:
         if self.lag_s <= 0:
             return 0.0
-        return min(QUIET_MAX_S, self.timeout_s / 2, max(QUIET_MIN_S, current_lag_s))
+        return min(QUIET_MAX_S, self.timeout_s / 2, max(QUIET_MIN_S, 2 * current_lag_s))
 
     def learn(self, lag_s: float) -> None:
         self.lag_s = max(self.lag_s, lag_s, 1e-3)

@@ -20,9 +20,6 @@ from tests.foreign import Foreign, names, prepare
 
 CLI = [sys.executable, "-m", "harness"]
 FOREIGN = names()
-# A lost credit is reported at the settle deadline: a shorter one keeps the defect
-# runs quick (every worker here credits within a few seconds).
-DEFECT_SETTLE = ("--settle-timeout", "5")
 DEFECTS = [
     (name, defect, spec)
     for name in FOREIGN
@@ -65,9 +62,7 @@ def test_each_foreign_defect_is_caught(
     name: str, defect: str, spec: dict[str, Any], foreign_cache: Path, tmp_path: Path
 ) -> None:
     service = _prepared(name, foreign_cache)
-    result, data = _verify(
-        service, tmp_path, "--suite", spec["suite"], *DEFECT_SETTLE, defect=defect
-    )
+    result, data = _verify(service, tmp_path, "--suite", spec["suite"], defect=defect)
     assert data is not None, result.stderr[-4000:]
     reported = {v["invariant"] for s in data["scenarios"] for v in s["violations"]}
     assert result.returncode == 1, f"exit {result.returncode}: {result.stderr[-3000:]}"
@@ -96,9 +91,7 @@ def test_several_defects_are_as_many_problems(
     service = _prepared(name, foreign_cache)
     defects = SEVERAL[name]
     suites = sorted({s for d in defects for s in service.defects[d]["suite"].split(",")})
-    result, data = _verify(
-        service, tmp_path, "--suite", ",".join(suites), *DEFECT_SETTLE, defect=",".join(defects)
-    )
+    result, data = _verify(service, tmp_path, "--suite", ",".join(suites), defect=",".join(defects))
     assert data is not None, result.stderr[-4000:]
     assert result.returncode == 1, result.stderr[-3000:]
     problems = data["problems"]
