@@ -20,7 +20,8 @@ from dataclasses import replace
 from typing import Any
 
 from harness.checkers import Observation
-from harness.checkers.settling import acknowledged, acknowledged_at, unaccounted
+from harness.checkers.settling import unaccounted
+from harness.checkers.stripe import acknowledged, acknowledged_at
 from harness.history import Op
 from harness.observe import observe
 from harness.state import NegativeSeen, Settling
@@ -85,10 +86,10 @@ async def poll(
             for b in observation.db.balances
             if b.balance < 0
         ]
-        missing = unaccounted(observation.db, observation.stripe)
+        acked = acknowledged(observation.stripe)
+        missing = unaccounted(observation.db, observation.stripe, acked)
         if first_missing is None:
             first_missing = set(missing)
-        acked = acknowledged(observation.stripe)
         acked_count = sum(len(d) for d in acked.values())
         if reads == 1:
             nothing_new = scope is not None and policy.acked.get(scope) == acked_count

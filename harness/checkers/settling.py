@@ -13,37 +13,20 @@ from collections import Counter
 from typing import Any
 
 from harness.checkers.result import CheckResult, Violation
-from harness.checkers.stripe import FINAL_ROW_STATUS
+from harness.checkers.stripe import FINAL_ROW_STATUS, acknowledged
 from harness.state import DbState, Delivery, Settling, StripeState
 
 SUCCEEDED = "payment_intent.succeeded"
 
 
-def acknowledged(stripe: StripeState) -> dict[str, list[Delivery]]:
-    """Per intent, the genuine (validly signed) deliveries of its events that the
-    service answered with a 2xx, oldest first."""
-    intent_of = {e["id"]: _intent_id(e["data"]["object"]) for e in stripe.events}
-    out: dict[str, list[Delivery]] = {}
-    for delivery in sorted(stripe.deliveries, key=lambda d: d.get("started", 0.0)):
-        status = delivery.get("status")
-        if delivery.get("signature", "valid") != "valid" or status is None:
-            continue
-        intent = intent_of.get(delivery["event_id"])
-        if intent is not None and 200 <= status < 300:
-            out.setdefault(intent, []).append(delivery)
-    return out
-
-
-def acknowledged_at(delivery: Delivery) -> float:
-    """When the service's 2xx came back (epoch seconds)."""
-    return delivery.get("started", 0.0) + (delivery.get("latency_s") or 0.0)
-
-
-def unaccounted(db: DbState, stripe: StripeState) -> dict[str, str]:
+def unaccounted(
+    db: DbState, stripe: StripeState, acked: dict[str, list[Delivery]] | None = None
+) -> dict[str, str]:
     """Intents whose acknowledged outcome the rows do not show yet, and what is
     missing: a succeeded intent with no completed purchase row, or a purchase row
-    not yet marked as its intent's failure or cancellation."""
-    acked = acknowledged(stripe)
+    not yet marked as its intent's failure or cancellation. `acked`: the
+    `acknowledged(stripe)` deliveries, when the caller has them already."""
+    acked = acknowledged(stripe) if acked is None else acked
     completed = Counter(
         r.stripe_payment_intent_id
         for r in db.ledger
@@ -115,10 +98,3 @@ def _summary(settling: Settling) -> dict[str, Any]:
         "waited_s": round(settling.waited_s, 3),
         "pending": dict(settling.pending),
     }
-
-
-def _intent_id(obj: dict[str, Any]) -> str | None:
-    if obj.get("object") == "payment_intent" or str(obj.get("id", "")).startswith("pi_"):
-        return str(obj["id"])
-    pi = obj.get("payment_intent")
-    return pi if isinstance(pi, str) else None

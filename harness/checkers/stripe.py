@@ -8,7 +8,7 @@ from typing import Any
 from harness.checkers.result import CheckResult, Violation
 from harness.contract import bonus_for
 from harness.history import Op
-from harness.state import DbState, Intent, LedgerRow, Settling, StripeState
+from harness.state import DbState, Delivery, Intent, LedgerRow, Settling, StripeState
 
 
 def _expected_tokens(intent: Intent) -> int | None:
@@ -215,12 +215,7 @@ def diagnose(pi: str, db: DbState, stripe: StripeState) -> tuple[str, dict[str, 
         for a in attempts
     ]
     genuine_ok = [
-        a
-        for a in attempts
-        if a["event_type"] == "payment_intent.succeeded"
-        and a.get("signature", "valid") == "valid"
-        and a["status"] is not None
-        and 200 <= a["status"] < 300
+        a for a in acknowledged(stripe).get(pi, []) if a["event_type"] == "payment_intent.succeeded"
     ]
     completed = [r for r in rows if r.status == "completed"]
     if len(completed) > 1:
@@ -272,6 +267,33 @@ def _unexplained(pi: str, db: DbState, stripe: StripeState) -> str:
 def _still(settling: Settling | None, pi: str) -> str:
     late = None if settling is None else settling.pending_of(pi)
     return f"; it was {late}" if late else ""
+
+
+def acknowledged(stripe: StripeState) -> dict[str, list[Delivery]]:
+    """Per intent, the genuine (validly signed) deliveries of its events that the
+    service answered with a 2xx, oldest first."""
+    intent_of = {e["id"]: _intent_id(e["data"]["object"]) for e in stripe.events}
+    out: dict[str, list[Delivery]] = {}
+    for delivery in sorted(stripe.deliveries, key=lambda d: d.get("started", 0.0)):
+        status = delivery.get("status")
+        if delivery.get("signature", "valid") != "valid" or status is None:
+            continue
+        intent = intent_of.get(delivery["event_id"])
+        if intent is not None and 200 <= status < 300:
+            out.setdefault(intent, []).append(delivery)
+    return out
+
+
+def acknowledged_at(delivery: Delivery) -> float:
+    """When the service's 2xx came back (epoch seconds)."""
+    return delivery.get("started", 0.0) + (delivery.get("latency_s") or 0.0)
+
+
+def _intent_id(obj: dict[str, Any]) -> str | None:
+    if obj.get("object") == "payment_intent" or str(obj.get("id", "")).startswith("pi_"):
+        return str(obj["id"])
+    pi = obj.get("payment_intent")
+    return pi if isinstance(pi, str) else None
 
 
 def _relative(seconds: float) -> str:

@@ -13,17 +13,13 @@ from harness.checkers import CheckResult, Violation
 from harness.report.evidence import as_rows, render_evidence, rows_table
 from harness.report.page import anchor, badge, command, document
 from harness.report.plots import balance_chart, named_processes, timeline_legend, timeline_svg
-from harness.report.summary import RunReport, error_line, settle_line
+from harness.report.summary import RunReport, error_line, plural, settle_line
 from harness.runner import ScenarioReport
 
 ORDER = {"fail": 0, "error": 1, "pass": 2}
 STATUS_WORDS = {"fail": "fail", "error": "could not run", "pass": "pass"}
 VIOLATIONS_SHOWN = 6
 OUTCOME_WORDS = {"ok": "ok", "fail": "refused", "info": "unknown", "open": "never answered"}
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _doc(s: ScenarioReport) -> str:

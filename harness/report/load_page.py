@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 from harness.checkers.result import Violation
 from harness.report.evidence import render_evidence
-from harness.report.html import check_table, plural
+from harness.report.html import check_table
 from harness.report.page import badge, document
 from harness.report.plots import Chart, Series, line_chart
+from harness.report.summary import plural
 
 if TYPE_CHECKING:
     from harness.load_report import LoadReport

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import statistics
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -44,9 +45,10 @@ class RunReport:
     def reproduce(self, item: ScenarioReport) -> str:
         return reproduce_command(self.command, item.scenario.id, self.seed)
 
-    @property
+    @functools.cached_property
     def problems(self) -> list[Problem]:
-        """The violations grouped into the likely defects behind them (harness.problems)."""
+        """The violations grouped into the likely defects behind them (harness.problems),
+        once: the scenarios are final when the report is made."""
         return group([(s.scenario.id, s.violations) for s in self.scenarios if s.violations])
 
     @property
@@ -54,11 +56,9 @@ class RunReport:
         """ "N problems (M violations in K scenarios)"."""
         failed = [s for s in self.scenarios if s.violations]
         violations = sum(len(s.violations) for s in failed)
-        n = len(self.problems)
         return (
-            f"{n} problem{'s' if n != 1 else ''} ({violations} violation"
-            f"{'s' if violations != 1 else ''} in {len(failed)} scenario"
-            f"{'s' if len(failed) != 1 else ''})"
+            f"{plural(len(self.problems), 'problem')} ({plural(violations, 'violation')} "
+            f"in {plural(len(failed), 'scenario')})"
         )
 
     def problem_reproduce(self, problem: Problem) -> str:
@@ -126,6 +126,10 @@ class RunReport:
             "settle": self.settle_lag(),
             "scenarios": [{**s.to_json(), "reproduce": self.reproduce(s)} for s in self.scenarios],
         }
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def error_line(text: str) -> str:
