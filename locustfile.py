@@ -1,7 +1,7 @@
 """The repository's entry for `locust -f locustfile.py`: the Locust users live in
-the package (`harness/locust_user.py`), so an installed tokenproof has them too;
+the package (`harness/load/locust_user.py`), so an installed tokenproof has them too;
 `tokenproof locustfile` prints that file's path."""
 
-from harness.locust_user import Fan
+from harness.load.locust_user import Fan
 
 __all__ = ["Fan"]

@@ -10,8 +10,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from harness.load import run_load
-from harness.load_report import LoadSettings
+from harness.load.report import LoadSettings
+from harness.load.run import run_load
 from harness.provisioning import PostgresSettings
 from harness.targets import TargetSpec, open_target
 
@@ -41,7 +41,7 @@ def main() -> None:
         )
     print(
         f"verdict: {'pass' if report.ok else 'fail'} "
-        f"({len(report.violations)} violations, {len(report.ops) // 2} requests checked)"
+        f"({len(report.violations)} violations, {report.requests} requests checked)"
     )
 
 

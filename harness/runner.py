@@ -8,7 +8,7 @@ import asyncio
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -23,9 +23,10 @@ from harness.settle import settle
 from harness.state import Settling
 from harness.targets import ServiceCrash, Target
 from harness.users import UserSpec, create_users
+from harness.verdict import Verdict, decide
 
 T = TypeVar("T")
-Status = Literal["pass", "fail", "error"]
+Status = Verdict
 
 
 @dataclass
@@ -175,11 +176,10 @@ async def run_scenario(
 
 
 def _status(report: ScenarioReport) -> Status:
-    if report.violations:
-        return "fail"
-    if report.error or any(r.validity == "unknown" for r in report.results):
-        return "error"
-    return "pass"
+    return decide(
+        violated=bool(report.violations),
+        undecided=bool(report.error) or any(r.validity == "unknown" for r in report.results),
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ from harness.provisioning import PostgresSettings
 from harness.runner import ScenarioReport, run_scenario
 from harness.scenario import load_suites
 from harness.targets import TargetSpec, open_target
+from harness.verdict import Verdict, decide
 
 REFERENCE = "reference"
 # The suite each defect class belongs to: the quick tier runs only these.
@@ -87,16 +88,27 @@ class SelftestReport:
         return any(c.caught for c in self.cells if c.variant == variant)
 
     @property
-    def ok(self) -> bool:
-        reference_clean = all(
-            not c.caught and not c.errors for c in self.cells if c.variant == REFERENCE
+    def verdict(self) -> Verdict:
+        """fail: a false alarm on the reference, or a flaw missed by suites that
+        ran; error: the reference or a missed flaw's suites could not run."""
+        reference = [c for c in self.cells if c.variant == REFERENCE]
+        missed = [v for v in self.variants() if v != REFERENCE and not self.caught(v)]
+
+        def errored(variant: str) -> bool:
+            return any(c.errors for c in self.cells if c.variant == variant)
+
+        return decide(
+            violated=any(c.caught for c in reference) or any(not errored(v) for v in missed),
+            undecided=any(c.errors for c in reference) or bool(missed),
         )
-        flaws = [v for v in self.variants() if v != REFERENCE]
-        return reference_clean and all(self.caught(v) for v in flaws)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "pass"
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "verdict": "pass" if self.ok else "fail",
+            "verdict": self.verdict,
             "seed": self.seed,
             "suites": self.suites,
             "model_summary": self.model_summary(),

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Required, TypedDict
 
+from harness.history import Op
+
 
 @dataclass(frozen=True)
 class LedgerRow:
@@ -175,3 +177,28 @@ class Settling:
 
     def pending_of(self, intent: str) -> str | None:
         return dict(self.pending).get(intent)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the checkers judge: the history, the final database and Stripe state,
+    how the reads converged, and what the database server logged."""
+
+    ops: list[Op]
+    db: DbState
+    stripe: StripeState
+    # How the reads converged before this one (None: read once, not settled).
+    settling: Settling | None = None
+    # Error messages the database server logged during the run (internal text).
+    logged_errors: tuple[str, ...] = ()
+    # False when requests may have been sent that the history does not hold (a
+    # load worker lost mid-run takes its unsent ops with it): checks that count
+    # what was asked then judge only what the history does show.
+    history_complete: bool = True
+
+
+def empty_observation(ops: list[Op] | None = None) -> Observation:
+    """No rows and no Stripe objects: for checkers judged on their ops alone."""
+    return Observation(
+        ops or [], DbState((), (), (), ()), StripeState((), (), (), ()), logged_errors=()
+    )

@@ -4,11 +4,12 @@ that could not run, a crashed checker), and an all-pass run. No service."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from harness.checkers import CheckResult, Violation
 from harness.history import Op, OpType, classify
-from harness.load_report import LoadReport, LoadSettings
+from harness.load.report import LoadReport, LoadSettings
 from harness.report import RunReport
 from harness.runner import ScenarioReport, Status
 from harness.scenario import Scenario
@@ -138,14 +139,18 @@ def drained_load(duration_s: int, stats: list[dict[str, str]] | None = None) -> 
     """A load run of `duration_s` (plus a second of start-up) that found the
     drain scenario's violation, with Locust's aggregated `stats` rows."""
     scenario = drain()
+    calls = [op for op in scenario.ops if op.type != "invoke"]
     return LoadReport(
         "reference:lost-update",
         LoadSettings(users=20, duration_s=duration_s),
         scenario.results,
-        scenario.ops,
         duration_s + 1.0,
         0,
-        stats or [],
+        seed=7,
+        requests=len(scenario.ops) - len(calls),
+        outcomes=dict(Counter(op.type for op in calls)),
+        server_errors=sum(1 for op in calls if op.status is not None and op.status >= 500),
+        stats=stats or [],
     )
 
 

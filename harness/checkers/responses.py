@@ -6,27 +6,46 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
+from harness.checkers.fold import Capped, InFlight, OpFold, OpsAt, fold_all, op_json
 from harness.checkers.result import CheckResult, Violation
 from harness.history import Op
-from harness.state import DbState, StripeState
+from harness.state import DbState, Observation, StripeState, empty_observation
 
 TRANSFER_OPS = {"tip": "tip", "deduct": "call"}
 
 
+class ServerErrors(OpFold):
+    """No answer is a 5xx."""
+
+    name = "no_server_errors"
+
+    def __init__(self) -> None:
+        self.completions = 0
+        self.found = Capped("no-5xx")
+
+    def feed(self, op: Op) -> None:
+        if op.type == "invoke":
+            return
+        self.completions += 1
+        if op.status is not None and op.status >= 500:
+            self.found.add(
+                Violation(
+                    "no-5xx", f"{op.f} by {op.user} answered {op.status}", {"op": op.to_json()}
+                )
+            )
+
+    def early(self) -> list[Violation]:
+        return list(self.found.kept)
+
+    def finish(self, observation: Observation, ops_at: OpsAt) -> CheckResult:
+        return CheckResult.of(self.name, self.completions, self.found.all("5xx answers"))
+
+
 def no_server_errors(ops: list[Op]) -> CheckResult:
-    completions = [op for op in ops if op.type != "invoke"]
-    violations = [
-        Violation(
-            "no-5xx",
-            f"{op.f} by {op.user} answered {op.status}",
-            {"op": op.to_json()},
-        )
-        for op in completions
-        if op.status is not None and op.status >= 500
-    ]
-    return CheckResult.of("no_server_errors", len(completions), violations)
+    return fold_all(ServerErrors(), ops, empty_observation())
 
 
 def _amount(args: dict[str, Any]) -> int | None:
@@ -40,105 +59,144 @@ def _amount(args: dict[str, Any]) -> int | None:
     return None
 
 
-Amounts = dict[tuple[str, str], int]
+Group = tuple[str, str]  # (sender, kind)
 
 
-def _answered_amounts(
-    ops: list[Op],
-) -> tuple[Amounts, Amounts, dict[tuple[str, str], list[dict[str, Any]]], int]:
-    """Per (sender, kind): tokens that `ok` answers promised, tokens of calls whose
-    outcome is unknown (`info`, or never answered), a few example ops, and how
-    many completions there were."""
-    promised: Amounts = defaultdict(int)
-    maybe: Amounts = defaultdict(int)
-    seen_keys: set[tuple[str, str, str]] = set()
-    examples: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    completions = [op for op in ops if op.type in ("ok", "info") and op.f in TRANSFER_OPS]
-    # Ops that never completed are as unknown as info.
-    finished = {op.process for op in ops if op.type != "invoke"}
-    unfinished = [
-        op
-        for op in ops
-        if op.type == "invoke" and op.process not in finished and op.f in TRANSFER_OPS
-    ]
-    for op in [*completions, *unfinished]:
+class TransfersMatchAnswers(OpFold):
+    """Per sender and kind: tokens debited lie between what `ok` answers promised
+    and that plus every call whose outcome is unknown (`info`, or never
+    answered); a repeated client key counts once, as `ok` if any of its answers
+    was."""
+
+    name = "transfers_match_answers"
+
+    def __init__(self) -> None:
+        self.promised: dict[Group, int] = defaultdict(int)
+        self.maybe: dict[Group, int] = defaultdict(int)
+        self.examples: dict[Group, list[dict[str, Any]]] = defaultdict(list)
+        # hash(sender, route, key) -> (amount, answered ok): a hash, not the key,
+        # keeps an hour of keyed calls in tens of MB.
+        self.keyed: dict[int, tuple[int, bool]] = {}
+        self.in_flight = InFlight()
+        self.checked = 0
+
+    def feed(self, op: Op) -> None:
+        if op.f not in TRANSFER_OPS:
+            return
+        self.in_flight.note(op)
+        if op.type in ("ok", "info"):
+            self.checked += 1
+            self._count(op, answered_ok=op.type == "ok")
+
+    def _count(self, op: Op, *, answered_ok: bool) -> None:
         amount = _amount(op.args)
         if amount is None or op.user is None:
-            continue
+            return
         group = (op.user, TRANSFER_OPS[op.f])
         key = op.args.get("clientIdempotencyKey")
         if isinstance(key, str):
-            if (op.user, op.f, key) in seen_keys:
-                continue
-            seen_keys.add((op.user, op.f, key))
-        (promised if op.type == "ok" else maybe)[group] += amount
-        if len(examples[group]) < 5:
-            examples[group].append(op.to_json())
-    return promised, maybe, examples, len(completions)
+            slot = hash((op.user, op.f, key))
+            seen = self.keyed.get(slot)
+            if seen is not None:
+                first_amount, first_ok = seen
+                if answered_ok and not first_ok:  # the unknown first try did happen
+                    self.maybe[group] -= first_amount
+                    self.promised[group] += first_amount
+                    self.keyed[slot] = (first_amount, True)
+                return
+            self.keyed[slot] = (amount, answered_ok)
+        (self.promised if answered_ok else self.maybe)[group] += amount
+        if len(self.examples[group]) < 5:
+            self.examples[group].append(op.to_json())
+
+    def finish(self, observation: Observation, ops_at: OpsAt) -> CheckResult:
+        # Calls that never completed are as unknown as info.
+        for op in self.in_flight.unfinished():
+            self._count(op, answered_ok=False)
+        debited: dict[Group, int] = defaultdict(int)
+        for row in observation.db.ledger:
+            if row.type in TRANSFER_OPS.values() and row.tokens < 0 and row.status == "completed":
+                debited[(row.user_id, row.type)] += -row.tokens
+        violations = []
+        for group in sorted(set(self.promised) | set(self.maybe) | set(debited)):
+            low = self.promised.get(group, 0)
+            high, actual = low + self.maybe.get(group, 0), debited.get(group, 0)
+            # Unrecorded calls may have debited more; none can undo an ok answer.
+            too_much = actual > high and observation.history_complete
+            if actual < low or too_much:
+                user, kind = group
+                violations.append(
+                    Violation(
+                        "answers-match-ledger",
+                        f"{user}: {kind} answers account for {low}..{high} tokens debited, "
+                        f"the ledger debited {actual}",
+                        {
+                            "user": user,
+                            "kind": kind,
+                            "answered_ok": low,
+                            "unknown": self.maybe.get(group, 0),
+                            "debited": actual,
+                            "ops": self.examples.get(group, []),
+                        },
+                    )
+                )
+        return CheckResult.of(self.name, self.checked, violations)
 
 
 def transfers_match_answers(ops: list[Op], db: DbState) -> CheckResult:
-    """Per sender and kind: tokens debited lie between what `ok` answers promised
-    and that plus every `info` op; a repeated client key counts once."""
-    promised, maybe, examples, checked = _answered_amounts(ops)
-    debited: dict[tuple[str, str], int] = defaultdict(int)
-    for row in db.ledger:
-        if row.type in TRANSFER_OPS.values() and row.tokens < 0 and row.status == "completed":
-            debited[(row.user_id, row.type)] += -row.tokens
-    violations = []
-    for group in sorted(set(promised) | set(maybe) | set(debited)):
-        low, high, actual = promised[group], promised[group] + maybe[group], debited[group]
-        if not low <= actual <= high:
-            user, kind = group
-            violations.append(
-                Violation(
-                    "answers-match-ledger",
-                    f"{user}: {kind} answers account for {low}..{high} tokens debited, "
-                    f"the ledger debited {actual}",
-                    {
-                        "user": user,
-                        "kind": kind,
-                        "answered_ok": low,
-                        "unknown": maybe[group],
-                        "debited": actual,
-                        "ops": examples[group],
-                    },
-                )
+    return fold_all(TransfersMatchAnswers(), ops, replace(empty_observation(), db=db))
+
+
+class PurchasesMatchAnswers(OpFold):
+    """An ok purchase names an intent Stripe has; a declined one charged nothing."""
+
+    name = "purchases_match_answers"
+
+    def __init__(self) -> None:
+        self.checked = 0
+        self.answered: list[tuple[str | None, int]] = []  # (intent named, op index)
+        self.declined: list[tuple[str, int]] = []
+
+    def feed(self, op: Op) -> None:
+        if op.f != "purchase" or op.type not in ("ok", "fail"):
+            return
+        self.checked += 1
+        body = op.body if isinstance(op.body, dict) else {}
+        if op.type == "ok":
+            named = (body.get("paymentIntent") or {}).get("id")
+            self.answered.append((named if isinstance(named, str) else None, op.index))
+        elif op.status == 402:
+            named = body.get("paymentIntentId")
+            if isinstance(named, str):
+                self.declined.append((named, op.index))
+
+    def finish(self, observation: Observation, ops_at: OpsAt) -> CheckResult:
+        intents = {i["id"]: i for i in observation.stripe.intents}
+        # (op index, invariant, intent named)
+        found: list[tuple[int, str, str | None]] = [
+            (i, "purchase-answer-real", pi) for pi, i in self.answered if pi not in intents
+        ]
+        found += [
+            (i, "decline-charged-nothing", pi)
+            for pi, i in self.declined
+            if pi in intents and intents[pi]["status"] == "succeeded"
+        ]
+        ops = ops_at([i for i, _, _ in found])
+        violations = []
+        for index, invariant, pi in sorted(found):
+            op = ops.get(index)
+            user = op.user if op is not None else "?"
+            message = (
+                f"purchase by {user} answered intent {pi!r}, unknown to Stripe"
+                if invariant == "purchase-answer-real"
+                else f"purchase by {user} answered 402 but {pi} succeeded"
             )
-    return CheckResult.of("transfers_match_answers", checked, violations)
+            violations.append(Violation(invariant, message, {"op": op_json(op, index)}))
+        return CheckResult.of(self.name, self.checked, violations)
 
 
 def purchases_match_answers(ops: list[Op], stripe: StripeState) -> CheckResult:
-    """An ok purchase names an intent Stripe has; a declined one charged nothing."""
-    intents = {i["id"]: i for i in stripe.intents}
-    violations = []
-    checked = 0
-    for op in ops:
-        if op.f != "purchase" or op.type not in ("ok", "fail"):
-            continue
-        checked += 1
-        body = op.body if isinstance(op.body, dict) else {}
-        if op.type == "ok":
-            pi = (body.get("paymentIntent") or {}).get("id")
-            if pi not in intents:
-                violations.append(
-                    Violation(
-                        "purchase-answer-real",
-                        f"purchase by {op.user} answered intent {pi!r}, unknown to Stripe",
-                        {"op": op.to_json()},
-                    )
-                )
-        elif op.status == 402:
-            pi = body.get("paymentIntentId")
-            if pi in intents and intents[pi]["status"] == "succeeded":
-                violations.append(
-                    Violation(
-                        "decline-charged-nothing",
-                        f"purchase by {op.user} answered 402 but {pi} succeeded",
-                        {"op": op.to_json()},
-                    )
-                )
-    return CheckResult.of("purchases_match_answers", checked, violations)
+    return fold_all(PurchasesMatchAnswers(), ops, replace(empty_observation(), stripe=stripe))
 
 
 # Text that only comes from inside a service, whatever its stack: what
@@ -224,22 +282,51 @@ def internal_text(text: str) -> list[str]:
     return found
 
 
-def no_internal_text(ops: list[Op], logged: tuple[str, ...] = ()) -> CheckResult:
+class InternalText(OpFold):
     """5xx answers never carry internal error text. The contract says it of 5xx
     bodies only, so a 4xx is not judged (however unwise its text). Besides the
-    catalogue, `logged`: the error messages the run's database server logged,
-    in whatever words the service's stack passes them on."""
-    errors = [op for op in ops if op.type != "invoke" and op.status and op.status >= 500]
-    violations = []
-    for op in errors:
+    catalogue, the error messages the run's database server logged, in whatever
+    words the service's stack passes them on (known only at the end: the 5xx
+    texts are kept until then, each distinct text once)."""
+
+    name = "no_internal_text"
+    DISTINCT_TEXTS = 1000
+
+    def __init__(self) -> None:
+        self.errors = 0
+        self.texts: dict[str, tuple[Op, list[str]]] = {}  # text -> first op, catalogue markers
+        self.repeats = 0
+
+    def feed(self, op: Op) -> None:
+        if op.type == "invoke" or not op.status or op.status < 500:
+            return
+        self.errors += 1
         text = op.body if isinstance(op.body, str) else json.dumps(op.body, default=str)
-        found = internal_text(text) + [m[:80] for m in logged if m in text]
-        if found:
-            violations.append(
-                Violation(
-                    "no-internal-error-text",
-                    f"{op.f} answered {op.status} with internal text ({', '.join(found)})",
-                    {"op": op.to_json(), "markers": found},
-                )
-            )
-    return CheckResult.of("no_internal_text", len(errors), violations)
+        if text in self.texts:
+            self.repeats += 1
+        elif len(self.texts) < self.DISTINCT_TEXTS:
+            self.texts[text] = (op, internal_text(text))
+
+    def early(self) -> list[Violation]:
+        return [self._violation(op, found) for op, found in self.texts.values() if found]
+
+    def finish(self, observation: Observation, ops_at: OpsAt) -> CheckResult:
+        logged = observation.logged_errors
+        violations = []
+        for text, (op, found) in self.texts.items():
+            markers = found + [m[:80] for m in logged if m in text]
+            if markers:
+                violations.append(self._violation(op, markers))
+        return CheckResult.of(self.name, self.errors, violations)
+
+    @staticmethod
+    def _violation(op: Op, found: list[str]) -> Violation:
+        return Violation(
+            "no-internal-error-text",
+            f"{op.f} answered {op.status} with internal text ({', '.join(found)})",
+            {"op": op.to_json(), "markers": found},
+        )
+
+
+def no_internal_text(ops: list[Op], logged: tuple[str, ...] = ()) -> CheckResult:
+    return fold_all(InternalText(), ops, replace(empty_observation(), logged_errors=logged))

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
+from harness.checkers.fold import InFlight, OpFold, OpsAt, fold_all
 from harness.checkers.result import CheckResult, Violation
 from harness.contract import bonus_for
 from harness.history import Op
-from harness.state import DbState, Delivery, Intent, LedgerRow, Settling, StripeState
+from harness.state import (
+    DbState,
+    Delivery,
+    Intent,
+    LedgerRow,
+    Observation,
+    Settling,
+    StripeState,
+    empty_observation,
+)
 
 
 def _expected_tokens(intent: Intent) -> int | None:
@@ -130,7 +141,7 @@ def purchase_rows_settled(
     return CheckResult.of("purchase_rows_settled", checked, violations)
 
 
-def one_charge_per_key(ops: list[Op], stripe: StripeState) -> CheckResult:
+class ChargesPerKey(OpFold):
     """At most one successful charge per (user, clientIdempotencyKey).
 
     Judged from what the harness saw itself, not only from what the service
@@ -138,60 +149,86 @@ def one_charge_per_key(ops: list[Op], stripe: StripeState) -> CheckResult:
     key at all): each user's charges may not outnumber the distinct client keys
     of its purchase calls plus its purchase calls without a key. A refused call
     (4xx) charged nothing and counts for nothing."""
-    violations: list[Violation] = []
-    charged: dict[tuple[str, str], list[str]] = defaultdict(list)
-    succeeded: dict[str, list[str]] = defaultdict(list)
-    for intent in stripe.intents:
-        meta = intent.get("metadata") or {}
-        if intent["status"] != "succeeded":
-            continue
-        succeeded[meta.get("userId", "?")].append(intent["id"])
-        if meta.get("clientIdempotencyKey"):
-            charged[(meta.get("userId", "?"), meta["clientIdempotencyKey"])].append(intent["id"])
-    for (user, key), ids in charged.items():
-        if len(ids) > 1:
-            violations.append(
-                Violation(
-                    "one-charge-per-key",
-                    f"{user} was charged {len(ids)} times for client key {key!r}",
-                    {"user": user, "client_key": key, "intents": ids},
+
+    name = "one_charge_per_key"
+    SHOWN = 20  # calls per user kept as evidence
+
+    def __init__(self) -> None:
+        self.in_flight = InFlight()
+        # user -> client key (None: no key) -> how many calls, and a few op indexes
+        self.calls: dict[str, dict[str | None, int]] = defaultdict(lambda: defaultdict(int))
+        self.shown: dict[str, dict[str | None, list[int]]] = defaultdict(dict)
+
+    def feed(self, op: Op) -> None:
+        if op.f != "purchase" or op.user is None:
+            return
+        invoke = self.in_flight.note(op)
+        if op.type != "invoke" and op.type != "fail" and invoke is not None:
+            self._count(invoke)
+
+    def _count(self, invoke: Op) -> None:
+        assert invoke.user is not None
+        key = invoke.args.get("clientIdempotencyKey")
+        key = key if isinstance(key, str) and key else None
+        self.calls[invoke.user][key] += 1
+        shown = self.shown[invoke.user]
+        if key in shown:
+            if len(shown[key]) < 5:
+                shown[key].append(invoke.index)
+        elif len(shown) < self.SHOWN:
+            shown[key] = [invoke.index]
+
+    def finish(self, observation: Observation, ops_at: OpsAt) -> CheckResult:
+        for invoke in self.in_flight.unfinished():  # never answered: may have charged
+            self._count(invoke)
+        violations: list[Violation] = []
+        charged: dict[tuple[str, str], list[str]] = defaultdict(list)
+        succeeded: dict[str, list[str]] = defaultdict(list)
+        for intent in observation.stripe.intents:
+            meta = intent.get("metadata") or {}
+            if intent["status"] != "succeeded":
+                continue
+            succeeded[meta.get("userId", "?")].append(intent["id"])
+            if meta.get("clientIdempotencyKey"):
+                charged[(meta.get("userId", "?"), meta["clientIdempotencyKey"])].append(
+                    intent["id"]
                 )
-            )
-    reported = {user for (user, _key), ids in charged.items() if len(ids) > 1}
-    for user, calls in _purchase_calls(ops).items():
-        keys = {k for k in calls if k is not None}
-        allowed = len(keys) + len(calls.get(None, []))
-        ids = succeeded.get(user, [])
-        if len(ids) > allowed and user not in reported:
-            violations.append(
-                Violation(
-                    "one-charge-per-key",
-                    f"{user} was charged {len(ids)} times, but its purchase calls carried "
-                    f"{len(keys)} client key(s) {sorted(keys)[:5]} and "
-                    f"{len(calls.get(None, []))} had none: a retried key was charged again",
-                    {
-                        "user": user,
-                        "intents": ids,
-                        "calls": {str(k): v for k, v in calls.items()},
-                    },
+        for (user, key), ids in charged.items():
+            if len(ids) > 1:
+                violations.append(
+                    Violation(
+                        "one-charge-per-key",
+                        f"{user} was charged {len(ids)} times for client key {key!r}",
+                        {"user": user, "client_key": key, "intents": ids},
+                    )
                 )
-            )
-    return CheckResult.of("one_charge_per_key", len(succeeded), violations)
+        reported = {user for (user, _key), ids in charged.items() if len(ids) > 1}
+        # Without every purchase call, charges cannot be counted against calls.
+        counted = self.calls.items() if observation.history_complete else ()
+        for user, calls in counted:
+            keys = sorted(k for k in calls if k is not None)
+            keyless = calls.get(None, 0)
+            allowed = len(keys) + keyless
+            ids = succeeded.get(user, [])
+            if len(ids) > allowed and user not in reported:
+                violations.append(
+                    Violation(
+                        "one-charge-per-key",
+                        f"{user} was charged {len(ids)} times, but its purchase calls carried "
+                        f"{len(keys)} client key(s) {keys[:5]} and "
+                        f"{keyless} had none: a retried key was charged again",
+                        {
+                            "user": user,
+                            "intents": ids,
+                            "calls": {str(k): v for k, v in self.shown[user].items()},
+                        },
+                    )
+                )
+        return CheckResult.of(self.name, len(succeeded), violations)
 
 
-def _purchase_calls(ops: list[Op]) -> dict[str, dict[str | None, list[int]]]:
-    """Per user: the purchase calls (op indexes) per client key (None: no key),
-    leaving out those refused with a 4xx."""
-    refused = {(op.worker, op.process) for op in ops if op.type == "fail"}
-    calls: dict[str, dict[str | None, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for op in ops:
-        if op.type != "invoke" or op.f != "purchase" or op.user is None:
-            continue
-        if (op.worker, op.process) in refused:
-            continue
-        key = op.args.get("clientIdempotencyKey")
-        calls[op.user][key if isinstance(key, str) and key else None].append(op.index)
-    return calls
+def one_charge_per_key(ops: list[Op], stripe: StripeState) -> CheckResult:
+    return fold_all(ChargesPerKey(), ops, replace(empty_observation(), stripe=stripe))
 
 
 def diagnose(pi: str, db: DbState, stripe: StripeState) -> tuple[str, dict[str, Any]]:

@@ -17,8 +17,10 @@ from rich.console import Console
 from harness.emulator.defaults import DEFAULT_WEBHOOK_SECRET
 from harness.errors import SetupError, TokenproofError, UsageError
 from harness.provisioning import PostgresSettings
+from harness.verdict import EXIT_CODES
 
-EXIT_OK, EXIT_VIOLATIONS, EXIT_SETUP = 0, 1, 2
+# The verdict is the exit code (harness.verdict); a setup failure exits as `error`.
+EXIT_OK, EXIT_VIOLATIONS, EXIT_SETUP = EXIT_CODES["pass"], EXIT_CODES["fail"], EXIT_CODES["error"]
 
 err = Console(stderr=True, highlight=False)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -184,7 +186,7 @@ class ScenarioLines:
         if not self.live:
             self.console.print(f"[dim]running[/] {item.id} ...", end="")
             return
-        from harness.load_progress import ProgressTicker
+        from harness.load.progress import ProgressTicker
 
         self._status = self.console.status(f"running {item.id} ...")
         self._status.start()
@@ -216,7 +218,8 @@ def live_lines() -> Iterator[Callable[[str], None]]:
     """Progress of long work: in a terminal one live line, updated in place;
     elsewhere (CI logs) a plain line each time."""
     if not err.is_terminal:
-        yield lambda text: err.print(f"[dim]{text}[/]", highlight=False)
+        # soft_wrap: a line longer than the console is a long line in the log, never two.
+        yield lambda text: err.print(f"[dim]{text}[/]", highlight=False, soft_wrap=True)
         return
     from rich.live import Live
     from rich.text import Text

@@ -12,6 +12,7 @@ from harness.cli import common
 from harness.cli.app import main
 from harness.cli.common import err
 from harness.errors import UsageError
+from harness.verdict import EXIT_CODES
 
 if TYPE_CHECKING:
     from harness.selftest import Cell
@@ -93,8 +94,9 @@ def selftest(
             report_dir.mkdir(parents=True, exist_ok=True)
             (report_dir / "selftest.json").write_text(json.dumps(report.to_json(), indent=2))
             (report_dir / "matrix.md").write_text(report.markdown())
-        err.print("selftest: " + ("[green]pass[/]" if report.ok else "[red]fail[/]"))
-        return common.EXIT_OK if report.ok else common.EXIT_VIOLATIONS
+        colour = {"pass": "green", "fail": "red", "error": "yellow"}[report.verdict]
+        err.print(f"selftest: [{colour}]{report.verdict}[/]")
+        return EXIT_CODES[report.verdict]
 
     common.run_command(body)
 

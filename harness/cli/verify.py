@@ -12,6 +12,7 @@ from harness.cli import common
 from harness.cli.app import main
 from harness.cli.common import err
 from harness.errors import UsageError
+from harness.verdict import EXIT_CODES
 
 if TYPE_CHECKING:
     from harness.report import RunReport
@@ -148,8 +149,7 @@ def _publish(report: RunReport, report_dir: Path | None, as_json: bool) -> int:
         err.print(f"reports written to {report_dir}")
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, default=str))
-    exits = {"pass": common.EXIT_OK, "fail": common.EXIT_VIOLATIONS, "error": common.EXIT_SETUP}
-    return exits[report.verdict]
+    return EXIT_CODES[report.verdict]
 
 
 @main.command("config")

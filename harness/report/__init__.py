@@ -11,7 +11,8 @@ from harness.history import History
 from harness.report.html import html_report
 from harness.report.junit import junit
 from harness.report.plots import balance_points
-from harness.report.summary import RunReport, Verdict, print_table
+from harness.report.summary import RunReport, print_table
+from harness.verdict import Verdict
 
 __all__ = [
     "RunReport",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import statistics
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -15,8 +15,8 @@ from harness.contract import citation
 from harness.problems import Problem, group
 from harness.reproduce import reproduce_command
 from harness.runner import ScenarioReport
+from harness.verdict import Verdict, worst
 
-Verdict = Literal["pass", "fail", "error"]
 SLOWEST = 5  # intents named in the settle-lag line
 
 
@@ -33,10 +33,7 @@ class RunReport:
         """`fail` if any scenario found a violation, whatever else could not run
         (a finding must never hide behind an error); `error` only when nothing
         failed and something could not run."""
-        statuses = {s.status for s in self.scenarios}
-        if "fail" in statuses:
-            return "fail"
-        return "error" if "error" in statuses else "pass"
+        return worst(s.status for s in self.scenarios)
 
     @property
     def could_not_run(self) -> list[ScenarioReport]:

@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 
 from harness import cache
-from harness.load import (
-    REMOTE_MASTER_PORT,
+from harness.load.report import MASTER_PORT, LoadSettings
+from harness.load.run import (
     _master_args,
     default_report_dir,
     exposure_warnings,
     is_loopback,
 )
-from harness.load_report import LoadSettings
 
 pytestmark = pytest.mark.unit
 
@@ -106,7 +105,7 @@ def test_a_master_beyond_loopback_is_warned_about_and_findable() -> None:
     (warning,) = exposure_warnings(settings)
     assert "--master-bind-host" in warning
     args = _master_args(settings)
-    assert args[args.index("--master-bind-port") + 1] == str(REMOTE_MASTER_PORT)
+    assert args[args.index("--master-bind-port") + 1] == str(MASTER_PORT)
     assert args[args.index("--master-host") + 1] == "127.0.0.1"  # local workers
     specific = _master_args(LoadSettings(processes=2, master_bind_host="10.1.2.3"))
     assert specific[specific.index("--master-host") + 1] == "10.1.2.3"
@@ -115,7 +114,7 @@ def test_a_master_beyond_loopback_is_warned_about_and_findable() -> None:
 def test_the_default_report_folder_starts_empty(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from harness.load import fresh_default_report_dir
+    from harness.load.run import fresh_default_report_dir
 
     monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path))
     first = fresh_default_report_dir("reference")

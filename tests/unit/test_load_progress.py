@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import cast
 
 from harness.emulator_client import EmulatorClient, EmulatorControlError
-from harness.load_progress import ProgressTicker, read_progress
+from harness.load.progress import LoadProgress, ProgressTicker, read_progress
 
 HEADER = (
     "Timestamp,User Count,Type,Name,Requests/s,Failures/s,Total Request Count,Total Failure Count"
@@ -40,14 +40,36 @@ def test_the_last_aggregated_row_and_the_backlog_make_the_line(tmp_path: Path) -
     assert (progress.users, progress.requests, progress.failures) == (20, 170, 3)
     assert progress.webhook_backlog == 5
     assert progress.line() == (
-        "  10/60 s  20 users    120.5 req/s  170 requests  3 failures  webhook backlog 5"
+        "10/60 s · 120 req/s · 3 failed · 20 users · backlog 5 · 0 ops checked"
     )
+
+
+def test_the_line_fits_any_width_dropping_the_least_important_figures() -> None:
+    progress = LoadProgress(
+        3725, 5400, 1000, 4321.5, 9_000_000, 12, 1234, checked=8_999_000, workers=16, violations=3
+    )
+    wide = progress.line(200)
+    assert wide.split(" · ") == [
+        "3725/5400 s",
+        "4322 req/s",
+        "3 violations",
+        "12 failed",
+        "1000 users",
+        "backlog 1234",
+        "8999000 ops checked",
+        "16 workers",
+    ]
+    for width in (80, 60, 40, 20, 12):
+        line = progress.line(width)
+        assert len(line) <= width and "\n" not in line
+        assert wide.startswith(line)
+    assert "violations" in progress.line(40)  # a finding outranks the rest
 
 
 def test_nothing_written_yet_and_no_emulator_still_make_a_line(tmp_path: Path) -> None:
     progress = read_progress(tmp_path / "missing.csv", 5, 60, _emulator(None))
     assert progress.requests == 0 and progress.webhook_backlog is None
-    assert progress.line().endswith("webhook backlog ?")
+    assert "backlog ?" in progress.line()
 
 
 def test_the_ticker_reports_until_stopped() -> None:

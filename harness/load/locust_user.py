@@ -1,108 +1,90 @@
 """Locust load for tokenproof: fans purchase (card and 3-D Secure), tip, pay call
 minutes, read their balance and sometimes retry with the same key.
 
-Started by `tokenproof load`, which creates the users, writes the run's
-configuration (TOKENPROOF_LOAD names the file) and, after the run, checks every
-invariant on the recorded ops and the final state. This file only drives HTTP
-and records ops: it imports nothing that runs asyncio, because Locust patches
-the standard library with gevent.
+`tokenproof load` starts the master with this file; it creates the users,
+writes the run's configuration (TOKENPROOF_LOAD names the file) and checks the
+ops as they arrive and once settled. Workers, here or on other machines
+(`tokenproof load-worker`, or `locust --worker -f "$(tokenproof locustfile)"`),
+get that configuration from the master and send their ops back to it over
+Locust's messages (`harness.load.channel`). This file only drives HTTP and
+records ops: it imports nothing that runs asyncio, because Locust patches the
+standard library with gevent.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import random
-import threading
 import time
 from typing import Any
 
 import jwt
 from locust import FastHttpUser, between, events, task
 
-# The one rule for outcomes (harness.history imports nothing that runs asyncio).
-from harness.history import classify
+from harness.load.channel import (
+    CONFIG_OPTION,
+    FLUSH,
+    Collector,
+    Recorder,
+    is_worker,
+    run_config,
+)
 
-_CONFIG: dict[str, Any] = {}
 _RECORDER: Recorder | None = None
+_COLLECTOR: Collector | None = None
 
 
-def config() -> dict[str, Any]:
-    if not _CONFIG:
-        path = os.environ.get("TOKENPROOF_LOAD")
-        if not path:
-            raise RuntimeError("run this through `tokenproof load` (TOKENPROOF_LOAD is unset)")
-        with open(path, encoding="utf-8") as f:
-            _CONFIG.update(json.load(f))
-    return _CONFIG
-
-
-class Recorder:
-    """Ops as the harness's history records them (invoke, then ok / fail / info),
-    one JSONL file per process."""
-
-    def __init__(self, directory: str, started: float) -> None:
-        self.started = started
-        self.pid = os.getpid()
-        self._ids = itertools.count()
-        self._lock = threading.Lock()
-        self._file = open(  # noqa: SIM115 - closed at test stop
-            os.path.join(directory, f"history-{self.pid}.jsonl"), "a", encoding="utf-8"
+@events.init.add_listener  # type: ignore[untyped-decorator]
+def _init(environment: Any, **kwargs: Any) -> None:
+    global _COLLECTOR
+    if is_worker(environment):
+        environment.runner.register_message(FLUSH, _flush_requested, concurrent=True)
+        return
+    path = os.environ.get("TOKENPROOF_LOAD")
+    if not path:
+        raise RuntimeError(
+            "TOKENPROOF_LOAD is unset: the master is started by `tokenproof load`, "
+            "which writes the run's configuration; start workers with "
+            "`tokenproof load-worker --master-host ADDR`"
         )
-
-    def _write(self, record: dict[str, Any]) -> None:
-        with self._lock:
-            self._file.write(json.dumps(record) + "\n")
-
-    def invoke(self, worker: str, f: str, user: str | None, args: dict[str, Any]) -> dict[str, Any]:
-        record = {
-            "index": 0,
-            "process": self.pid * 10_000_000 + next(self._ids),
-            "type": "invoke",
-            "worker": worker,
-            "f": f,
-            "user": user,
-            "args": args,
-            "time_s": round(time.time() - self.started, 6),
-            "status": None,
-            "body": None,
-            "error": None,
-        }
-        self._write(record)
-        return record
-
-    def complete(
-        self, invoke: dict[str, Any], status: int | None, body: Any, error: str | None
-    ) -> None:
-        self._write(
-            {
-                **invoke,
-                "type": classify(status or None),
-                "status": status or None,
-                "body": body,
-                "error": error,
-                "time_s": round(time.time() - self.started, 6),
-            }
-        )
-
-    def close(self) -> None:
-        with self._lock:
-            self._file.close()
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    # Locust sends custom options to every worker in its spawn message.
+    vars(environment.parsed_options)[CONFIG_OPTION] = config
+    _COLLECTOR = Collector(environment, config)
 
 
-@events.test_start.add_listener  # type: ignore[untyped-decorator]
-def _start(environment: Any, **kwargs: Any) -> None:
+def _recorder(environment: Any) -> Recorder:
     global _RECORDER
-    cfg = config()
     if _RECORDER is None:
-        _RECORDER = Recorder(cfg["history_dir"], cfg["started"])
+        _RECORDER = Recorder(environment, float(run_config(environment)["started"]))
+    return _RECORDER
+
+
+def _flush_requested(environment: Any, msg: Any, **kwargs: Any) -> None:
+    """The master is finishing: stop the users, send the last ops and `done`."""
+    environment.runner.stop()  # fires test_stop, which sends them
+    if _RECORDER is not None:
+        _RECORDER.done()
 
 
 @events.test_stop.add_listener  # type: ignore[untyped-decorator]
 def _stop(environment: Any, **kwargs: Any) -> None:
     if _RECORDER is not None:
-        _RECORDER.close()
+        _RECORDER.done()
+    if _COLLECTOR is not None:
+        _COLLECTOR.finish()
+
+
+@events.quitting.add_listener  # type: ignore[untyped-decorator]
+def _quitting(environment: Any, **kwargs: Any) -> None:
+    # On SIGTERM Locust fires `quitting` before it stops the runner: stop it
+    # here, so the last ops are sent and collected before the file closes
+    # (a runner that never started fires no test_stop: close the file anyway).
+    environment.runner.stop()
+    if _COLLECTOR is not None:
+        _COLLECTOR.finish()
 
 
 class Fan(FastHttpUser):
@@ -111,8 +93,11 @@ class Fan(FastHttpUser):
     connection_timeout = 10.0
 
     def on_start(self) -> None:
-        cfg = config()
-        self.rng = random.Random()
+        cfg = run_config(self.environment)
+        self.recorder = _recorder(self.environment)
+        # The run's seed (in load.json), then a stream of its own per worker and user.
+        self.rng = random.Random(f"{cfg['seed']}-{self.recorder.prefix}-{id(self)}")
+        self.emulator_url = cfg["emulator_url"]
         self.me = self.rng.choice(cfg["fans"])
         self.creators = cfg["creators"]
         self.token = jwt.encode(
@@ -122,8 +107,7 @@ class Fan(FastHttpUser):
         self.last_keyed: tuple[str, str, dict[str, Any]] | None = None
 
     def _send(self, f: str, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
-        assert _RECORDER is not None
-        invoke = _RECORDER.invoke(self.name_, f, self.me, body or {})
+        invoke = self.recorder.invoke(self.name_, f, self.me, body or {})
         headers = {"Authorization": f"Bearer {self.token}"}
         with self.client.request(
             method, path, json=body, headers=headers, name=f, catch_response=True
@@ -134,7 +118,7 @@ class Fan(FastHttpUser):
             except Exception:
                 parsed = response.text
             error = None if status else str(response.error)
-            _RECORDER.complete(invoke, status, parsed, error)
+            self.recorder.complete(invoke, status, parsed, error)
             if status is not None and status < 500:
                 response.success()  # 4xx is the contract's refusal, not a load failure
             else:
@@ -192,7 +176,7 @@ class Fan(FastHttpUser):
             action = "abandon" if self.rng.random() < 0.25 else "authenticate"
             # The customer's side of 3-D Secure, at the emulator.
             self.client.post(
-                f"{config()['emulator_url']}/_control/payment_intents/{intent}/{action}",
+                f"{self.emulator_url}/_control/payment_intents/{intent}/{action}",
                 name="3ds-customer",
             )
 

@@ -25,14 +25,31 @@ class LoadProgress:
     requests: int = 0
     failures: int = 0
     webhook_backlog: int | None = None
+    checked: int = 0  # ops tokenproof has read and checked so far
+    workers: int | None = None  # Locust workers heard from (None: no workers)
+    violations: int = 0  # found during the run
 
-    def line(self) -> str:
+    def line(self, width: int = 80) -> str:
+        """One line of at most `width` characters: the figures in order of
+        importance, as many as fit (a CI log must not wrap it)."""
         backlog = "?" if self.webhook_backlog is None else str(self.webhook_backlog)
-        return (
-            f"{self.elapsed_s:4.0f}/{self.duration_s} s  {self.users} users  "
-            f"{self.requests_per_s:7.1f} req/s  {self.requests} requests  "
-            f"{self.failures} failures  webhook backlog {backlog}"
-        )
+        parts = [
+            f"{self.elapsed_s:.0f}/{self.duration_s} s",
+            f"{self.requests_per_s:.0f} req/s",
+            f"{self.violations} violations" if self.violations else "",
+            f"{self.failures} failed",
+            f"{self.users} users",
+            f"backlog {backlog}",
+            f"{self.checked} ops checked",
+            "" if self.workers is None else f"{self.workers} workers",
+        ]
+        line = ""
+        for part in filter(None, parts):
+            candidate = f"{line} · {part}" if line else part
+            if len(candidate) > width:
+                break
+            line = candidate
+        return line[:width]
 
 
 def latest_aggregate(history_csv: Path) -> dict[str, str] | None:
@@ -46,7 +63,10 @@ def latest_aggregate(history_csv: Path) -> dict[str, str] | None:
 
 
 def read_progress(
-    history_csv: Path, elapsed_s: float, duration_s: int, emulator: EmulatorClient
+    history_csv: Path,
+    elapsed_s: float,
+    duration_s: int,
+    emulator: EmulatorClient,
 ) -> LoadProgress:
     row = latest_aggregate(history_csv) or {}
 
