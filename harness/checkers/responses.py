@@ -9,7 +9,15 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
-from harness.checkers.fold import Capped, InFlight, OpFold, OpsAt, fold_all, op_json
+from harness.checkers.fold import (
+    KEPT_VIOLATIONS,
+    Capped,
+    InFlight,
+    OpFold,
+    OpsAt,
+    fold_all,
+    op_json,
+)
 from harness.checkers.result import CheckResult, Violation
 from harness.history import Op
 from harness.state import DbState, Observation, StripeState, empty_observation
@@ -181,9 +189,13 @@ class PurchasesMatchAnswers(OpFold):
             for pi, i in self.declined
             if pi in intents and intents[pi]["status"] == "succeeded"
         ]
-        ops = ops_at([i for i, _, _ in found])
-        violations = []
-        for index, invariant, pi in sorted(found):
+        found.sort()
+        kept = {name: Capped(name) for name in ("purchase-answer-real", "decline-charged-nothing")}
+        shown = [
+            i for name in kept for i in [j for j, n, _ in found if n == name][:KEPT_VIOLATIONS]
+        ]
+        ops = ops_at(shown)  # only the ops a kept violation shows: one pass at most
+        for index, invariant, pi in found:
             op = ops.get(index)
             user = op.user if op is not None else "?"
             message = (
@@ -191,7 +203,8 @@ class PurchasesMatchAnswers(OpFold):
                 if invariant == "purchase-answer-real"
                 else f"purchase by {user} answered 402 but {pi} succeeded"
             )
-            violations.append(Violation(invariant, message, {"op": op_json(op, index)}))
+            kept[invariant].add(Violation(invariant, message, {"op": op_json(op, index)}))
+        violations = [v for capped in kept.values() for v in capped.all("purchase answers")]
         return CheckResult.of(self.name, self.checked, violations)
 
 

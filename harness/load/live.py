@@ -4,6 +4,8 @@ What the contract says holds in every committed state is read from the
 database during the run:
 
 - no balance is negative, at any read;
+- no two `creator_earnings` rows share a source (written with the tip or call
+  they record, in its one transaction);
 - the ledger explains the balance of every user no credit can be half-way for.
   Tips and call minutes move tokens in one transaction (the contract says so),
   so any snapshot shows them whole. A purchase is credited by the webhook,
@@ -42,6 +44,12 @@ SELECT b.user_id, b.balance,
 FROM token_balances b
 WHERE b.user_id = ANY($1::text[])
 """
+SHARED_SOURCES_SQL = """
+SELECT earning_type, source_id, count(*) AS rows FROM creator_earnings
+WHERE creator_id = ANY($1::text[])
+GROUP BY earning_type, source_id HAVING count(*) > 1
+LIMIT 20
+"""
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class LiveChecks:
     _held: list[Snapshot] = field(default_factory=list)
     _negative_users: set[str] = field(default_factory=set)
     _ledger_users: set[str] = field(default_factory=set)
+    _shared_sources: set[tuple[str, str]] = field(default_factory=set)
     _next_negatives: float = 0.0
     _next_ledger: float = LEDGER_EVERY_S
 
@@ -83,6 +92,8 @@ class LiveChecks:
                 if int(r["balance"]) != int(r["ledger"])
             )
             self._held.append(Snapshot(now, after, gaps))
+            for row in await conn.fetch(SHARED_SOURCES_SQL, list(self.users)):
+                self._shared_source(row["earning_type"], row["source_id"], int(row["rows"]), after)
         self.judge(tally.buyers, ops_read_at)
 
     def judge(self, buyers: Collection[str], ops_read_at: float) -> None:
@@ -122,6 +133,24 @@ class LiveChecks:
                 f"{user} had balance {balance} {after:.0f} s into the load",
                 {
                     "balance_row": {"user_id": user, "balance": balance},
+                    "during_load_s": round(after, 1),
+                },
+            )
+        )
+
+    def _shared_source(self, kind: str, source: str, rows: int, after: float) -> None:
+        if (kind, source) in self._shared_sources:
+            return
+        self._shared_sources.add((kind, source))
+        self.violations.append(
+            Violation(
+                "unique-earning-source",
+                f"{rows} creator_earnings rows share ({kind}, {source}), "
+                f"{after:.0f} s into the load",
+                {
+                    "earning_type": kind,
+                    "source_id": source,
+                    "count": rows,
                     "during_load_s": round(after, 1),
                 },
             )

@@ -357,8 +357,10 @@ def test_load_run_on_the_reference_passes(tmp_path: Path) -> None:
     page = (tmp_path / "report.html").read_text()
     assert '<header class="verdict pass">' in page and '<svg class="chart"' in page
     # A progress line every 5 s while Locust runs (stderr is no terminal here).
-    progress = [line for line in result.stderr.splitlines() if "webhook backlog" in line]
-    assert progress and progress[-1].lstrip().startswith(("5/8 s", "10/8 s")), progress
+    progress = [line for line in result.stderr.splitlines() if "ops checked" in line]
+    assert progress and progress[-1].startswith(("5/8 s", "10/8 s")), progress
+    assert all(len(line) <= 80 for line in progress)  # never wrapped in a CI log
+    assert report["outcomes"]["ok"] > 0 and report["workers"][0]["worker"] == "local"
 
 
 def test_load_run_catches_lost_update(tmp_path: Path) -> None:
@@ -377,13 +379,42 @@ def test_load_run_catches_lost_update(tmp_path: Path) -> None:
     assert "ledger-explains-balance" in {v["invariant"] for v in report["violations"]}
 
 
+def test_load_stops_at_the_first_violation_when_asked(tmp_path: Path) -> None:
+    result, report = _load(
+        tmp_path,
+        "--users",
+        "30",
+        "--spawn-rate",
+        "30",
+        "--duration",
+        "2m",
+        "--stop-on-violation",
+        "--target",
+        "reference:clock-source-id",
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert report["stopped_early"].startswith("stopped at the first violation")
+    assert report["duration_s"] < 60  # not the two minutes asked for
+    # Two tips in one clock tick share an earning source: the unique index
+    # answers the second with a 5xx, seen in the op stream as it arrives.
+    assert "no-5xx" in {v["invariant"] for v in report["violations"]}
+
+
+def test_load_refuses_a_duration_in_no_known_form(tmp_path: Path) -> None:
+    result, _ = _load(tmp_path, "--duration", "5 minutes")
+    assert result.returncode == 2
+    assert "10s, 5m, 1h30m" in result.stderr
+
+
 def test_load_master_and_two_workers_give_one_verdict(tmp_path: Path) -> None:
     result, report = _load(
         tmp_path, "--users", "20", "--spawn-rate", "20", "--duration", "8", "--processes", "2"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert report["verdict"] == "pass"
-    assert report["recording_processes"] == 2  # both workers sent requests
+    counted = [w["requests"] for w in report["workers"]]
+    assert len(counted) == 2 and min(counted) > 0  # both workers sent requests
+    assert sum(counted) == report["requests"]
 
 
 def test_sigterm_during_the_model_suite_stops_everything() -> None:
