@@ -39,13 +39,17 @@ class EmulatorClient:
             raise EmulatorControlError(f"{method} /_control{path}: {response.text}")
         return response.json()
 
-    def state(self, *, metadata_prefix: tuple[str, str] | None = None) -> dict[str, Any]:
+    def state(
+        self, *, metadata_prefix: tuple[str, str] | None = None, compact: bool = False
+    ) -> dict[str, Any]:
         """The emulator's state; with `metadata_prefix=(key, prefix)`, only the intents
-        whose metadata[key] starts with prefix and what belongs to them."""
-        path = "/state"
+        whose metadata[key] starts with prefix and what belongs to them; `compact`:
+        only what a verdict reads (a long load run's final state)."""
+        query: dict[str, str] = {"compact": "1"} if compact else {}
         if metadata_prefix is not None:
             key, prefix = metadata_prefix
-            path += "?" + urlencode({"metadata_key": key, "metadata_prefix": prefix})
+            query.update({"metadata_key": key, "metadata_prefix": prefix})
+        path = "/state" + ("?" + urlencode(query) if query else "")
         result: dict[str, Any] = self._call("GET", path)
         return result
 

@@ -20,16 +20,23 @@ async def observe(
     ops: list[Op],
     *,
     metadata_prefix: str | None = None,
+    compact: bool = False,
+    server_errors: bool = False,
 ) -> Observation:
     """`metadata_prefix`: ask the emulator only for intents whose `userId` starts
-    with it (a long run would otherwise copy its whole history every time)."""
+    with it (a long run would otherwise copy its whole history every time).
+    `compact`: sums instead of every transfer row, and only what a verdict reads
+    from the emulator (a long load run, whose ops are not in `ops`).
+    `server_errors`: some answer was a 5xx even if `ops` does not show it."""
     chosen = frozenset(users)
-    db = await read_db(target.database_url, chosen)
+    db = await read_db(target.database_url, chosen, compact=compact)
     scope = ("userId", metadata_prefix) if metadata_prefix is not None else None
-    snapshot = await asyncio.to_thread(target.emulator.state, metadata_prefix=scope)
+    snapshot = await asyncio.to_thread(
+        target.emulator.state, metadata_prefix=scope, compact=compact
+    )
     db, stripe_state = scoped(db, StripeState.from_snapshot(snapshot), chosen)
     # Read only when a 5xx could carry them: a load run's log can be long.
-    errors = any(op.status is not None and op.status >= 500 for op in ops)
+    errors = server_errors or any(op.status is not None and op.status >= 500 for op in ops)
     logged = logged_errors(target.server_log) if errors and target.server_log else ()
     # Stripe's own error messages, as the emulator answered them, are internal too.
     stripe_said = (r.get("error_message", "") for r in stripe_state.requests) if errors else ()

@@ -40,21 +40,39 @@ async def settle(
     *,
     release: bool = True,
     deliveries_within: float = DELIVERIES_WITHIN_S,
+    compact: bool = False,
+    server_errors: bool = False,
 ) -> Observation:
     """Release held deliveries (unless `release=False`), wait for Stripe's
-    deliveries and retries to finish, then `converge`."""
+    deliveries and retries to finish, then `converge`. `compact` and
+    `server_errors`: as for `observe` (a load run)."""
     if release:
         await asyncio.to_thread(target.emulator.release)
     await asyncio.to_thread(target.emulator.wait_settled, deliveries_within)
-    return await converge(target, users, ops)
+    return await converge(target, users, ops, compact=compact, server_errors=server_errors)
 
 
-async def converge(target: Target, users: Collection[str], ops: list[Op]) -> Observation:
+async def converge(
+    target: Target,
+    users: Collection[str],
+    ops: list[Op],
+    *,
+    compact: bool = False,
+    server_errors: bool = False,
+) -> Observation:
     """Read until converged or the target's settle deadline; the last read, with
     how it got there (`Observation.settling`)."""
     # Only these users' intents from the emulator: its whole history grows all run.
     prefix = _common_prefix(users)
-    read = functools.partial(observe, target, users, ops, metadata_prefix=prefix)
+    read = functools.partial(
+        observe,
+        target,
+        users,
+        ops,
+        metadata_prefix=prefix,
+        compact=compact,
+        server_errors=server_errors,
+    )
     return await poll(read, target.settle, scope=prefix)
 
 

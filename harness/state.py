@@ -24,6 +24,9 @@ class LedgerRow:
     related_user_id: str | None
     amount_usd: Decimal | None
     created_at: float | None = None  # epoch seconds (the database's clock)
+    # More than 1: the completed tip or call rows of one user, kind and direction,
+    # summed in the database (a long load run's compact read); `id` is the last.
+    rows: int = 1
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,10 @@ class Earning:
     tokens_earned: int
     usd_value: Decimal
     fan_id: str | None
+    # `summed`: a creator's earnings of one type whose sources are all unique,
+    # `rows` of them, summed in the database (a long load run's compact read).
+    rows: int = 1
+    summed: bool = False
 
 
 @dataclass(frozen=True)

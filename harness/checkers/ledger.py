@@ -75,7 +75,8 @@ def transfers(db: DbState) -> CheckResult:
                 {"debited": debits, "credited": credits},
             )
         )
-    sources = Counter((e.earning_type, e.source_id) for e in db.earnings)
+    # A summed entry holds only sources the database found unique.
+    sources = Counter((e.earning_type, e.source_id) for e in db.earnings if not e.summed)
     violations += [
         Violation(
             "unique-earning-source",
@@ -86,7 +87,7 @@ def transfers(db: DbState) -> CheckResult:
         if count > 1
     ]
     violations += _creator_totals(db, moved)
-    return CheckResult.of("transfers", len(moved), violations)
+    return CheckResult.of("transfers", sum(r.rows for r in moved), violations)
 
 
 def _creator_totals(db: DbState, moved: list[LedgerRow]) -> list[Violation]:
@@ -96,8 +97,10 @@ def _creator_totals(db: DbState, moved: list[LedgerRow]) -> list[Violation]:
     for r in moved:
         if r.tokens > 0:
             received[r.user_id] += r.tokens
-            credit_rows[r.user_id] += 1
-    earned_rows = Counter(e.creator_id for e in db.earnings)
+            credit_rows[r.user_id] += r.rows
+    earned_rows: Counter[str] = Counter()
+    for e in db.earnings:
+        earned_rows[e.creator_id] += e.rows
     earned_tokens: dict[str, int] = defaultdict(int)
     for e in db.earnings:
         earned_tokens[e.creator_id] += e.tokens_earned

@@ -146,13 +146,9 @@ def load(
     Over several machines: here `--expect-workers N --master-bind-host ADDR`,
     there `tokenproof load-worker --master-host ADDR` (docs/load.md).
     """
+    from harness.load.process import exposure_warnings
     from harness.load.report import LoadSettings
-    from harness.load.run import (
-        check_settings,
-        exposure_warnings,
-        fresh_default_report_dir,
-        run_load,
-    )
+    from harness.load.run import check_settings, fresh_default_report_dir, run_load
     from harness.targets import TargetSpec, open_target
 
     def body() -> int:
@@ -238,7 +234,7 @@ def load_worker(master_host: str, master_port: int, processes: int) -> None:
     and sends its requests back to it over Locust's messages: nothing is shared
     on disk. It runs until the master ends the run.
     """
-    from harness.load.run import run_worker
+    from harness.load.process import run_worker
 
     def body() -> int:
         err.print(f"load-worker: connecting to the master at {master_host}:{master_port}")
@@ -255,6 +251,6 @@ def locustfile() -> None:
     workers themselves: `locust --worker -f "$(tokenproof locustfile)"
     --master-host ADDR` (the master is `tokenproof load --expect-workers N`,
     which hands the workers the run's configuration; see docs/load.md)."""
-    from harness.load.run import LOCUSTFILE
+    from harness.load.process import LOCUSTFILE
 
     click.echo(str(LOCUSTFILE))

@@ -104,7 +104,11 @@ async def state(request: Request, emulator: Emulator) -> Any:
     prefix = request.query_params.get("metadata_prefix")
     if (key is None) != (prefix is None):
         raise ControlError("give metadata_key and metadata_prefix together, or neither")
-    return emulator.snapshot(None if key is None or prefix is None else (key, prefix))
+    compact = request.query_params.get("compact", "0")
+    if compact not in ("0", "1"):
+        raise ControlError(f"compact is 0 or 1, not {compact!r}")
+    scope = None if key is None or prefix is None else (key, prefix)
+    return emulator.snapshot(scope, compact=compact == "1")
 
 
 async def reset(request: Request, emulator: Emulator) -> Any:

@@ -8,6 +8,7 @@ PaymentIntent state machine is in `intents.py`, charges and refunds in `money.py
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any
 
@@ -276,11 +277,21 @@ class Emulator:
 
     # -- inspection ----------------------------------------------------------------------------
 
-    def snapshot(self, metadata_prefix: tuple[str, str] | None = None) -> dict[str, Any]:
+    def snapshot(
+        self, metadata_prefix: tuple[str, str] | None = None, *, compact: bool = False
+    ) -> dict[str, Any]:
         """Everything, or with `metadata_prefix=(key, prefix)` only the intents whose
         metadata[key] starts with prefix and what belongs to them (charges, refunds,
         events, their deliveries, requests and idempotency keys): a caller watching
-        its own users need not copy a long run's whole history on every look."""
+        its own users need not copy a long run's whole history on every look.
+
+        `compact`: only what a verdict reads, for a long run's many intents:
+        each intent's id, status, amount, currency and metadata; each event's id,
+        type and object reference; the deliveries the service acknowledged (a
+        genuine signature answered 2xx: what settling and the diagnosis read); and
+        the requests that were answered with an error (their message)."""
+        if compact:
+            return self._compact(metadata_prefix)
         intent_list = self.intents.values()
         charges, refunds = self.charges.values(), self.refunds.values()
         events, attempts, requests = self.events.values(), self.dispatcher.attempts, self.requests
@@ -315,6 +326,47 @@ class Emulator:
             "requests": list(requests),
             "deliveries_in_progress": self.dispatcher.in_progress,
         }
+
+    def _compact(self, metadata_prefix: tuple[str, str] | None) -> dict[str, Any]:
+        intent_list: Iterable[PaymentIntent] = self.intents.values()
+        if metadata_prefix is not None:
+            key, prefix = metadata_prefix
+            intent_list = [
+                i for i in intent_list if str(i.metadata.get(key, "")).startswith(prefix)
+            ]
+        brief = [
+            {
+                "id": i.id,
+                "status": i.status,
+                "amount": i.amount,
+                "currency": i.currency,
+                "metadata": dict(i.metadata),
+            }
+            for i in intent_list
+        ]
+        ids = {i["id"] for i in brief}
+        events = [e for e in self.events.values() if e.intent_id in ids]
+        event_ids = {e.id for e in events}
+        return {
+            "intents": brief,
+            "events": [_event_reference(e.to_json()) for e in events],
+            "deliveries": [
+                a.to_json()
+                for a in self.dispatcher.attempts
+                if a.accepted and a.signature == "valid" and a.event_id in event_ids
+            ],
+            "requests": [
+                r for r in self.requests if r.get("intent_id") in ids and r.get("error_message")
+            ],
+            "deliveries_in_progress": self.dispatcher.in_progress,
+        }
+
+
+def _event_reference(event: dict[str, Any]) -> dict[str, Any]:
+    """An event without its payload's copy of the object: what it is about."""
+    obj = event["data"]["object"]
+    kept = {k: obj[k] for k in ("id", "object", "payment_intent") if k in obj}
+    return {"id": event["id"], "type": event["type"], "data": {"object": kept}}
 
 
 def _type_matches(pattern: str, event_type: str) -> bool:

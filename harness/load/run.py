@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import ipaddress
 import json
 import os
 import secrets
@@ -31,7 +30,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import fields, replace
@@ -42,21 +40,18 @@ import asyncpg
 
 from harness.cache import cache_dir, slug
 from harness.checkers import CheckResult, Checks
-from harness.errors import SetupError, UsageError
+from harness.errors import UsageError
 from harness.load.live import LiveChecks
+from harness.load.process import LOCUSTFILE, LoadFailed, master_args, run_group
 from harness.load.progress import PROGRESS_EVERY_S, LoadProgress, ProgressTicker, read_progress
-from harness.load.report import LOOPBACK, MASTER_PORT, LoadReport, LoadSettings, WorkerSummary
+from harness.load.report import LoadReport, LoadSettings, WorkerSummary
 from harness.load.stream import OpFile, Tally
-from harness.provisioning.local import free_port
-from harness.provisioning.processes import die_with_parent, end_group
 from harness.provisioning.workdirs import LOAD_PREFIX, OwnedDir
 from harness.report.load_page import write_load_html
 from harness.settle import settle
 from harness.targets import Target
 from harness.users import UserSpec, create_users
 
-# Packaged, so `tokenproof load` works from an installed wheel, not only a checkout.
-LOCUSTFILE = Path(__file__).resolve().parent / "locust_user.py"
 READ_EVERY_S = 1.0  # how often the op file is read and the live checks run
 CHAOS_RULES: list[dict[str, Any]] = [
     {"mode": "parallel", "event_type": "payment_intent.succeeded", "copies": 3, "probability": 0.2},
@@ -70,40 +65,6 @@ CHAOS_RULES: list[dict[str, Any]] = [
     {"mode": "drop_first", "event_type": "payment_intent.*", "probability": 0.2},
     {"mode": "forge", "event_type": "payment_intent.succeeded", "probability": 0.1},
 ]
-
-
-class LoadFailed(SetupError):
-    """Locust itself failed to run (the message carries its output)."""
-
-
-def is_loopback(host: str) -> bool:
-    """True only for an address that provably stays on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # "*", "0.0.0.0"'s spellings, host names: not provably local
-
-
-def exposure_warnings(settings: LoadSettings) -> list[str]:
-    """What the settings open beyond loopback, in words a user can act on."""
-    found = []
-    if not settings.headless and not is_loopback(settings.web_host):
-        found.append(
-            f"Locust's web UI will listen on {settings.web_host}:{settings.web_port}, "
-            "beyond loopback: anyone who reaches this machine there can start load "
-            "against the service and read its figures; drop --web-host to keep it on "
-            f"{LOOPBACK}"
-        )
-    if settings.distributed and not is_loopback(settings.master_bind_host):
-        port = settings.master_bind_port or MASTER_PORT
-        found.append(
-            f"the Locust master will listen on {settings.master_bind_host}:"
-            f"{port}, beyond loopback: any machine that reaches it there "
-            "can join as a worker; drop --master-bind-host unless workers run elsewhere"
-        )
-    return found
 
 
 def default_report_dir(target_label: str) -> Path:
@@ -223,7 +184,7 @@ class LoadSession:
                 open(self.out_dir / "locust.log", "w") as log,
                 ProgressTicker(tick, every_s=READ_EVERY_S),
             ):
-                returncode = _run_group(
+                returncode = run_group(
                     self.argv(), env, log, self.timeout_s(), on_start=self._started
                 )
         finally:
@@ -236,7 +197,18 @@ class LoadSession:
             raise LoadFailed(f"locust recorded no requests (exit {returncode}):\n{tail}")
         # Chaos rules delay deliveries, and a queue worker may still be crediting:
         # the verdict is judged on the converged state.
-        observation = asyncio.run(settle(self.target, self.users, [], deliveries_within=60))
+        # The ops are not held: the read is compact (sums, not every transfer
+        # row), and the database's log is read if any answer was a 5xx.
+        observation = asyncio.run(
+            settle(
+                self.target,
+                self.users,
+                [],
+                deliveries_within=60,
+                compact=True,
+                server_errors=self.tally.server_errors > 0,
+            )
+        )
         workers = self.workers()
         complete = not any(w.lost or w.late for w in workers) and not self.tally.unreadable
         observation = replace(observation, history_complete=complete)
@@ -294,7 +266,7 @@ class LoadSession:
         if s.headless:
             argv += ["--headless", "-t", f"{s.duration_s}s"]
         if s.processes > 1:
-            argv += ["--processes", str(s.processes), *_master_args(s)]
+            argv += ["--processes", str(s.processes), *master_args(s)]
         elif s.expect_workers:
             argv += [
                 "--master",
@@ -302,7 +274,7 @@ class LoadSession:
                 str(s.expect_workers),
                 "--expect-workers-max-wait",
                 str(s.expect_workers_within_s),
-                *_master_args(s)[:4],  # bind host and port: the workers connect to us
+                *master_args(s)[:4],  # bind host and port: the workers connect to us
             ]
         return argv
 
@@ -397,88 +369,6 @@ class LoadSession:
         """What the live reads found. If the database could not be read during
         the run, the settled checks still judge everything: not `unknown`."""
         return CheckResult.of("during_load", self.live.reads, self.live.violations)
-
-
-def _master_args(settings: LoadSettings) -> list[str]:
-    """Where the master listens and its local workers find it.
-
-    On loopback a free port (parallel runs must not fight over Locust's 5557)
-    unless one is given; elsewhere Locust's default port, which workers on
-    other machines assume.
-    """
-    bind = settings.master_bind_host
-    if settings.master_bind_port is not None:
-        port = settings.master_bind_port
-    else:
-        port = free_port() if is_loopback(bind) else MASTER_PORT
-    wildcard = bind in ("*", "0.0.0.0", "::", "")
-    connect = LOOPBACK if wildcard else bind
-    return [
-        "--master-bind-host",
-        bind,
-        "--master-bind-port",
-        str(port),
-        "--master-host",
-        connect,
-        "--master-port",
-        str(port),
-    ]
-
-
-def _run_group(
-    argv: list[str],
-    env: dict[str, str],
-    log: Any,
-    timeout: float | None,
-    *,
-    on_start: Callable[[subprocess.Popen[bytes]], None] = lambda _: None,
-) -> int:
-    """Run Locust in a session of its own and leave none of its processes behind.
-
-    `--processes` forks workers; killing only the master (what subprocess.run
-    does on a timeout or Ctrl-C) would orphan them, so on any way out we stop
-    the whole group. PDEATHSIG stops the master if we are killed outright.
-    """
-    on_main = threading.current_thread() is threading.main_thread()
-    process = subprocess.Popen(
-        argv,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=die_with_parent() if on_main else None,
-    )
-    on_start(process)
-    try:
-        try:
-            return process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise LoadFailed(f"locust did not stop within {timeout:g} s") from exc
-    finally:
-        end_group(process, grace_s=15.0)
-
-
-def run_worker(master_host: str, master_port: int, processes: int = 1) -> int:
-    """A Locust worker (or `processes` of them) for a master elsewhere, until the
-    master ends the run; Locust's exit code. Its output goes to this terminal."""
-    argv = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(LOCUSTFILE),
-        "--worker",
-        "--master-host",
-        master_host,
-        "--master-port",
-        str(master_port),
-        "--loglevel",
-        "WARNING",
-    ]
-    if processes > 1:
-        argv += ["--processes", str(processes)]
-    return _run_group(argv, dict(os.environ), None, None)
 
 
 async def _create(target: Target, fans: list[str], creators: list[str], grant: int) -> None:

@@ -496,3 +496,29 @@ def test_state_scope_needs_key_and_prefix(world: World) -> None:
         answer = http.get("/_control/state", params={"metadata_key": "userId"})
     assert answer.status_code == 400
     assert "metadata_prefix" in answer.json()["error"]
+
+
+def test_compact_state_holds_what_a_verdict_reads(world: World) -> None:
+    mine = world.create(payment_method="pm_card_visa", metadata={"userId": "run1-fan"})
+    world.create(payment_method="pm_card_visa", metadata={"userId": "run2-fan"})
+    world.control.wait_settled()
+    full = world.control.state(metadata_prefix=("userId", "run1-"))
+    compact = world.control.state(metadata_prefix=("userId", "run1-"), compact=True)
+    assert set(compact) == {"intents", "events", "deliveries", "requests", "deliveries_in_progress"}
+    (intent,) = compact["intents"]
+    assert intent == {k: full["intents"][0][k] for k in intent} and intent["id"] == mine.id
+    assert set(intent) == {"id", "status", "amount", "currency", "metadata"}
+    assert [e["id"] for e in compact["events"]] == [e["id"] for e in full["events"]]
+    assert all(set(e) == {"id", "type", "data"} for e in compact["events"])
+    acknowledged = [
+        d for d in full["deliveries"] if d["status"] == 200 and d["signature"] == "valid"
+    ]
+    assert compact["deliveries"] == acknowledged and acknowledged
+    assert compact["requests"] == []  # none was answered with an error
+
+
+def test_compact_is_0_or_1(world: World) -> None:
+    with httpx.Client(base_url=world.emulator.url) as http:
+        answer = http.get("/_control/state", params={"compact": "yes"})
+    assert answer.status_code == 400
+    assert "compact is 0 or 1" in answer.json()["error"]

@@ -8,13 +8,9 @@ from pathlib import Path
 import pytest
 
 from harness import cache
+from harness.load.process import exposure_warnings, is_loopback, master_args
 from harness.load.report import MASTER_PORT, LoadSettings
-from harness.load.run import (
-    _master_args,
-    default_report_dir,
-    exposure_warnings,
-    is_loopback,
-)
+from harness.load.run import default_report_dir
 
 pytestmark = pytest.mark.unit
 
@@ -89,7 +85,7 @@ def test_defaults_expose_nothing() -> None:
     settings = LoadSettings(headless=False, processes=4)
     assert settings.web_host == "127.0.0.1" and settings.master_bind_host == "127.0.0.1"
     assert exposure_warnings(settings) == []
-    args = _master_args(settings)
+    args = master_args(settings)
     assert args[args.index("--master-bind-host") + 1] == "127.0.0.1"
     assert args[args.index("--master-bind-port") + 1] == args[args.index("--master-port") + 1]
 
@@ -104,10 +100,10 @@ def test_a_master_beyond_loopback_is_warned_about_and_findable() -> None:
     settings = LoadSettings(processes=2, master_bind_host="*")
     (warning,) = exposure_warnings(settings)
     assert "--master-bind-host" in warning
-    args = _master_args(settings)
+    args = master_args(settings)
     assert args[args.index("--master-bind-port") + 1] == str(MASTER_PORT)
     assert args[args.index("--master-host") + 1] == "127.0.0.1"  # local workers
-    specific = _master_args(LoadSettings(processes=2, master_bind_host="10.1.2.3"))
+    specific = master_args(LoadSettings(processes=2, master_bind_host="10.1.2.3"))
     assert specific[specific.index("--master-host") + 1] == "10.1.2.3"
 
 
