@@ -22,6 +22,33 @@ SHARED_SOURCE = """(earning_type, source_id) IN (
     WHERE creator_id = ANY($1::text[]) GROUP BY 1, 2 HAVING count(*) > 1)"""
 
 
+COMPACT_LEDGER_SQL = f"""
+SELECT id, user_id, type, tokens, status, stripe_payment_intent_id, client_idempotency_key,
+       related_user_id, amount_usd, extract(epoch FROM created_at)::float8 AS created_at,
+       1 AS rows
+FROM token_transactions
+WHERE user_id = ANY($1::text[]) AND NOT ({SUMMED_TRANSFER})
+UNION ALL
+SELECT max(id), user_id, type, sum(tokens)::bigint, 'completed', NULL, NULL, NULL, NULL,
+       extract(epoch FROM max(created_at))::float8, count(*)
+FROM token_transactions
+WHERE user_id = ANY($1::text[]) AND {SUMMED_TRANSFER}
+GROUP BY user_id, type, sign(tokens)
+ORDER BY 1"""
+COMPACT_EARNINGS_SQL = f"""
+SELECT creator_id, earning_type, source_id, tokens_earned, usd_value, fan_id, 1 AS rows,
+       false AS summed
+FROM creator_earnings
+WHERE creator_id = ANY($1::text[]) AND {SHARED_SOURCE}
+UNION ALL
+SELECT creator_id, earning_type, count(*) || ' unique sources', sum(tokens_earned)::bigint,
+       sum(usd_value), NULL, count(*), true
+FROM creator_earnings
+WHERE creator_id = ANY($1::text[]) AND NOT {SHARED_SOURCE}
+GROUP BY creator_id, earning_type
+ORDER BY 1, 3"""
+
+
 async def read_db(
     dsn: str, users: Collection[str] | None = None, *, compact: bool = False
 ) -> DbState:
@@ -29,8 +56,8 @@ async def read_db(
     run reads after every step, and a deep run's database keeps growing);
     `compact` (with `users`): the sums the checkers need instead of every tip,
     call and earning row, so an hour's load is read in bounded memory."""
-    if compact and users is not None:
-        return await _read_compact(dsn, sorted(users))
+    if compact and users is None:
+        raise ValueError("a compact read names its users")
     where = "" if users is None else " WHERE {} = ANY($1::text[])"
     args: tuple[list[str], ...] = () if users is None else (sorted(users),)
     conn = await asyncpg.connect(dsn)
@@ -49,75 +76,27 @@ async def read_db(
                 + " ORDER BY user_id",
                 *args,
             )
-            ledger = await conn.fetch(
-                """SELECT id, user_id, type, tokens, status, stripe_payment_intent_id,
-                          client_idempotency_key, related_user_id, amount_usd,
-                          extract(epoch FROM created_at)::float8 AS created_at
-                   FROM token_transactions"""
-                + where.format("user_id")
-                + " ORDER BY id",
-                *args,
-            )
-            earnings = await conn.fetch(
-                """SELECT creator_id, earning_type, source_id, tokens_earned, usd_value, fan_id
-                   FROM creator_earnings"""
-                + where.format("creator_id")
-                + " ORDER BY creator_id, source_id",
-                *args,
-            )
-    finally:
-        await conn.close()
-    return DbState(
-        users=tuple(UserRow(**dict(r)) for r in user_rows),
-        balances=tuple(BalanceRow(**dict(r)) for r in balances),
-        ledger=tuple(LedgerRow(**dict(r)) for r in ledger),
-        earnings=tuple(Earning(**dict(r)) for r in earnings),
-    )
-
-
-async def _read_compact(dsn: str, users: list[str]) -> DbState:
-    conn = await asyncpg.connect(dsn)
-    try:
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            user_rows = await conn.fetch(
-                "SELECT supabase_id, is_creator, total_earnings FROM users"
-                " WHERE supabase_id = ANY($1::text[]) ORDER BY supabase_id",
-                users,
-            )
-            balances = await conn.fetch(
-                "SELECT user_id, balance, total_earned FROM token_balances"
-                " WHERE user_id = ANY($1::text[]) ORDER BY user_id",
-                users,
-            )
-            ledger = await conn.fetch(
-                f"""SELECT id, user_id, type, tokens, status, stripe_payment_intent_id,
-                           client_idempotency_key, related_user_id, amount_usd,
-                           extract(epoch FROM created_at)::float8 AS created_at, 1 AS rows
-                    FROM token_transactions
-                    WHERE user_id = ANY($1::text[]) AND NOT ({SUMMED_TRANSFER})
-                    UNION ALL
-                    SELECT max(id), user_id, type, sum(tokens)::bigint, 'completed', NULL, NULL,
-                           NULL, NULL, extract(epoch FROM max(created_at))::float8, count(*)
-                    FROM token_transactions
-                    WHERE user_id = ANY($1::text[]) AND {SUMMED_TRANSFER}
-                    GROUP BY user_id, type, sign(tokens)
-                    ORDER BY 1""",
-                users,
-            )
-            earnings = await conn.fetch(
-                f"""SELECT creator_id, earning_type, source_id, tokens_earned, usd_value,
-                           fan_id, 1 AS rows, false AS summed
-                    FROM creator_earnings
-                    WHERE creator_id = ANY($1::text[]) AND {SHARED_SOURCE}
-                    UNION ALL
-                    SELECT creator_id, earning_type, count(*) || ' unique sources',
-                           sum(tokens_earned)::bigint, sum(usd_value), NULL, count(*), true
-                    FROM creator_earnings
-                    WHERE creator_id = ANY($1::text[]) AND NOT {SHARED_SOURCE}
-                    GROUP BY creator_id, earning_type
-                    ORDER BY 1, 3""",
-                users,
-            )
+            if compact:
+                ledger = await conn.fetch(COMPACT_LEDGER_SQL, *args)
+                earnings = await conn.fetch(COMPACT_EARNINGS_SQL, *args)
+            else:
+                ledger = await conn.fetch(
+                    """SELECT id, user_id, type, tokens, status, stripe_payment_intent_id,
+                              client_idempotency_key, related_user_id, amount_usd,
+                              extract(epoch FROM created_at)::float8 AS created_at
+                       FROM token_transactions"""
+                    + where.format("user_id")
+                    + " ORDER BY id",
+                    *args,
+                )
+                earnings = await conn.fetch(
+                    """SELECT creator_id, earning_type, source_id, tokens_earned, usd_value,
+                              fan_id
+                       FROM creator_earnings"""
+                    + where.format("creator_id")
+                    + " ORDER BY creator_id, source_id",
+                    *args,
+                )
     finally:
         await conn.close()
     return DbState(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from typing import NoReturn
 
 import pytest
@@ -27,3 +28,9 @@ def private_tmp() -> list[str]:
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         missing("no private mount namespace (needs root and unshare)", "run as root")
     return ["unshare", "-m", "sh", "-c", 'mount -t tmpfs tmpfs /tmp && exec "$@"', "private-tmp"]
+
+
+def deliverable_sigint() -> None:
+    """`preexec_fn` for a child a test will Ctrl-C: a shell starts background jobs
+    with SIGINT ignored, and children inherit that, as the CLI would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -116,15 +116,16 @@ def run_group(
         end_group(process, grace_s=15.0)
 
 
+def locust_command() -> list[str]:
+    """Locust with tokenproof's users, in this interpreter."""
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
+
+
 def run_worker(master_host: str, master_port: int, processes: int = 1) -> int:
     """A Locust worker (or `processes` of them) for a master elsewhere, until the
     master ends the run; Locust's exit code. Its output goes to this terminal."""
     argv = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(LOCUSTFILE),
+        *locust_command(),
         "--worker",
         "--master-host",
         master_host,

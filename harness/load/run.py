@@ -29,7 +29,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import fields, replace
@@ -42,7 +41,7 @@ from harness.cache import cache_dir, slug
 from harness.checkers import CheckResult, Checks
 from harness.errors import UsageError
 from harness.load.live import LiveChecks
-from harness.load.process import LOCUSTFILE, LoadFailed, master_args, run_group
+from harness.load.process import LoadFailed, locust_command, master_args, run_group
 from harness.load.progress import PROGRESS_EVERY_S, LoadProgress, ProgressTicker, read_progress
 from harness.load.report import LoadReport, LoadSettings, WorkerSummary
 from harness.load.stream import OpFile, Tally
@@ -237,11 +236,7 @@ class LoadSession:
     def argv(self) -> list[str]:
         s = self.settings
         argv = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(LOCUSTFILE),
+            *locust_command(),
             "--host",
             self.target.base_url,
             "-u",

@@ -16,6 +16,7 @@ import pytest
 
 from harness.emulator.defaults import DEFAULT_WEBHOOK_SECRET
 from harness.waiting import process_alive, wait_until
+from tests.needs import deliverable_sigint
 
 CLI = [sys.executable, "-m", "harness"]
 
@@ -26,6 +27,7 @@ def _start_postgres_cli(*extra: str) -> tuple[subprocess.Popen[str], dict[str, A
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=deliverable_sigint,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -282,7 +284,11 @@ def test_serve_runs_the_reference_until_interrupted() -> None:
     import httpx
 
     proc = subprocess.Popen(
-        [*CLI, "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*CLI, "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=deliverable_sigint,
     )
     assert proc.stdout is not None
     lines = dict(
@@ -331,6 +337,9 @@ def test_selftest_unknown_flaw_exits_2() -> None:
     assert "unknown flaw" in result.stderr
 
 
+FLAWED_LOAD = ("--users", "30", "--spawn-rate", "30", "--duration")
+
+
 def _load(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if k != "TOKENPROOF_DATABASE_URL"}
     result = subprocess.run(
@@ -364,33 +373,14 @@ def test_load_run_on_the_reference_passes(tmp_path: Path) -> None:
 
 
 def test_load_run_catches_lost_update(tmp_path: Path) -> None:
-    result, report = _load(
-        tmp_path,
-        "--users",
-        "30",
-        "--spawn-rate",
-        "30",
-        "--duration",
-        "8",
-        "--target",
-        "reference:lost-update",
-    )
+    result, report = _load(tmp_path, *FLAWED_LOAD, "8", "--target", "reference:lost-update")
     assert result.returncode == 1, result.stderr[-3000:]
     assert "ledger-explains-balance" in {v["invariant"] for v in report["violations"]}
 
 
 def test_load_stops_at_the_first_violation_when_asked(tmp_path: Path) -> None:
     result, report = _load(
-        tmp_path,
-        "--users",
-        "30",
-        "--spawn-rate",
-        "30",
-        "--duration",
-        "2m",
-        "--stop-on-violation",
-        "--target",
-        "reference:clock-source-id",
+        tmp_path, *FLAWED_LOAD, "2m", "--stop-on-violation", "--target", "reference:clock-source-id"
     )
     assert result.returncode == 1, result.stderr[-3000:]
     assert report["stopped_early"].startswith("stopped at the first violation")

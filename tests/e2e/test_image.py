@@ -29,6 +29,7 @@ from harness.scenario import SUITE_MODULES
 from harness.waiting import wait_until
 from tests.foreign import Foreign, prepare
 from tests.images import need_docker, node_service_image, python_service_image
+from tests.needs import deliverable_sigint
 
 CLI = [sys.executable, "-m", "harness"]
 ALL_BUT_MODEL = ",".join(s for s in SUITE_MODULES if s != "model")
@@ -134,6 +135,7 @@ def _start_and_wait_for_its_container(node_image: str) -> subprocess.Popen[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=deliverable_sigint,
     )
 
     def running() -> bool:
