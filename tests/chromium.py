@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 FLAGS = (
     "--headless",
     "--no-sandbox",  # tests run as root in CI
@@ -320,14 +318,13 @@ class Page:
 
 
 def require_chromium() -> str:
-    """Chromium's path; without one a developer's run skips, CI (CI=true) fails."""
+    """Chromium's path, by the `needs_chromium` policy (skip locally, fail in CI)."""
+    from tests.needs import check
+
+    check("needs_chromium")
     binary = find_chromium()
-    if binary:
-        return binary
-    reason = "no chromium on PATH (apt-get install chromium, or set TOKENPROOF_CHROMIUM)"
-    if os.environ.get("CI", "").lower() in ("true", "1"):
-        pytest.fail(f"{reason}; CI must run the browser tests (.ci/run installs it)")
-    pytest.skip(reason)
+    assert binary is not None
+    return binary
 
 
 def keep_artifact(path: Path) -> None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 FOREIGN = ROOT / "foreign"
 DEFECT_VARIABLE = "TOKENPROOF_DEFECT"
@@ -45,6 +47,17 @@ class Foreign:
         if defect is not None:
             args += ["--target-env", f"{DEFECT_VARIABLE}={defect}"]
         return args
+
+
+# What each service needs beyond Python, as test markers (tests/needs.py);
+# a service not listed needs Node if it has a package.json.
+SERVICE_NEEDS = {"node-bullmq": ("needs_node", "needs_redis")}
+
+
+def marks(name: str) -> list[pytest.MarkDecorator]:
+    """The `needs_*` markers of a foreign service's tests."""
+    default = ("needs_node",) if (FOREIGN / name / "package.json").is_file() else ()
+    return [getattr(pytest.mark, need) for need in SERVICE_NEEDS.get(name, default)]
 
 
 def names() -> list[str]:

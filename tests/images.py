@@ -13,7 +13,6 @@ import fcntl
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,8 +20,6 @@ import sys
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.foreign import Foreign
 
@@ -64,13 +61,10 @@ def docker_ready() -> str | None:
 
 
 def need_docker() -> None:
-    """Skip with the reason when no daemon answers; under CI=true, fail instead."""
-    reason = docker_ready()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and Docker is not usable: {reason}")
-    pytest.skip(f"no Docker daemon: {reason}")
+    """The `needs_docker` policy, for fixtures shared beyond marked modules."""
+    from tests.needs import check
+
+    check("needs_docker")
 
 
 def _node_files() -> list[tuple[Path, str]]:

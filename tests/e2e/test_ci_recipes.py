@@ -16,6 +16,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from tests.foreign import marks
+
 ROOT = Path(__file__).parents[2]
 DOC = ROOT / "docs" / "ci.md"
 INSTALLS_TOKENPROOF = re.compile(r"pip install \"tokenproof @ ")
@@ -52,7 +54,7 @@ def findings(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("service", sorted(RECIPES))
+@pytest.mark.parametrize("service", [pytest.param(n, marks=marks(n)) for n in sorted(RECIPES)])
 def test_recipe_runs_green_and_publishes_its_artefacts(service: str, tmp_path: Path) -> None:
     commands, toml_index = RECIPES[service]
     steps = commands()

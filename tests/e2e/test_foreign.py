@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_ci_recipes import RECIPES, findings
-from tests.foreign import Foreign, names, prepare
+from tests.foreign import Foreign, marks, names, prepare
 
 CLI = [sys.executable, "-m", "harness"]
 FOREIGN = names()
@@ -56,7 +56,8 @@ def _verify(service: Foreign, report: Path, *extra: str, defect: str | None = No
 
 
 @pytest.mark.parametrize(
-    ("name", "defect", "spec"), DEFECTS, ids=[f"{n}:{d}" for n, d, _ in DEFECTS]
+    ("name", "defect", "spec"),
+    [pytest.param(n, d, s, marks=marks(n), id=f"{n}:{d}") for n, d, s in DEFECTS],
 )
 def test_each_foreign_defect_is_caught(
     name: str, defect: str, spec: dict[str, Any], foreign_cache: Path, tmp_path: Path
@@ -84,7 +85,7 @@ SEVERAL = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SEVERAL))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=marks(n)) for n in sorted(SEVERAL)])
 def test_several_defects_are_as_many_problems(
     name: str, foreign_cache: Path, tmp_path: Path
 ) -> None:
@@ -101,7 +102,9 @@ def test_several_defects_are_as_many_problems(
         assert any(expected & set(p["invariants"]) for p in problems), (defect, problems)
 
 
-@pytest.mark.parametrize("name", [n for n in FOREIGN if n not in RECIPES])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=marks(n)) for n in FOREIGN if n not in RECIPES]
+)
 def test_each_correct_build_passes_every_suite(
     name: str, foreign_cache: Path, tmp_path: Path
 ) -> None:
@@ -112,6 +115,8 @@ def test_each_correct_build_passes_every_suite(
     assert len(data["scenarios"]) > 40  # every suite ran
 
 
+@pytest.mark.needs_node
+@pytest.mark.needs_redis
 def test_the_queue_service_starts_and_stops_as_a_whole(foreign_cache: Path) -> None:
     """The queue-based service's launcher (web, worker, its own redis-server): a
     SIGTERM to it or to its process group stops all three, and a SIGKILL to the

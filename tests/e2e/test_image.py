@@ -31,6 +31,8 @@ from tests.foreign import Foreign, prepare
 from tests.images import need_docker, node_service_image, python_service_image
 from tests.needs import deliverable_sigint
 
+pytestmark = pytest.mark.needs_docker
+
 CLI = [sys.executable, "-m", "harness"]
 ALL_BUT_MODEL = ",".join(s for s in SUITE_MODULES if s != "model")
 DEFECT, DEFECT_SUITE = "lost-update", "race"
@@ -76,6 +78,7 @@ def _verify(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.needs_node  # the image carries this machine's node
 def test_the_correct_image_passes_and_leaves_no_container(node_image: str, tmp_path: Path) -> None:
     report = tmp_path / "report"
     proc = subprocess.Popen(
@@ -108,6 +111,7 @@ def test_the_correct_image_passes_and_leaves_no_container(node_image: str, tmp_p
     assert _containers_of(proc.pid) == []
 
 
+@pytest.mark.needs_node  # the image carries this machine's node
 def test_a_defect_build_fails_with_exit_1(node_image: str, tmp_path: Path) -> None:
     result = _verify(
         "--target-image",
@@ -146,6 +150,7 @@ def _start_and_wait_for_its_container(node_image: str) -> subprocess.Popen[str]:
     return proc
 
 
+@pytest.mark.needs_node  # the image carries this machine's node
 def test_ctrl_c_removes_the_container(node_image: str) -> None:
     proc = _start_and_wait_for_its_container(node_image)
     proc.send_signal(signal.SIGINT)
@@ -154,6 +159,7 @@ def test_ctrl_c_removes_the_container(node_image: str) -> None:
     assert _containers_of(proc.pid) == []
 
 
+@pytest.mark.needs_node  # the image carries this machine's node
 def test_after_a_sigkill_the_next_run_removes_the_container(node_image: str) -> None:
     proc = _start_and_wait_for_its_container(node_image)
     proc.kill()  # no cleanup of ours runs

@@ -79,6 +79,7 @@ def _report(folder: Path) -> dict[str, Any]:
     return found
 
 
+@pytest.mark.needs_root
 def test_two_workers_with_their_own_tmp_give_one_verdict(tmp_path: Path) -> None:
     prefix = private_tmp()
     port = free_port()

@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.chromium import chromium, keep_artifact, require_chromium
+
+pytestmark = pytest.mark.needs_chromium
 
 SCENARIO = "race/drain-one-fan-gated"  # the gate makes the lost update certain
 

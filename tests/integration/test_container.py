@@ -35,6 +35,8 @@ from harness.targets import Target
 from harness.waiting import wait_until
 from tests.images import containers_of, need_docker, probe_image
 
+pytestmark = pytest.mark.needs_docker
+
 ENV = ServiceEnv(
     database_url="postgresql://u:p@127.0.0.1:1/none",
     jwt_secret="s",

@@ -19,6 +19,8 @@ import pytest
 from harness.emulator import DeliverySettings, EmulatorConfig, EmulatorThread
 from harness.emulator_client import EmulatorClient
 
+pytestmark = pytest.mark.needs_node
+
 # Pinned so a new SDK release cannot change the test under us; bump on purpose.
 NODE_STRIPE_VERSION = "23.1.0"
 SCRIPT = Path(__file__).parents[1] / "node" / "stripe_sdk_basics.cjs"
@@ -39,8 +41,7 @@ CHECKS = [
 @pytest.fixture(scope="module")
 def stripe_node(request: pytest.FixtureRequest) -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("Node.js and npm are not installed; the Node SDK check needs them")
+    assert node is not None and npm is not None  # needs_node
     cache = request.config.cache
     assert cache is not None
     prefix = cache.mkdir(f"node-stripe-{NODE_STRIPE_VERSION}")

@@ -116,7 +116,7 @@ def test_a_child_that_ignores_sigterm_does_not_outlive_stop(tmp_path: Path) -> N
     assert not [p for p in processes if is_running(p)]
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the copy is made only for root's server user")
+@pytest.mark.needs_root  # the copy is made only for root's server user
 def test_binaries_the_server_user_cannot_reach_are_copied_to_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,8 @@ from harness.report.load_page import write_load_html
 from tests.chromium import Chromium, Page, chromium, keep_artifact, require_chromium
 from tests.report_data import drained_load, failing_run, passing_run
 
+pytestmark = pytest.mark.needs_chromium
+
 FAILING = ("race/drain-one-fan", "retry/same-key-concurrently", "race/drain-one-fan-gated")
 
 

@@ -26,8 +26,6 @@ from harness.provisioning.workdirs import (
     sweep,
 )
 
-pytestmark = pytest.mark.unit
-
 OWNER = """
 import sys
 from pathlib import Path
