@@ -40,36 +40,51 @@ def classify(status: int | None) -> OpType:
     return "fail"
 
 
+def invoked(
+    index: int, process: int, worker: str, f: str, user: str | None, args: dict[str, Any], at: float
+) -> Op:
+    """The record of a call as it is sent."""
+    return Op(index, process, "invoke", worker, f, user, args, at)
+
+
+def completed(
+    invoke: Op, index: int, status: int | None, body: Any, error: str | None, at: float
+) -> Op:
+    """The record of how a call ended: its invoke's call, classified by `status`."""
+    return Op(
+        index,
+        invoke.process,
+        classify(status),
+        invoke.worker,
+        invoke.f,
+        invoke.user,
+        invoke.args,
+        at,
+        status,
+        body,
+        error,
+    )
+
+
 @dataclass
 class History:
+    """A run's ops in memory (scenarios, the model). A load run's Locust
+    processes record the same `invoked`/`completed` ops and send them on."""
+
     ops: list[Op] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     _index: itertools.count[int] = field(default_factory=itertools.count)
     _process: itertools.count[int] = field(default_factory=itertools.count)
 
     def invoke(self, worker: str, f: str, user: str | None, args: dict[str, Any]) -> Op:
-        op = Op(
-            next(self._index), next(self._process), "invoke", worker, f, user, args, self._now()
-        )
+        op = invoked(next(self._index), next(self._process), worker, f, user, args, self._now())
         self.ops.append(op)
         return op
 
     def complete(
         self, invoke: Op, status: int | None, body: Any = None, error: str | None = None
     ) -> Op:
-        op = Op(
-            next(self._index),
-            invoke.process,
-            classify(status),
-            invoke.worker,
-            invoke.f,
-            invoke.user,
-            invoke.args,
-            self._now(),
-            status,
-            body,
-            error,
-        )
+        op = completed(invoke, next(self._index), status, body, error, self._now())
         self.ops.append(op)
         return op
 

@@ -32,7 +32,7 @@ from typing import Any
 import gevent
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from harness.history import classify
+from harness.history import Op, completed, invoked
 
 OPS, DONE, FLUSH = "tokenproof_ops", "tokenproof_done", "tokenproof_flush"
 CONFIG_OPTION = "tokenproof_load"  # the custom option that carries the configuration
@@ -76,34 +76,21 @@ class Recorder:
             gevent.sleep(FLUSH_EVERY_S)
             self.flush()
 
-    def invoke(self, worker: str, f: str, user: str | None, args: dict[str, Any]) -> dict[str, Any]:
-        record = {
-            "process": self.prefix + next(self._ids),
-            "type": "invoke",
-            "worker": worker,
-            "f": f,
-            "user": user,
-            "args": args,
-            "time_s": round(time.time() - self.started, 6),
-            "status": None,
-            "body": None,
-            "error": None,
-        }
-        self.buffer.append(json.dumps(record))
+    def invoke(self, worker: str, f: str, user: str | None, args: dict[str, Any]) -> Op:
+        op = invoked(0, self.prefix + next(self._ids), worker, f, user, args, self._now())
+        self._buffer(op)
         self.buffered_invokes += 1
-        return record
+        return op
 
-    def complete(
-        self, invoke: dict[str, Any], status: int | None, body: Any, error: str | None
-    ) -> None:
-        record = {
-            **invoke,
-            "type": classify(status or None),
-            "status": status or None,
-            "body": body,
-            "error": error,
-            "time_s": round(time.time() - self.started, 6),
-        }
+    def complete(self, invoke: Op, status: int | None, body: Any, error: str | None) -> None:
+        self._buffer(completed(invoke, 0, status or None, body, error, self._now()))
+
+    def _now(self) -> float:
+        return round(time.time() - self.started, 6)
+
+    def _buffer(self, op: Op) -> None:
+        # The index is the master's to give (its file order): not sent.
+        record = {k: v for k, v in op.to_json().items() if k != "index"}
         self.buffer.append(json.dumps(record, default=str))
 
     def flush(self) -> None:
