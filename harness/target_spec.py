@@ -170,7 +170,8 @@ class TargetSpec:
                 args += ["--target-schema", str(schema)]
             return args
         if self.kind == "image":
-            args = ["--target-image", str(self.image), *env]
+            # --pull too: on another machine the image may not be there yet.
+            args = ["--target-image", str(self.image), *(["--pull"] if self.pull else []), *env]
             for schema in self.schema:
                 args += ["--target-schema", str(schema)]
             return args

@@ -43,15 +43,19 @@ def test_an_image_target_carries_its_schema_env_and_pull(tmp_path: Path) -> None
     )
     assert spec.extra_env == {"TOKENPROOF_DEFECT": "x"}
     assert spec.label == "image: shop/api:1.4"
-    # Reproduction selects the same image again (already local: no --pull).
+    # Reproduction asks for the same image the same way: pulled, as the run was
+    # (a teammate's machine may not have it yet).
     assert spec.cli_args() == [
         "--target-image",
         "shop/api:1.4",
+        "--pull",
         "--target-env",
         "TOKENPROOF_DEFECT=x",
         "--target-schema",
         str(schema),
     ]
+    unpulled = TargetSpec.from_options(image="shop/api:1.4")
+    assert unpulled.cli_args() == ["--target-image", "shop/api:1.4"]
 
 
 @pytest.mark.parametrize(
