@@ -12,7 +12,7 @@ import statistics
 
 from harness.flaws import FLAWS
 from harness.provisioning import PostgresSettings
-from harness.selftest import HOME_SUITES, REFERENCE, run_selftest
+from harness.selftest.run import HOME_SUITES, REFERENCE, run_selftest
 
 
 def main() -> None:

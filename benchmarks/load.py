@@ -151,7 +151,7 @@ def real(duration: int, processes: list[int]) -> None:
     from harness.load.report import LoadSettings
     from harness.load.run import run_load
     from harness.provisioning import PostgresSettings
-    from harness.targets import TargetSpec, open_target
+    from harness.target.start import TargetSpec, open_target
 
     print("| processes | requests checked | checked req/s | verdict | verdict after stop |")
     print("| --- | --- | --- | --- | --- |")

@@ -18,7 +18,7 @@ from hypothesis import Phase, settings
 from harness.flaws import FLAWS
 from harness.model import CI_PROFILE, run_model
 from harness.provisioning import PostgresSettings
-from harness.targets import TargetSpec, open_target
+from harness.target.start import TargetSpec, open_target
 
 
 def main() -> None:

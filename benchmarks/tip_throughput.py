@@ -23,10 +23,10 @@ import time
 import asyncpg
 
 import reference_impl
-from harness.auth import make_token
 from harness.provisioning import DatabaseFactory, LocalPostgres, embedded_binaries
-from harness.targets import ManagedTarget
-from harness.users import UserSpec, create_users
+from harness.target.auth import make_token
+from harness.target.start import ManagedTarget
+from harness.target.users import UserSpec, create_users
 
 FANS, CREATORS = 1000, 100
 PGBENCH_SCRIPT = """

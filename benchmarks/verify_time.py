@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from harness.cache import cache_dir
-from harness.scenario import SUITE_MODULES
+from harness.run.scenario import SUITE_MODULES
 from tests.foreign import Foreign, names, prepare
 from tests.images import docker_ready, node_service_image
 

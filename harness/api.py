@@ -29,12 +29,11 @@ releases; anything imported from elsewhere in `harness` may change.
 from __future__ import annotations
 
 from harness.checkers import ALLOW_5XX, CHECKERS
-from harness.client import Answer
 from harness.contract import InvariantDefinitionError, invariant
-from harness.emulator_client import EmulatorClient
-from harness.gates import ContentionGate, GateNotFilled
-from harness.runner import ScenarioNeverCalledTarget, ScenarioReport
-from harness.scenario import (
+from harness.run.context import Run, ScenarioCouldNotRun
+from harness.run.gates import ContentionGate, GateNotFilled
+from harness.run.runner import ScenarioNeverCalledTarget, ScenarioReport
+from harness.run.scenario import (
     Scenario,
     ScenarioDefinitionError,
     creator,
@@ -43,7 +42,8 @@ from harness.scenario import (
     scenario,
     stranger,
 )
-from harness.scenario_run import Run, ScenarioCouldNotRun
+from harness.target.client import Answer
+from harness.target.emulator_client import EmulatorClient
 from harness.testing import scenario_test
 
 __all__ = [

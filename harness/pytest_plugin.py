@@ -22,7 +22,7 @@ from harness.provisioning import (
     PostgresSettings,
     make_cluster,
 )
-from harness.targets import ManagedTarget, Target, TargetSpec, open_target
+from harness.target.start import ManagedTarget, Target, TargetSpec, open_target
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -164,7 +164,7 @@ class NegativeSeen:
 @dataclass(frozen=True)
 class Settling:
     """How the state the checkers read converged after webhook deliveries settled
-    (`harness.settle.converge`): reads with backoff until it stopped changing for a
+    (`harness.run.settle.converge`): reads with backoff until it stopped changing for a
     quiet window and every acknowledged Stripe outcome was reflected in the rows,
     or the deadline passed."""
 

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.options import RunOptions
-from harness.reproduce import reproduce_command
-from harness.scenario import DEFAULT_TIMEOUT_S, SCENARIO_ATTRIBUTE, Scenario, define
-from harness.users import UserSpec
+from harness.run.options import RunOptions
+from harness.run.reproduce import reproduce_command
+from harness.run.scenario import DEFAULT_TIMEOUT_S, SCENARIO_ATTRIBUTE, Scenario, define
+from harness.target.users import UserSpec
 
 if TYPE_CHECKING:
-    from harness.runner import ScenarioReport
-    from harness.scenario_run import Run
-    from harness.targets import TargetSpec
+    from harness.run.context import Run
+    from harness.run.runner import ScenarioReport
+    from harness.target.start import TargetSpec
 
 
 def explain(report: ScenarioReport, spec: TargetSpec, extra_args: Sequence[str] = ()) -> str:
@@ -65,7 +65,7 @@ def scenario_test(
 def run_as_test(request: pytest.FixtureRequest, item: Scenario, modules: Sequence[str]) -> None:
     """Run `item` on the plugin's target; if it does not pass, fail the test with
     what went wrong and a reproduction command (`modules`: its --scenarios-from)."""
-    from harness.runner import run_scenario
+    from harness.run.runner import run_scenario
 
     target = request.getfixturevalue("tokenproof_target")
     spec = request.getfixturevalue("tokenproof_target_spec")

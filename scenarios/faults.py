@@ -12,8 +12,8 @@ import asyncpg
 
 from harness.api import Run
 from harness.checkers import ALLOW_5XX
-from harness.runner import database_sessions
-from harness.scenario import creator, fan, scenario
+from harness.run.runner import database_sessions
+from harness.run.scenario import creator, fan, scenario
 from harness.waiting import DeadlineExceeded, wait_until_async
 
 SLOW_BUYERS = 24

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from harness.api import Run
 from harness.contract import BAD_AMOUNT_LITERALS, PRICE_TABLE
-from harness.scenario import creator, fan, scenario
+from harness.run.scenario import creator, fan, scenario
 
 EXAMPLES = 60
 

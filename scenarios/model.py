@@ -10,7 +10,7 @@ from typing import Any
 from harness.api import Run
 from harness.contract import INVARIANTS
 from harness.model import ModelOutcome, Tally, deep_profile, run_model, steps_text
-from harness.scenario import scenario
+from harness.run.scenario import scenario
 
 PROGRESS_EVERY_S = 15.0
 

@@ -6,7 +6,7 @@ import asyncio
 
 from harness.api import Run
 from harness.contract import PRICE_TABLE
-from harness.scenario import creator, fan, scenario
+from harness.run.scenario import creator, fan, scenario
 
 
 @scenario("race", users=[fan("fan", 100), creator("star")])

@@ -8,7 +8,7 @@ import asyncio
 from harness.api import Run
 from harness.checkers import ALLOW_5XX
 from harness.contract import outcome
-from harness.scenario import creator, fan, scenario
+from harness.run.scenario import creator, fan, scenario
 from harness.waiting import wait_until_async
 
 

@@ -11,7 +11,7 @@ import jwt
 
 from harness.api import Run
 from harness.checkers import ALLOW_5XX
-from harness.scenario import creator, fan, scenario, stranger
+from harness.run.scenario import creator, fan, scenario, stranger
 
 
 def _unsigned(claims: dict[str, object]) -> str:

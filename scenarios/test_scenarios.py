@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.scenario import Scenario, select
+from harness.run.scenario import Scenario, select
 from harness.testing import run_as_test
 
 

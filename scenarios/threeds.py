@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.api import Run
-from harness.scenario import fan, scenario
+from harness.run.scenario import fan, scenario
 
 THREE_DS = "pm_card_threeDSecure2Required"
 

@@ -10,7 +10,7 @@ import httpx
 
 from harness.api import Run
 from harness.emulator import sign
-from harness.scenario import fan, scenario
+from harness.run.scenario import fan, scenario
 
 
 def _forged_attempts_accepted(run: Run) -> list[dict[str, object]]:

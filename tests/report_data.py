@@ -11,15 +11,15 @@ from harness.checkers import CheckResult, Violation
 from harness.history import Op, OpType, classify
 from harness.load.report import LoadReport, LoadSettings
 from harness.report import RunReport
-from harness.runner import ScenarioReport, Status
-from harness.scenario import Scenario
+from harness.run.runner import ScenarioReport, Status
+from harness.run.scenario import Scenario
 
 COMMAND = ["--target", "reference:lost-update"]
 TRACEBACK = (
     "Traceback (most recent call last):\n"
-    '  File "/work/harness/runner.py", line 301, in run_scenario\n'
+    '  File "/work/harness/run/runner.py", line 301, in run_scenario\n'
     "    await asyncio.wait_for(scenario.body(run), timeout=deadline_with_a_rather_long_name)\n"
-    "harness.gates.GateNotFilled: the gate expected 20 requests waiting on a lock; after 10.0 s "
+    "harness.run.gates.GateNotFilled: the gate expected 20 requests waiting on a lock; after 10 s "
     "only 3 were waiting (pg_stat_activity: wait_event_type=Lock for pids 4711, 4712, 4713); "
     "the service may take its locks in another order than the scenario assumes\n"
 )

@@ -13,7 +13,7 @@ import asyncpg
 import stripe
 
 from harness.emulator import EmulatorThread
-from harness.emulator_client import EmulatorClient
+from harness.target.emulator_client import EmulatorClient
 from harness.waiting import wait_until
 
 SECRET = "whsec_test_sink_secret"

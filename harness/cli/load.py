@@ -149,7 +149,7 @@ def load(
     from harness.load.process import exposure_warnings
     from harness.load.report import LoadSettings
     from harness.load.run import check_settings, fresh_default_report_dir, run_load
-    from harness.targets import TargetSpec, open_target
+    from harness.target.start import TargetSpec, open_target
 
     def body() -> int:
         given = common.with_config(click.get_current_context(), config_path, only_target=True)

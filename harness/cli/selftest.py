@@ -15,7 +15,7 @@ from harness.errors import UsageError
 from harness.verdict import EXIT_CODES
 
 if TYPE_CHECKING:
-    from harness.selftest import Cell
+    from harness.selftest.run import Cell
 
 
 @main.command()
@@ -64,8 +64,8 @@ def selftest(
     at least one scenario and the reference passes everything.
     """
     from harness.flaws import FLAWS
-    from harness.scenario import select
-    from harness.selftest import REFERENCE, run_selftest
+    from harness.run.scenario import select
+    from harness.selftest.run import REFERENCE, run_selftest
 
     def body() -> int:
         unknown = [f for f in flaws if f not in FLAWS]

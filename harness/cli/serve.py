@@ -37,10 +37,10 @@ def serve(
     import asyncpg
 
     import reference_impl
-    from harness.auth import make_token
     from harness.provisioning import DatabaseFactory
-    from harness.targets import ManagedTarget
-    from harness.users import UserSpec, create_users
+    from harness.target.auth import make_token
+    from harness.target.start import ManagedTarget
+    from harness.target.users import UserSpec, create_users
 
     def body() -> int:
         settings = common.postgres_settings(postgres_bin, database_url, postgres_port)

@@ -87,10 +87,10 @@ def verify(
     """
     import asyncio
 
-    from harness.options import RunOptions
-    from harness.scenario import select
-    from harness.targets import TargetSpec, open_target
-    from harness.verify import verify as run_verify
+    from harness.run.options import RunOptions
+    from harness.run.scenario import select
+    from harness.run.verify import verify as run_verify
+    from harness.target.start import TargetSpec, open_target
 
     def body() -> int:
         nonlocal suites, scenarios_from, seed, report_dir, shrink_seconds
@@ -181,8 +181,8 @@ def config_command(config_path: Path | None) -> None:
 @click.option("--markdown", is_flag=True, help="Print scenarios/README.md.")
 def scenarios(markdown: bool) -> None:
     """List the scenario suites and what each scenario forces and checks."""
-    from harness.scenario import load_suites
-    from harness.scenario import markdown as render
+    from harness.run.scenario import load_suites
+    from harness.run.scenario import markdown as render
 
     suites = load_suites()
     if markdown:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.emulator_client import EmulatorClient, EmulatorControlError
+from harness.target.emulator_client import EmulatorClient, EmulatorControlError
 
 PROGRESS_EVERY_S = 5.0
 

@@ -8,7 +8,7 @@ ops to the master over Locust's messages and the master appends them to the
 run's op file, which this process reads every second: each op is folded into
 the checkers as it comes (`harness.load.stream`), and the database is read for
 what holds at every moment (`harness.load.live`). After: settle
-(harness/settle.py) and finish every checker on the converged state.
+(harness/run/settle.py) and finish every checker on the converged state.
 
 Memory stays flat however long the run: the ops live in the file, the
 checkers keep counters. Nothing it starts listens beyond loopback unless
@@ -47,9 +47,9 @@ from harness.load.report import LoadReport, LoadSettings, WorkerSummary
 from harness.load.stream import OpFile, Tally
 from harness.provisioning.workdirs import LOAD_PREFIX, OwnedDir
 from harness.report.load_page import write_load_html
-from harness.settle import settle
-from harness.targets import Target
-from harness.users import UserSpec, create_users
+from harness.run.settle import settle
+from harness.target.start import Target
+from harness.target.users import UserSpec, create_users
 
 READ_EVERY_S = 1.0  # how often the op file is read and the live checks run
 CHAOS_RULES: list[dict[str, Any]] = [

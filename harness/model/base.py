@@ -28,15 +28,15 @@ from hypothesis.stateful import (
 )
 
 from harness.checkers import check
-from harness.client import Answer, TargetClient
 from harness.contract import PRICE_TABLE, bonus_for
 from harness.errors import TokenproofError
-from harness.gates import ContentionGate, GateNotFilled
 from harness.history import History
 from harness.model.control import ShrinkBudgetSpent, Tally, user_prefix
-from harness.settle import settle
-from harness.targets import Target
-from harness.users import UserSpec, create_users
+from harness.run.gates import ContentionGate, GateNotFilled
+from harness.run.settle import settle
+from harness.target.client import Answer, TargetClient
+from harness.target.start import Target
+from harness.target.users import UserSpec, create_users
 
 PRICES = {tokens: bonus_for(tokens) for tokens in PRICE_TABLE}  # tokens -> bonus
 FANS, CREATORS = ("fan0", "fan1"), ("star0", "star1")

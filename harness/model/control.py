@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from harness.options import DEFAULT_SHRINK_S
+from harness.run.options import DEFAULT_SHRINK_S
 
 
 class ShrinkBudgetSpent(BaseException):

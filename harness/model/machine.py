@@ -5,7 +5,7 @@ from __future__ import annotations
 from harness.model.control import Tally
 from harness.model.payments import PaymentRules
 from harness.model.transfers import TransferRules
-from harness.targets import Target
+from harness.target.start import Target
 
 
 class TokenModel(PaymentRules, TransferRules):

@@ -10,8 +10,8 @@ from hypothesis import errors as hypothesis_errors
 
 from harness.model.control import ShrinkBudgetSpent, Tally, step_count
 from harness.model.machine import TokenModel
-from harness.options import CI_MODEL_EXAMPLES, CI_MODEL_STEPS
-from harness.targets import Target
+from harness.run.options import CI_MODEL_EXAMPLES, CI_MODEL_STEPS
+from harness.target.start import Target
 
 CI_PROFILE = settings(
     max_examples=CI_MODEL_EXAMPLES,

@@ -16,7 +16,6 @@ from hypothesis.stateful import (
 )
 from hypothesis.strategies import SearchStrategy
 
-from harness.client import Answer
 from harness.model.base import (
     CREATORS,
     FANS,
@@ -32,6 +31,7 @@ from harness.model.base import (
     a_transfer_amount,
     logged_step,
 )
+from harness.target.client import Answer
 
 Rule = TypeVar("Rule", bound=Callable[..., Any])
 

@@ -12,11 +12,11 @@ from harness.emulator.defaults import (
     DEFAULT_RETRY_DELAYS,
     DEFAULT_WEBHOOK_SECRET,
 )
-from harness.emulator_client import EmulatorClient
 from harness.provisioning.lifecycle import StopsOnExit
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ChildProcess
 from harness.provisioning.workdirs import run_dir
+from harness.target.emulator_client import EmulatorClient
 
 __all__ = ["DEFAULT_RETRY_DELAYS", "DEFAULT_WEBHOOK_SECRET", "EmulatorProcess"]
 

@@ -14,7 +14,7 @@ from harness.report.evidence import as_rows, render_evidence, rows_table
 from harness.report.page import anchor, badge, command, document
 from harness.report.plots import balance_chart, named_processes, timeline_legend, timeline_svg
 from harness.report.summary import RunReport, error_line, plural, settle_line
-from harness.runner import ScenarioReport
+from harness.run.runner import ScenarioReport
 
 ORDER = {"fail": 0, "error": 1, "pass": 2}
 STATUS_WORDS = {"fail": "fail", "error": "could not run", "pass": "pass"}

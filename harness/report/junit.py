@@ -6,7 +6,7 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 from harness.report.summary import RunReport
-from harness.runner import ScenarioReport
+from harness.run.runner import ScenarioReport
 
 
 def junit(report: RunReport) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.history import Op
-from harness.runner import ScenarioReport
+from harness.run.runner import ScenarioReport
 
 TRANSFERS = ("tip", "deduct")
 # What each outcome means, in the words the legend uses.

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from harness.contract import citation
 from harness.problems import Problem, group
-from harness.reproduce import reproduce_command
-from harness.runner import ScenarioReport
+from harness.run.reproduce import reproduce_command
+from harness.run.runner import ScenarioReport
 from harness.verdict import Verdict, worst
 
 SLOWEST = 5  # intents named in the settle-lag line

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from harness.provisioning.container import LABEL_OWNER, LABEL_RUN, connect
-from harness.scenario import SUITE_MODULES
+from harness.run.scenario import SUITE_MODULES
 from harness.waiting import wait_until
 from tests.foreign import Foreign, prepare
 from tests.images import need_docker, node_service_image, python_service_image

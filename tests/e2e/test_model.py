@@ -18,11 +18,11 @@ from hypothesis import Phase, settings
 import scenarios.model
 from harness.model import CI_PROFILE, Tally, TokenModel, run_model
 from harness.model.base import Keyed
-from harness.options import RunOptions
 from harness.provisioning import DatabaseFactory
-from harness.scenario import REGISTRY, load_suites
-from harness.targets import ManagedTarget, Target
-from harness.verify import verify
+from harness.run.options import RunOptions
+from harness.run.scenario import REGISTRY, load_suites
+from harness.run.verify import verify
+from harness.target.start import ManagedTarget, Target
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import asyncio
 import asyncpg
 
 from harness.checkers import check
-from harness.collect import read_db
 from harness.provisioning.databases import FreshDatabase
+from harness.run.collect import read_db
 from harness.state import Observation, empty_observation
 
 USERS = ("fan1", "fan2", "creator1", "creator2")

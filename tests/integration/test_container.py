@@ -31,7 +31,7 @@ from harness.provisioning.container import (
     remove_dead_runs,
 )
 from harness.provisioning.service import ServiceEnv
-from harness.targets import Target
+from harness.target.start import Target
 from harness.waiting import wait_until
 from tests.images import containers_of, need_docker, probe_image
 

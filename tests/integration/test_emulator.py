@@ -12,7 +12,7 @@ import pytest
 import stripe
 
 from harness.emulator import DeliverySettings, EmulatorConfig, EmulatorThread
-from harness.emulator_client import EmulatorClient, EmulatorControlError
+from harness.target.emulator_client import EmulatorClient, EmulatorControlError
 from harness.waiting import wait_until
 from tests.support import SECRET, EmulatorWorld, Received, WebhookSink
 

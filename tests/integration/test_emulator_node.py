@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.emulator import DeliverySettings, EmulatorConfig, EmulatorThread
-from harness.emulator_client import EmulatorClient
+from harness.target.emulator_client import EmulatorClient
 
 pytestmark = pytest.mark.needs_node
 

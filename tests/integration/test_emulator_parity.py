@@ -13,7 +13,7 @@ import pytest
 import stripe
 
 from harness.emulator import DeliverySettings, EmulatorConfig, EmulatorThread
-from harness.emulator_client import EmulatorClient
+from harness.target.emulator_client import EmulatorClient
 from harness.waiting import wait_until
 from tests.support import SECRET, EmulatorWorld, WebhookSink
 

@@ -8,8 +8,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from harness.gates import ContentionGate, GateNotFilled
 from harness.provisioning.databases import FreshDatabase
+from harness.run.gates import ContentionGate, GateNotFilled
 
 
 async def _writer(dsn: str) -> None:

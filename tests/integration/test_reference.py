@@ -21,13 +21,13 @@ import pytest
 import pytest_asyncio
 import websockets
 
-from harness.client import Answer, TargetClient
-from harness.collect import read_db
 from harness.contract import BAD_AMOUNT_LITERALS
 from harness.provisioning import DatabaseFactory
+from harness.run.collect import read_db
 from harness.state import DbState
-from harness.targets import ManagedTarget, Target
-from harness.users import UserSpec, create_users
+from harness.target.client import Answer, TargetClient
+from harness.target.start import ManagedTarget, Target
+from harness.target.users import UserSpec, create_users
 from harness.waiting import wait_until_async
 
 FAN, FAN2, CREATOR, CREATOR2 = "fan-1", "fan-2", "creator-1", "creator-2"

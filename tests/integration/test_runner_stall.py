@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
-from harness.runner import run_scenario
-from harness.scenario import define, fan
-from harness.scenario_run import Run
-from harness.targets import Target
+from harness.run.context import Run
+from harness.run.runner import run_scenario
+from harness.run.scenario import define, fan
+from harness.target.start import Target
 
 
 async def _purchase_behind_a_stalled_stripe(run: Run) -> None:

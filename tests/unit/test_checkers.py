@@ -328,7 +328,7 @@ def test_a_credit_whose_row_was_overwritten_is_not_called_uncredited() -> None:
 def test_what_the_database_server_logged_is_internal_text(tmp_path: Path) -> None:
     """A message in no catalogue, but logged by the run's PostgreSQL server: a 5xx
     that carries it leaks, whatever words the service wraps it in."""
-    from harness.collect import logged_errors
+    from harness.run.collect import logged_errors
 
     log = tmp_path / "server.log"
     log.write_text(

@@ -24,7 +24,7 @@ def test_tokenproof_toml_is_read_with_paths_relative_to_it(tmp_path: Path) -> No
 def test_the_target_keys_become_target_spec_options(tmp_path: Path) -> None:
     """One table serves the CLI and the pytest plugin: a file's values are
     converted to what the options give, the options' own pass as they are."""
-    from harness.target_spec import TargetSpec
+    from harness.target.spec import TargetSpec
 
     (tmp_path / "tokenproof.toml").write_text(
         'target-command = "node server.js"\ntarget-schema = ["schema.sql"]\nseed = 7\n'
@@ -156,7 +156,7 @@ def test_the_plugin_and_the_file_choose_the_target_as_the_cli_does(
 
 
 def test_with_target_url_the_database_url_is_the_services_not_a_server_for_tokenproof() -> None:
-    from harness.target_spec import TargetSpec
+    from harness.target.spec import TargetSpec
 
     url = "postgresql://app@127.0.0.1:5432/app"
     assert TargetSpec("url", url="http://127.0.0.1:8000").server_url(url) is None
@@ -170,7 +170,7 @@ def test_the_settle_timeout_comes_from_file_flag_or_default_and_is_reproduced(
     from typing import cast
 
     from harness.pytest_plugin import target_spec_of
-    from harness.target_spec import DEFAULT_SETTLE_TIMEOUT_S
+    from harness.target.spec import DEFAULT_SETTLE_TIMEOUT_S
 
     (tmp_path / "tokenproof.toml").write_text('target-command = "x"\nsettle-timeout = 25\n')
     monkeypatch.chdir(tmp_path)

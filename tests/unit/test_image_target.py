@@ -26,7 +26,7 @@ from harness.provisioning.container import (
     owner_gone,
     owner_labels,
 )
-from harness.targets import TargetSpec
+from harness.target.start import TargetSpec
 
 
 def test_an_image_target_carries_its_schema_env_and_pull(tmp_path: Path) -> None:
@@ -136,7 +136,7 @@ def test_the_cli_exits_2_without_a_daemon_before_starting_postgres(
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     started: list[object] = []
-    monkeypatch.setattr("harness.targets.make_cluster", lambda *a: started.append(a))
+    monkeypatch.setattr("harness.target.start.make_cluster", lambda *a: started.append(a))
     result = CliRunner().invoke(main, [command, "--target-image", "shop/api:1.4"])
     assert result.exit_code == 2, result.output
     assert "no Docker daemon answers" in result.output

@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 from typing import cast
 
-from harness.emulator_client import EmulatorClient, EmulatorControlError
 from harness.load.progress import LoadProgress, ProgressTicker, read_progress
+from harness.target.emulator_client import EmulatorClient, EmulatorControlError
 
 HEADER = (
     "Timestamp,User Count,Type,Name,Requests/s,Failures/s,Total Request Count,Total Failure Count"

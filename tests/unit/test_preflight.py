@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.preflight import CONTRACT_COLUMNS, missing_columns
+from harness.target.preflight import CONTRACT_COLUMNS, missing_columns
 
 
 def test_missing_tables_and_columns_are_named() -> None:

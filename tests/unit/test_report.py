@@ -9,8 +9,8 @@ from xml.etree import ElementTree as ET
 from harness.checkers import CheckResult, Violation
 from harness.history import History
 from harness.report import RunReport, balance_points, html_report, junit, write_reports
-from harness.runner import ScenarioReport
-from harness.scenario import Scenario
+from harness.run.runner import ScenarioReport
+from harness.run.scenario import Scenario
 
 
 async def _noop(run: object) -> None:
@@ -90,7 +90,7 @@ def test_a_violation_outranks_a_scenario_that_could_not_run() -> None:
 def test_reproduction_quotes_a_command_with_spaces() -> None:
     import shlex
 
-    from harness.reproduce import reproduce_command
+    from harness.run.reproduce import reproduce_command
 
     line = reproduce_command(["--target-command", "node server.js"], "race/drain", 3)
     assert shlex.split(line)[2:4] == ["--target-command", "node server.js"]
@@ -130,7 +130,7 @@ def test_html_lays_evidence_out_as_data_with_a_copyable_reproduction() -> None:
     broken = page.split('id="s-retry-same-key-concurrently"')[1].split("</section>")[0]
     assert 'class="op o-info marked"' in broken
     assert "never answered" in broken  # the call still in flight
-    assert "harness.gates.GateNotFilled" in broken  # the crashed checker's traceback
+    assert "harness.run.gates.GateNotFilled" in broken  # the crashed checker's traceback
 
 
 def test_html_is_one_file_that_fetches_nothing() -> None:

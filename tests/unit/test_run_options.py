@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from harness.options import CI_MODEL_EXAMPLES, CI_MODEL_STEPS, RunOptions
-from harness.scenario import Scenario
+from harness.run.options import CI_MODEL_EXAMPLES, CI_MODEL_STEPS, RunOptions
+from harness.run.scenario import Scenario
 
 
 async def _noop(run: object) -> None:

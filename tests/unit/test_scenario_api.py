@@ -6,7 +6,7 @@ import pytest
 
 from harness import api
 from harness.contract import TEAM_INVARIANTS, citation
-from harness.scenario import REGISTRY, define
+from harness.run.scenario import REGISTRY, define
 
 
 async def _documented(run: api.Run) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UsageError
-from harness.scenario import SUITE_MODULES, load_suites, markdown, select
+from harness.run.scenario import SUITE_MODULES, load_suites, markdown, select
 
 
 def test_every_suite_has_scenarios_with_docs() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.selftest import REFERENCE, Cell, SelftestReport
+from harness.selftest.run import REFERENCE, Cell, SelftestReport
 
 
 def _report(*cells: Cell) -> SelftestReport:
@@ -55,11 +55,11 @@ def test_long_scenarios_progress_reaches_the_caller(monkeypatch: pytest.MonkeyPa
     suite (the target and the scenario runs are faked: only the wiring is tested)."""
     import contextlib
 
-    import harness.selftest as selftest
-    from harness.options import RunOptions
+    import harness.selftest.run as selftest
     from harness.provisioning import PostgresSettings
-    from harness.runner import ScenarioReport
-    from harness.scenario import Scenario
+    from harness.run.options import RunOptions
+    from harness.run.runner import ScenarioReport
+    from harness.run.scenario import Scenario
 
     async def fake_run(
         target: object, item: Scenario, *, seed: int, run_id: str, options: RunOptions

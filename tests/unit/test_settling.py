@@ -12,9 +12,9 @@ import pytest
 
 from harness.checkers import Observation, check, settling
 from harness.checkers.stripe import reconciliation
-from harness.settle import poll
+from harness.run.settle import poll
 from harness.state import BalanceRow, DbState, Delivery, Event, StripeState, UserRow
-from harness.target_spec import SettlePolicy
+from harness.target.spec import SettlePolicy
 from tests.unit.test_checkers import intent, row
 
 pytestmark = pytest.mark.unit

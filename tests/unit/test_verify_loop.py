@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from harness import verify as verify_module
-from harness.runner import ScenarioReport
-from harness.scenario import Scenario
+from harness.run import verify as verify_module
+from harness.run.runner import ScenarioReport
+from harness.run.scenario import Scenario
 
 
 async def _noop(run: Any) -> None:

@@ -23,10 +23,10 @@ from harness.checkers import Observation
 from harness.checkers.settling import unaccounted
 from harness.checkers.stripe import acknowledged, acknowledged_at
 from harness.history import Op
-from harness.observe import observe
+from harness.run.observe import observe
 from harness.state import NegativeSeen, Settling
-from harness.target_spec import QUIET_MIN_S, SettlePolicy
-from harness.targets import Target
+from harness.target.spec import QUIET_MIN_S, SettlePolicy
+from harness.target.start import Target
 
 DELIVERIES_WITHIN_S = 30.0  # without progress, for Stripe's own deliveries and retries
 FIRST_POLL_S = 0.01

@@ -1,7 +1,7 @@
 """`Target`: what scenarios see of a running service (its URL, its database, its
 secrets, the Stripe emulator it pays through, and, when tokenproof started it,
-the process it supervises). A leaf: `harness.targets` starts targets, and
-`harness.preflight` checks them, both from here."""
+the process it supervises). A leaf: `harness.target.start` starts targets, and
+`harness.target.preflight` checks them, both from here."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Protocol
 
 import httpx
 
-from harness.emulator_client import EmulatorClient
-from harness.target_spec import SettlePolicy
+from harness.target.emulator_client import EmulatorClient
+from harness.target.spec import SettlePolicy
 from harness.waiting import DeadlineExceeded, wait_until_async
 
 WEBHOOK_PATH = "/api/payments/webhook"

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import UsageError
-from harness.options import RunOptions
-from harness.users import UserSpec
+from harness.run.options import RunOptions
+from harness.target.users import UserSpec
 
 if TYPE_CHECKING:
-    from harness.scenario_run import Run
+    from harness.run.context import Run
 
 DEFAULT_TIMEOUT_S = 60.0  # a scenario's, unless it says otherwise
 SUITE_MODULES = (

@@ -16,10 +16,10 @@ import secrets
 import asyncpg
 import httpx
 
-from harness.auth import make_token
 from harness.errors import SetupError
-from harness.target_types import WEBHOOK_PATH, Target
-from harness.users import UserSpec, create_users
+from harness.target.auth import make_token
+from harness.target.types import WEBHOOK_PATH, Target
+from harness.target.users import UserSpec, create_users
 
 # The tables and columns the harness reads and writes (the contract's table).
 CONTRACT_COLUMNS: dict[str, tuple[str, ...]] = {

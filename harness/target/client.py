@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from harness.auth import make_token
+from harness.target.auth import make_token
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,17 @@ from typing import Any, TypeVar
 import httpx
 
 from harness.checkers import Observation, Violation
-from harness.client import Answer, TargetClient
-from harness.collect import read_db
 from harness.contract import citation
-from harness.emulator_client import EmulatorClient
 from harness.errors import TokenproofError
-from harness.gates import ContentionGate
 from harness.history import History
-from harness.options import RunOptions
-from harness.settle import DELIVERIES_WITHIN_S, settle
+from harness.run.collect import read_db
+from harness.run.gates import ContentionGate
+from harness.run.options import RunOptions
+from harness.run.settle import DELIVERIES_WITHIN_S, settle
 from harness.state import DbState
-from harness.targets import Target
+from harness.target.client import Answer, TargetClient
+from harness.target.emulator_client import EmulatorClient
+from harness.target.start import Target
 
 T = TypeVar("T")
 

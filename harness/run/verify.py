@@ -11,11 +11,11 @@ import secrets
 from collections.abc import Callable
 
 from harness.checkers import CheckResult, Violation
-from harness.options import RunOptions
 from harness.report import RunReport
-from harness.runner import ScenarioReport, run_scenario
-from harness.scenario import Scenario
-from harness.targets import Target, TargetSpec, open_target
+from harness.run.options import RunOptions
+from harness.run.runner import ScenarioReport, run_scenario
+from harness.run.scenario import Scenario
+from harness.target.start import Target, TargetSpec, open_target
 
 __all__ = ["TargetSpec", "open_target", "verify"]
 

@@ -1,4 +1,4 @@
-"""Running targets: `open_target` turns a `TargetSpec` (harness.target_spec)
+"""Running targets: `open_target` turns a `TargetSpec` (harness.target.spec)
 into a `Target`, what scenarios see (the service's URL, its database, its
 secrets, and the Stripe emulator it pays through), and stops everything on
 the way out.
@@ -34,13 +34,13 @@ from harness.provisioning.lifecycle import StopsOnExit
 from harness.provisioning.local import free_port
 from harness.provisioning.processes import ProcessStartFailed
 from harness.provisioning.service import REFERENCE_COMMAND, ServiceEnv, ServiceProcess
-from harness.target_spec import (
+from harness.target.spec import (
     DEFAULT_SETTLE_TIMEOUT_S,
     DEFAULT_START_TIMEOUT_S,
     SettlePolicy,
     TargetSpec,
 )
-from harness.target_types import WEBHOOK_PATH, ServiceCrash, SupervisedService, Target
+from harness.target.types import WEBHOOK_PATH, ServiceCrash, SupervisedService, Target
 
 __all__ = [
     "WEBHOOK_PATH",
@@ -195,9 +195,9 @@ def open_target(
     """The running target, stopped on the way out (also on errors and Ctrl-C).
 
     `log_dir`: keep the started service's output there as `service.log` (else in
-    a temporary file, removed afterwards). The preflight (harness.preflight) runs
+    a temporary file, removed afterwards). The preflight (harness.target.preflight) runs
     before the target is handed out."""
-    from harness.preflight import preflight
+    from harness.target.preflight import preflight
 
     with _running_target(spec, postgres, seed, on_info, log_dir) as target:
         asyncio.run(preflight(target, run_id=secrets.token_hex(3)))

@@ -8,10 +8,10 @@ import asyncio
 from collections.abc import Iterable
 
 from harness.checkers import Observation, scoped
-from harness.collect import MIN_LOGGED_TEXT, logged_errors, read_db
 from harness.history import Op
+from harness.run.collect import MIN_LOGGED_TEXT, logged_errors, read_db
 from harness.state import StripeState
-from harness.targets import Target
+from harness.target.start import Target
 
 
 async def observe(

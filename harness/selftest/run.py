@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.model import steps_text
-from harness.options import RunOptions
 from harness.provisioning import PostgresSettings
-from harness.runner import ScenarioReport, run_scenario
-from harness.scenario import load_suites
-from harness.targets import TargetSpec, open_target
+from harness.run.options import RunOptions
+from harness.run.runner import ScenarioReport, run_scenario
+from harness.run.scenario import load_suites
+from harness.target.start import TargetSpec, open_target
 from harness.verdict import Verdict, decide
 
 REFERENCE = "reference"

@@ -1,7 +1,7 @@
 """`TargetSpec`: which service to verify (the reference, a command tokenproof
 starts, an image, a URL already running), built from command-line options or
 a configuration file by `TargetSpec.from_options`, for the CLI and the pytest
-plugin alike. `harness.targets.open_target` turns one into a running target."""
+plugin alike. `harness.target.start.open_target` turns one into a running target."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class SettlePolicy:
     timeout_s: float = DEFAULT_SETTLE_TIMEOUT_S
     lag_s: float = 0.0  # the longest lag seen in the whole run
     # Per scope read (a users' prefix): acknowledged deliveries at its last
-    # convergence (see harness.settle.poll).
+    # convergence (see harness.run.settle.poll).
     acked: dict[str, int] = field(default_factory=dict)
 
     def quiet_s(self, current_lag_s: float = 0.0) -> float:

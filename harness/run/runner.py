@@ -13,16 +13,16 @@ from typing import Any, TypeVar
 import asyncpg
 
 from harness.checkers import CheckResult, Violation, check
-from harness.client import TargetClient
 from harness.errors import TokenproofError
 from harness.history import History, Op
-from harness.options import RunOptions
-from harness.scenario import Scenario
-from harness.scenario_run import Run
-from harness.settle import settle
+from harness.run.context import Run
+from harness.run.options import RunOptions
+from harness.run.scenario import Scenario
+from harness.run.settle import settle
 from harness.state import Settling
-from harness.targets import ServiceCrash, Target
-from harness.users import UserSpec, create_users
+from harness.target.client import TargetClient
+from harness.target.start import ServiceCrash, Target
+from harness.target.users import UserSpec, create_users
 from harness.verdict import Verdict, decide
 
 T = TypeVar("T")
