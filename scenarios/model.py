@@ -64,8 +64,10 @@ TRANSFER_RULES = frozenset(
         "bad_amount",
         "token_without_exp",
         "double_submit",
+        "reuse_key_with_another_body",
         "burst",
         "crossing_transfers",
+        "database_connections_killed",
     }
 )
 
@@ -76,10 +78,17 @@ def _what_failed(text: str) -> dict[str, Any]:
     before the failure; a retry is a transfer's only if it retries one)."""
     lead = text.split("Hypothesis's own report:", 1)[0]
     checks = sorted({inv for inv in INVARIANTS if f"{inv}:" in lead})
-    calls = [c for c in re.findall(r"state\.(\w+)\(", lead) if c not in IGNORED_CALLS]
+    calls = [
+        (name, args)
+        for name, args in re.findall(r"state\.(\w+)\(([^)\n]*)", lead)
+        if name not in IGNORED_CALLS
+    ]
     route = None
     if calls:
-        route = "transfer" if calls[-1] in TRANSFER_RULES else "purchase"
+        name, args = calls[-1]
+        # A rule that takes the route as an argument (f=...) says which it used.
+        transfer = name in TRANSFER_RULES and "f='purchase'" not in args
+        route = "transfer" if transfer else "purchase"
     return {"failed_checks": checks, "route": route}
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from harness.model.control import Tally
+from harness.model.faults import FaultRules
 from harness.model.payments import PaymentRules
 from harness.model.transfers import TransferRules
 from harness.target.start import Target
 
 
-class TokenModel(PaymentRules, TransferRules):
+class TokenModel(PaymentRules, TransferRules, FaultRules):
     """Bound to a target with `TokenModel.bind(target)` before a run."""
 
     @classmethod

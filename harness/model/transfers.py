@@ -21,6 +21,7 @@ from harness.model.base import (
     FANS,
     KEYED,
     PATHS,
+    PRICES,
     THREE_DS,
     TRANSFER_PATHS,
     Keyed,
@@ -100,19 +101,64 @@ class TransferRules(ModelBase):
         answer = self.loop.run_until_complete(go())
         assert answer.status == 401, f"a token without exp answered {answer.status}"
 
-    @_keyed_transfer_rule(copies=st.integers(2, 3))
+    @rule(
+        target=KEYED,
+        f=st.sampled_from([*TRANSFER_PATHS, "purchase"]),
+        fan=a_fan,
+        creator=a_creator,
+        amount=a_transfer_amount,
+        copies=st.integers(2, 8),
+    )
     @logged_step
     def double_submit(self, f: str, fan: str, creator: str, amount: int, copies: int) -> Any:
-        """A new keyed transfer sent `copies` times at once (a double click): money
-        moves once and every copy answers alike, except that a copy may be told 409
+        """A new keyed request sent `copies` times at once, on the key's first use
+        (a double click, a client's retries): money moves once, a purchase charges
+        once, and every copy answers alike, except that a copy may be told 409
         while the first is in flight. Catches key checks that race."""
-        body = self._transfer_body(f, creator, amount, f"k{next(self.keys)}")
-        answers = self._fire_gated([(f, self.uid(fan), body)] * copies)
+        key = f"k{next(self.keys)}"
+        if f == "purchase":
+            tokens = sorted(PRICES)[amount % len(PRICES)]
+            body = {"tokenAmount": tokens, "paymentMethodId": "pm_card_visa"}
+            body["clientIdempotencyKey"] = key
+            answers = self._fire_together([(f, self.uid(fan), body)] * copies)
+        else:
+            body = self._transfer_body(f, creator, amount, key)
+            answers = self._fire_gated([(f, self.uid(fan), body)] * copies)
         outcomes = {a.status for a in answers} - {409}
         assert len(outcomes) == 1, f"{copies} copies of one keyed {f} answered {answers}"
         first = next(a for a in answers if a.status != 409)
-        self._expect_transfer(first, fan, creator, amount)
+        if f == "purchase":
+            intents = {_intent_of(a) for a in answers if a.status == 200}
+            assert first.status == 200 and len(intents) == 1, (
+                f"{copies} copies of one keyed purchase answered {answers}"
+            )
+            self.model.balances[self.uid(fan)] += tokens + PRICES[tokens]
+            self._settle()
+        else:
+            self._expect_transfer(first, fan, creator, amount)
         return Keyed(f, self.uid(fan), body, first)
+
+    @rule(request=keyed, more=st.integers(1, 50))
+    @logged_step
+    def reuse_key_with_another_body(self, request: Keyed, more: int) -> None:
+        """A key already used, now with another amount: a 4xx, and no money moves
+        (the contract's rule for a reused key with a different body). Keys whose
+        first answer was a 5xx or a 400 are left out: the contract does not say
+        whether those were used."""
+        if request.first.status not in (200, 402):
+            return
+        body = dict(request.body)
+        if request.f == "purchase":
+            others = [t for t in sorted(PRICES) if t != body["tokenAmount"]]
+            body["tokenAmount"] = others[more % len(others)]
+        else:
+            body["tokenAmount"] = int(body["tokenAmount"]) + more
+        answer = self._call(request.f, request.user, "POST", PATHS[request.f], body)
+        assert 400 <= answer.status < 500, (
+            f"key {body['clientIdempotencyKey']!r}, first answered {request.first.status}, "
+            f"reused with another body answered {answer}"
+        )
+        self._settle()
 
     @rule(request=keyed)
     @logged_step
@@ -138,7 +184,7 @@ class TransferRules(ModelBase):
                 a_transfer_amount,
             ).filter(lambda op: op[1] != op[2]),
             min_size=2,
-            max_size=4,
+            max_size=8,
         )
     )
     @logged_step
@@ -184,3 +230,9 @@ class TransferRules(ModelBase):
                 self.model.balances = balances
                 return
         raise AssertionError(f"no serial order of {ops} gives the answers {statuses}")
+
+
+def _intent_of(answer: Answer) -> object:
+    body = answer.body if isinstance(answer.body, dict) else {}
+    intent = body.get("paymentIntent")
+    return intent.get("id") if isinstance(intent, dict) else None

@@ -84,6 +84,10 @@ RULE_CALLS: dict[str, Callable[[TokenModel], object]] = {
     "ignores-canceled": lambda m: m.customer_acts(
         pending=m.purchase_three_ds(fan="fan0", tokens=100), action="abandon"
     ),
+    "leaky-database-errors": lambda m: m.database_connections_killed(amount=5, tips=3),
+    "retry-double-charge": lambda m: m.double_submit(
+        f="purchase", fan="fan0", creator="star0", amount=0, copies=4
+    ),
 }
 
 
@@ -126,10 +130,14 @@ def test_the_rules_pass_on_the_reference(reference_target: Target) -> None:
     with machine_on(reference_target) as machine:
         keyed = [call(machine) for call in RULE_CALLS.values()]
         keyed.append(machine.purchase_while_stripe_slow(fan="fan0"))
+        keyed.append(
+            machine.double_submit(f="deduct", fan="fan1", creator="star1", amount=7, copies=8)
+        )
         machine.service_matches_model()
         for request in keyed:
             if isinstance(request, Keyed):
                 # An outage's purchase now succeeds; the others replay their answer.
                 machine.retry(request=request)
+                machine.reuse_key_with_another_body(request=request, more=3)
         machine.service_matches_model()
-    assert sum(isinstance(k, Keyed) for k in keyed) == 3
+    assert sum(isinstance(k, Keyed) for k in keyed) == 5
