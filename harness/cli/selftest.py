@@ -61,7 +61,9 @@ def selftest(
 
     Prints a matrix (variant x suite: caught / missed, with the scenario time and
     ops until the first violation). Exit 0 only if every variant is caught by
-    at least one scenario and the reference passes everything.
+    at least one scenario and the reference passes everything; 1 if a variant
+    is missed by suites that ran or the reference fails; 2 if the reference or
+    a missed variant's suites could not run (undecided, never a pass).
     """
     from harness.flaws import FLAWS
     from harness.run.scenario import select
