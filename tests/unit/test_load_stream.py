@@ -144,3 +144,16 @@ def test_locust_duration_forms(text: str, seconds: int) -> None:
 def test_other_durations_are_refused_with_the_forms(text: str) -> None:
     with pytest.raises(BadDuration, match=r"10s|at least 1 s"):
         parse_duration(text)
+
+
+def test_a_load_run_whose_checker_crashed_is_never_a_pass() -> None:
+    from harness.checkers import CheckResult
+    from harness.load.report import LoadReport, LoadSettings
+    from harness.verdict import EXIT_CODES
+
+    crashed = CheckResult("transfers", "unknown", 0, error="Traceback ...")
+    report = LoadReport("reference", LoadSettings(), [crashed], 10.0, 0, seed=1)
+    assert report.verdict == "error" and not report.ok and EXIT_CODES[report.verdict] == 2
+    assert report.to_json()["verdict"] == "error"
+    failing = CheckResult.of("no_server_errors", 1, [])
+    assert LoadReport("reference", LoadSettings(), [failing], 1.0, 0, seed=1).verdict == "pass"
