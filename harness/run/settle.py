@@ -40,40 +40,26 @@ async def settle(
     *,
     release: bool = True,
     deliveries_within: float = DELIVERIES_WITHIN_S,
-    compact: bool = False,
-    server_errors: bool = False,
+    **read: bool,
 ) -> Observation:
     """Release held deliveries (unless `release=False`), wait for Stripe's
-    deliveries and retries to finish, then `converge`. `compact` and
-    `server_errors`: as for `observe` (a load run)."""
+    deliveries and retries to finish, then `converge`. `read`: how each read
+    is made (`compact`, `server_errors`: as for `observe`; a load run)."""
     if release:
         await asyncio.to_thread(target.emulator.release)
     await asyncio.to_thread(target.emulator.wait_settled, deliveries_within)
-    return await converge(target, users, ops, compact=compact, server_errors=server_errors)
+    return await converge(target, users, ops, **read)
 
 
 async def converge(
-    target: Target,
-    users: Collection[str],
-    ops: list[Op],
-    *,
-    compact: bool = False,
-    server_errors: bool = False,
+    target: Target, users: Collection[str], ops: list[Op], **read: bool
 ) -> Observation:
     """Read until converged or the target's settle deadline; the last read, with
     how it got there (`Observation.settling`)."""
     # Only these users' intents from the emulator: its whole history grows all run.
     prefix = _common_prefix(users)
-    read = functools.partial(
-        observe,
-        target,
-        users,
-        ops,
-        metadata_prefix=prefix,
-        compact=compact,
-        server_errors=server_errors,
-    )
-    return await poll(read, target.settle, scope=prefix)
+    once = functools.partial(observe, target, users, ops, metadata_prefix=prefix, **read)
+    return await poll(once, target.settle, scope=prefix)
 
 
 async def poll(

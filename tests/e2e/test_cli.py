@@ -116,33 +116,24 @@ def test_verify_through_target_command() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_verify_catches_a_lost_update_with_exit_1(tmp_path: Path) -> None:
+def _verify_flaw(tmp_path: Path, flaw: str, scenario: str) -> Any:
+    """One scenario on a flawed reference, which must fail (exit 1): its report."""
     result = _verify(
-        "--target",
-        "reference:lost-update",
-        "--scenario",
-        "race/drain-one-fan-gated",
-        "--report",
-        str(tmp_path),
+        "--target", f"reference:{flaw}", "--scenario", scenario, "--report", str(tmp_path)
     )
     assert result.returncode == 1, result.stderr
-    report = json.loads((tmp_path / "report.json").read_text())
+    return json.loads((tmp_path / "report.json").read_text())
+
+
+def test_verify_catches_a_lost_update_with_exit_1(tmp_path: Path) -> None:
+    report = _verify_flaw(tmp_path, "lost-update", "race/drain-one-fan-gated")
     violations = report["scenarios"][0]["violations"]
     assert "ledger-explains-balance" in {v["invariant"] for v in violations}
     assert "--scenario race/drain-one-fan-gated" in report["scenarios"][0]["reproduce"]
 
 
 def test_an_accepted_bad_token_is_said_to_be_accepted_not_refused(tmp_path: Path) -> None:
-    result = _verify(
-        "--target",
-        "reference:jwt-no-exp",
-        "--scenario",
-        "security/refused-tokens",
-        "--report",
-        str(tmp_path),
-    )
-    assert result.returncode == 1, result.stderr
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = _verify_flaw(tmp_path, "jwt-no-exp", "security/refused-tokens")
     [moved] = [
         v
         for v in report["scenarios"][0]["violations"]
