@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from harness.errors import UsageError
+from harness.target.options import TARGET_OPTIONS, TargetOption
 
 CONFIG_FILES = ("tokenproof.toml", "pyproject.toml")
 
@@ -27,25 +28,42 @@ class ConfigError(UsageError):
     """The configuration file cannot be used as it is; the message names the key."""
 
 
-class FileConfig(BaseModel):
-    """The keys a configuration file may hold (kebab-case, as on the command line)."""
+class _RunKeys(BaseModel):
+    """The keys of a run that are not the target's (kebab-case, as on the command line)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
-    target: str | None = None
-    target_command: str | None = Field(None, alias="target-command")
-    target_cwd: str | None = Field(None, alias="target-cwd")
-    target_image: str | None = Field(None, alias="target-image")
-    target_schema: list[str] | None = Field(None, alias="target-schema")
-    target_env: dict[str, str] | None = Field(None, alias="target-env")
-    target_url: str | None = Field(None, alias="target-url")
     suites: list[str] | None = None
     scenarios_from: list[str] | None = Field(None, alias="scenarios-from")
     seed: int | None = None
     report: str | None = None
-    service_start_timeout: float | None = Field(None, alias="service-start-timeout", gt=0)
-    settle_timeout: float | None = Field(None, alias="settle-timeout", gt=0)
     shrink_seconds: float | None = Field(None, alias="shrink-seconds", ge=1)
+
+
+def _file_field(option: TargetOption) -> Any:
+    """A target option's key in the file: its type there, and its bounds."""
+    types: dict[str, Any] = {
+        "text": str,
+        "many": list[str],
+        "paths": list[str],
+        "env": dict[str, str],
+        "seconds": float,
+    }
+    if option.kind != "seconds":
+        return (types[option.kind] | None, Field(None, alias=option.file_key))
+    if option.minimum is None:
+        return (float | None, Field(None, alias=option.file_key, gt=0))
+    return (float | None, Field(None, alias=option.file_key, ge=option.minimum))
+
+
+FILE_TARGET_OPTIONS = {o.file_key.replace("-", "_"): o for o in TARGET_OPTIONS if o.file_key}
+# The keys a configuration file may hold: the run's, and the target options'
+# that have a file key (harness/target/options.py, the one table of them).
+FileConfig = create_model(
+    "FileConfig",
+    __base__=_RunKeys,
+    **{key: _file_field(option) for key, option in FILE_TARGET_OPTIONS.items()},
+)
 
 
 # Keys whose values are paths, relative to the configuration file's folder.
@@ -55,24 +73,14 @@ PATH_KEYS = ("target_cwd", "target_schema", "report")
 # `TargetSpec.from_options`' keywords), and how a file's value becomes what the
 # option would have given.
 OPTIONS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "target": ("target", str),
-    "target_command": ("command", str),
-    "target_cwd": ("cwd", str),
-    "target_image": ("image", str),
-    "target_schema": ("schema", lambda v: tuple(Path(p) for p in v)),
-    "target_env": ("env", lambda v: tuple(f"{k}={x}" for k, x in v.items())),
-    "target_url": ("url", str),
-    "service_start_timeout": ("start_timeout_s", float),
-    "settle_timeout": ("settle_timeout_s", float),
+    **{key: (option.param, option.from_file) for key, option in FILE_TARGET_OPTIONS.items()},
     "suites": ("suites", lambda v: ",".join(v)),
     "scenarios_from": ("scenarios_from", tuple),
     "seed": ("seed", int),
     "report": ("report_dir", Path),
     "shrink_seconds": ("shrink_seconds", float),
 }
-TARGET_KEYS = frozenset(
-    k for k in OPTIONS if k.startswith(("target", "service")) or k == "settle_timeout"
-)
+TARGET_KEYS = frozenset(FILE_TARGET_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not readable TOML: {exc}") from exc
 
 
-def load_file(path: Path) -> FileConfig:
+def load_file(path: Path) -> BaseModel:
     data = _read(path)
     section = data.get("tool", {}).get("tokenproof", {}) if path.name == "pyproject.toml" else data
     where = "[tool.tokenproof] of " if path.name == "pyproject.toml" else ""

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness.emulator.defaults import DEFAULT_WEBHOOK_SECRET
 from harness.provisioning import (
     DatabaseFactory,
     ExistingPostgres,
@@ -22,6 +22,7 @@ from harness.provisioning import (
     PostgresSettings,
     make_cluster,
 )
+from harness.target.options import TARGET_OPTIONS, TargetOption
 from harness.target.start import ManagedTarget, Target, TargetSpec, open_target
 
 
@@ -40,45 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="tokenproof: use this existing server (role needs CREATEDB) "
         "[env: TOKENPROOF_DATABASE_URL]; with --target-url, the target's own database.",
     )
-    group.addoption(
-        "--target",
-        default=None,
-        metavar="reference[:FLAW]",
-        help="tokenproof: the service the scenarios run against (default: reference).",
-    )
-    group.addoption(
-        "--target-command",
-        default=None,
-        metavar="CMD",
-        help="tokenproof: start your service with this command.",
-    )
-    group.addoption("--target-cwd", default=None, metavar="DIR")
-    group.addoption(
-        "--target-image",
-        default=None,
-        metavar="IMAGE[:TAG]",
-        help="tokenproof: start your service's container image (Docker).",
-    )
-    group.addoption(
-        "--tokenproof-pull",
-        action="store_true",
-        default=False,
-        help="tokenproof: pull --target-image first (it never pulls unless asked).",
-    )
-    group.addoption(
-        "--target-env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="tokenproof: extra environment for the service it starts (repeatable).",
-    )
-    group.addoption("--target-schema", action="append", default=[], metavar="FILE")
-    group.addoption(
-        "--target-url", default=None, metavar="URL", help="tokenproof: a service already running."
-    )
-    _timing_options(group)
-    group.addoption("--jwt-secret", default=None, metavar="S")
-    group.addoption("--webhook-secret", default=DEFAULT_WEBHOOK_SECRET, metavar="S")
+    for option in TARGET_OPTIONS:
+        _add_target_option(group, option)
     group.addoption(
         "--scenarios-from",
         action="append",
@@ -95,22 +59,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _timing_options(group: pytest.OptionGroup) -> None:
-    group.addoption(
-        "--service-start-timeout",
-        default=None,
-        type=float,
-        metavar="SECONDS",
-        help="tokenproof: how long a service it starts may take to answer /health (default 60).",
-    )
-    group.addoption(
-        "--settle-timeout",
-        default=None,
-        type=float,
-        metavar="SECONDS",
-        help="tokenproof: after webhook deliveries settle, how long the service may take "
-        "to show their effects before an uncredited intent is reported (default 10).",
-    )
+def _add_target_option(group: pytest.OptionGroup, option: TargetOption) -> None:
+    """One target option as pytest declares it: not given is None, so that the
+    configuration file can fill it in."""
+    kinds: dict[str, dict[str, Any]] = {
+        "text": {},
+        "flag": {"action": "store_true", "default": False},
+        "many": {"action": "append", "default": []},
+        "env": {"action": "append", "default": []},
+        "paths": {"action": "append", "default": []},
+        "seconds": {"type": float},
+        "port": {"type": int},
+    }
+    extra = {"default": None, **kinds[option.kind]}
+    if option.kind == "text" and option.default is not None and option.file_key is None:
+        extra["default"] = option.default  # no file to fill it in: the default stands
+    if option.metavar is not None and option.kind != "flag":
+        extra["metavar"] = option.metavar
+    group.addoption(option.in_pytest, help=f"tokenproof: {option.help}", **extra)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -180,18 +146,17 @@ def tokenproof_target_spec(request: pytest.FixtureRequest) -> TargetSpec:
 def target_spec_of(config: pytest.Config) -> TargetSpec:
     """The target the options ask for, the configuration file (tokenproof.toml or
     [tool.tokenproof] where pytest runs) filling in those not given."""
-    from harness.config import TARGET_KEYS, resolve
+    from harness.config import resolve
 
     opt = config.getoption
-    # Each configuration key that says which service has the option of its name.
-    given = {key: opt("--" + key.replace("_", "-")) for key in TARGET_KEYS}
+    # The options the file may fill in, by their file key; the others as given.
+    given = {o.file_key.replace("-", "_"): opt(o.in_pytest) for o in TARGET_OPTIONS if o.file_key}
     resolved = resolve(Path.cwd(), given)
+    rest = {o.param: opt(o.in_pytest) for o in TARGET_OPTIONS if o.file_key is None}
     return TargetSpec.from_options(
         **resolved.options(only_target=True),
-        pull=opt("--tokenproof-pull"),
+        **{k: v for k, v in rest.items() if v is not None},
         database_url=opt("--database-url"),
-        jwt_secret=opt("--jwt-secret"),
-        webhook_secret=opt("--webhook-secret"),
     )
 
 

@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from harness.emulator.defaults import DEFAULT_WEBHOOK_SECRET
 from harness.errors import SetupError, TokenproofError, UsageError
 from harness.provisioning import PostgresSettings
+from harness.target.options import TARGET_OPTIONS, TargetOption
 from harness.verdict import EXIT_CODES
 
 # The verdict is the exit code (harness.verdict); a setup failure exits as `error`.
@@ -81,83 +81,35 @@ def config_option(func: F) -> F:
 
 
 def target_options(func: F) -> F:
-    """The options that choose the service under test (verify, load)."""
-    options = [
-        click.option(
-            "--target",
-            default="reference",
-            metavar="reference[:FLAW]",
-            help="The bundled reference service (or one with a defect put back).",
-        ),
-        click.option(
-            "--target-command", "command", metavar="CMD", help="Start your service with this."
-        ),
-        click.option(
-            "--target-cwd", "cwd", metavar="DIR", help="Working directory for the command."
-        ),
-        click.option(
-            "--target-image",
-            "image",
-            metavar="IMAGE[:TAG]",
-            help="Start your service's container image (Docker) instead of a command.",
-        ),
-        click.option(
-            "--pull",
-            is_flag=True,
-            help="Pull --target-image first (tokenproof never pulls unless asked).",
-        ),
-        click.option(
-            "--target-env",
-            "env",
-            multiple=True,
-            metavar="KEY=VALUE",
-            help="Extra environment for a service tokenproof starts (repeatable).",
-        ),
-        click.option(
-            "--target-schema",
-            "schema",
-            multiple=True,
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="SQL file(s) loaded into each fresh database for --target-command "
-            "or --target-image.",
-        ),
-        click.option(
-            "--target-url",
-            "url",
-            metavar="URL",
-            help="A service already running (give --database-url).",
-        ),
-        click.option(
-            "--jwt-secret", metavar="S", help="JWT_SECRET of the service at --target-url."
-        ),
-        click.option(
-            "--webhook-secret",
-            default=DEFAULT_WEBHOOK_SECRET,
-            help="STRIPE_WEBHOOK_SECRET of the service at --target-url.",
-        ),
-        click.option(
-            "--stripe-port", type=click.IntRange(1, 65535), help="Emulator port for --target-url."
-        ),
-        click.option(
-            "--service-start-timeout",
-            "start_timeout_s",
-            type=click.FloatRange(1),
-            metavar="SECONDS",
-            help="How long a service tokenproof starts may take to answer /health (default 60).",
-        ),
-        click.option(
-            "--settle-timeout",
-            "settle_timeout_s",
-            type=click.FloatRange(0, min_open=True),
-            metavar="SECONDS",
-            help="After webhook deliveries settle, how long the service may take to show "
-            "their effects (a queue worker crediting later) before an intent still "
-            "uncredited is reported (default 10).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
+    """The options that choose the service under test (verify, load), made from
+    the one table of them (`harness.target.options`)."""
+    for option in reversed(TARGET_OPTIONS):
+        func = _click_option(option)(func)
     return func
+
+
+def _click_option(option: TargetOption) -> Callable[[F], F]:
+    """One target option as click declares it."""
+    kinds: dict[str, dict[str, Any]] = {
+        "text": {},
+        "flag": {"is_flag": True},
+        "many": {"multiple": True},
+        "env": {"multiple": True},
+        "paths": {"multiple": True, "type": click.Path(dir_okay=False, path_type=Path)},
+        "seconds": {
+            "type": click.FloatRange(option.minimum, min_open=False)
+            if option.minimum is not None
+            else click.FloatRange(0, min_open=True)
+        },
+        "port": {"type": click.IntRange(1, 65535)},
+    }
+    extra = dict(kinds[option.kind])
+    if option.default is not None:
+        extra["default"] = option.default
+    if option.metavar is not None:
+        extra["metavar"] = option.metavar
+    decorator: Callable[[F], F] = click.option(option.flag, option.param, help=option.help, **extra)
+    return decorator
 
 
 def postgres_settings(

@@ -14,6 +14,7 @@ from harness.errors import UsageError
 from harness.provisioning.emulator import (
     DEFAULT_WEBHOOK_SECRET,
 )
+from harness.target.options import flag_of
 
 TargetKind = Literal["reference", "command", "image", "url"]
 DEFAULT_START_TIMEOUT_S = 60.0
@@ -147,42 +148,38 @@ class TargetSpec:
         return cls("reference", flaw=flaw or None, extra_env=extra_env, settle_timeout_s=settle)
 
     def cli_args(self) -> list[str]:
-        """The options that select this target again, for reproduction commands."""
+        """The options that select this target again, for reproduction commands
+        (flags from the one table of them, harness/target/options.py)."""
         return self._target_args() + self._timing_args()
 
     def _timing_args(self) -> list[str]:
         args = []
         if self.kind in ("command", "image") and self.start_timeout_s != DEFAULT_START_TIMEOUT_S:
-            args += ["--service-start-timeout", f"{self.start_timeout_s:g}"]
+            args += [flag_of("start_timeout_s"), f"{self.start_timeout_s:g}"]
         if self.settle_timeout_s != DEFAULT_SETTLE_TIMEOUT_S:
-            args += ["--settle-timeout", f"{self.settle_timeout_s:g}"]
+            args += [flag_of("settle_timeout_s"), f"{self.settle_timeout_s:g}"]
         return args
 
     def _target_args(self) -> list[str]:
-        env = [a for k, v in self.extra_env.items() for a in ("--target-env", f"{k}={v}")]
+        env = [a for k, v in self.extra_env.items() for a in (flag_of("env"), f"{k}={v}")]
+        schemas = [a for schema in self.schema for a in (flag_of("schema"), str(schema))]
         if self.kind == "reference":
-            return ["--target", self.label, *env]
+            return [flag_of("target"), self.label, *env]
         if self.kind == "command":
-            args = ["--target-command", str(self.command), *env]
-            if self.cwd:
-                args += ["--target-cwd", self.cwd]
-            for schema in self.schema:
-                args += ["--target-schema", str(schema)]
-            return args
+            cwd = [flag_of("cwd"), self.cwd] if self.cwd else []
+            return [flag_of("command"), str(self.command), *env, *cwd, *schemas]
         if self.kind == "image":
             # --pull too: on another machine the image may not be there yet.
-            args = ["--target-image", str(self.image), *(["--pull"] if self.pull else []), *env]
-            for schema in self.schema:
-                args += ["--target-schema", str(schema)]
-            return args
+            pull = [flag_of("pull")] if self.pull else []
+            return [flag_of("image"), str(self.image), *pull, *env, *schemas]
         return [
-            "--target-url",
+            flag_of("url"),
             str(self.url),
             "--database-url",
             "<dsn>",
-            "--jwt-secret",
+            flag_of("jwt_secret"),
             "<secret>",
-            "--webhook-secret",
+            flag_of("webhook_secret"),
             "<secret>",
         ]
 
