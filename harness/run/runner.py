@@ -21,7 +21,8 @@ from harness.run.scenario import Scenario
 from harness.run.settle import settle
 from harness.state import Settling
 from harness.target.client import TargetClient
-from harness.target.start import ServiceCrash, Target
+from harness.target.start import Target
+from harness.target.supervise import Supervisor
 from harness.target.users import UserSpec, create_users
 from harness.verdict import Verdict, decide
 
@@ -111,11 +112,14 @@ async def run_scenario(
     seed: int,
     run_id: str,
     options: RunOptions | None = None,
+    supervisor: Supervisor | None = None,
 ) -> ScenarioReport:
     """Run one scenario and judge it. A violation makes it `fail` even when the
     scenario also errored (Jepsen's order: invalid outranks unknown): what was
-    observed before the error is still checked."""
+    observed before the error is still checked. `supervisor`: the run's, when
+    it spans several scenarios (verify); else one for this scenario."""
     options = options or RunOptions()
+    supervisor = supervisor or Supervisor(target)
     timeout_s = scenario.timeout_for(options)
     started = time.monotonic()
     users = user_ids(scenario, run_id)
@@ -124,7 +128,7 @@ async def run_scenario(
     errors: list[str] = []
     run: Run | None = None
     try:
-        restarted = await asyncio.to_thread(target.ensure_running)
+        restarted = await supervisor.restart_if_exited()
         await _create_users(target, scenario, users)
         await asyncio.to_thread(target.emulator.clear_delivery_rules)
         await asyncio.to_thread(target.emulator.clear_faults)
@@ -163,10 +167,9 @@ async def run_scenario(
     except Exception as exc:
         errors.append(f"while checking: {_describe(exc)}")
     finally:
-        # After settling: a crash while webhooks were delivered is this scenario's.
-        crash = target.crash_report()
-        if crash is not None:
-            report.results.append(CheckResult.of("service", 1, [crashed(crash, history.ops)]))
+        found = await supervisor.findings(scenario.id, history.ops)
+        if found:
+            report.results.append(CheckResult.of("service", 1, found))
         report.ops = history.ops
         errors += [f"checker {r.checker} crashed:\n{r.error}" for r in report.results if r.error]
         report.error = "\n".join(errors) or None
@@ -209,21 +212,6 @@ async def _stalled(target: Target, pending: list[Op], timeout_s: float) -> Viola
         "service-stalled",
         f"{len(pending)} requests had no answer when the scenario's {timeout_s:g} s ran out",
         {"pending": [op.to_json() for op in pending[:20]], "database_sessions": sessions},
-    )
-
-
-def crashed(crash: ServiceCrash, ops: list[Op]) -> Violation:
-    """The service tokenproof started exited by itself during the scenario."""
-    unknown = [op for op in ops if op.type == "info"]
-    return Violation(
-        "service-crashed",
-        f"the service process exited during the scenario ({crash.how}); "
-        f"{len(unknown)} requests got no answer. It was restarted for the next scenario.",
-        {
-            "exit": crash.how,
-            "log_tail": crash.log_tail,
-            "ops_in_flight": [op.to_json() for op in unknown[:20]],
-        },
     )
 
 

@@ -1,7 +1,7 @@
 """The verify loop on a service at --target-url that stops answering: reported
 once, on the scenario it went down in; the ones after it are not run until it
 answers again. The target and the scenario runs are faked: only the loop's
-logic is under test."""
+and the supervisor's logic is under test."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from harness.checkers import CheckResult
 from harness.run import verify as verify_module
 from harness.run.runner import ScenarioReport
 from harness.run.scenario import Scenario
+from harness.target.supervise import Supervisor
 
 
 async def _noop(run: Any) -> None:
@@ -32,12 +34,22 @@ class _Target:
     async def answers(self, within: float = 5.0) -> bool:
         return self.answering.pop(0)
 
+    def crash_report(self) -> None:
+        return None  # started by nobody: it cannot exit under tokenproof's eyes
+
 
 def test_a_service_that_stops_answering_is_reported_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def run_scenario(target: Any, item: Scenario, **kwargs: Any) -> ScenarioReport:
-        return ScenarioReport(item, "pass", 1, 0.1)
+    async def run_scenario(
+        target: Any, item: Scenario, *, supervisor: Supervisor, **kwargs: Any
+    ) -> ScenarioReport:
+        # As the runner ends every scenario: what happened to the service.
+        report = ScenarioReport(item, "pass", 1, 0.1)
+        if found := await supervisor.findings(item.id, []):
+            report.results.append(CheckResult.of("service", 1, found))
+            report.status = "fail"
+        return report
 
     monkeypatch.setattr(verify_module, "run_scenario", run_scenario)
     scenarios = [Scenario(f"s{i}", "race", (), _noop, "doc") for i in range(4)]
