@@ -66,11 +66,13 @@ def check(marker: str) -> None:
         missing(reason, hint)
 
 
-def private_tmp() -> list[str]:
-    """A command prefix that runs its command in a mount namespace of its own
-    with an empty /tmp: as another machine would have it."""
+def private_tmp(hidden: str) -> list[str]:
+    """A command prefix that runs its command in a mount namespace of its own,
+    where the folder `hidden` (another process's temp folder) is an empty tmpfs:
+    as another machine would see it. Only that folder: the checkout and its
+    virtualenv may live under /tmp and must stay visible."""
     check("needs_root")
-    return ["unshare", "-m", "sh", "-c", 'mount -t tmpfs tmpfs /tmp && exec "$@"', "private-tmp"]
+    return ["unshare", "-m", "sh", "-c", 'mount -t tmpfs tmpfs "$0" && exec "$@"', hidden]
 
 
 def deliverable_sigint() -> None:

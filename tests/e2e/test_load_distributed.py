@@ -15,17 +15,24 @@ from typing import Any
 import pytest
 
 from harness.provisioning.local import free_port
+from tests.leftovers import server_reachable_tmpdir
 from tests.needs import private_tmp
 
 CLI = [sys.executable, "-m", "harness"]
 pytestmark = pytest.mark.e2e
 
 
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "TOKENPROOF_DATABASE_URL"}
+def _env(tmp: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "TOKENPROOF_DATABASE_URL"}
+    if tmp is not None:
+        tmp.mkdir(exist_ok=True)
+        env["TMPDIR"] = str(tmp)
+    return env
 
 
-def _master(report: Path, port: int, duration: str) -> subprocess.Popen[str]:
+def _master(
+    report: Path, port: int, duration: str, tmp: Path | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             *CLI,
@@ -48,17 +55,17 @@ def _master(report: Path, port: int, duration: str) -> subprocess.Popen[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=_env(tmp),
     )
 
 
-def _worker(port: int, prefix: list[str]) -> subprocess.Popen[str]:
+def _worker(port: int, prefix: list[str], tmp: Path | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*prefix, *CLI, "load-worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=_env(tmp),
         start_new_session=True,
     )
 
@@ -81,13 +88,21 @@ def _report(folder: Path) -> dict[str, Any]:
 
 @pytest.mark.needs_root
 def test_two_workers_with_their_own_tmp_give_one_verdict(tmp_path: Path) -> None:
-    prefix = private_tmp()
-    port = free_port()
-    master = _master(tmp_path, port, "8s")
-    workers = [_worker(port, prefix) for _ in range(2)]
-    stderr = _finish(master, workers)
+    # The master's temp folder (its op file, its PostgreSQL) is an empty tmpfs
+    # where the workers run, and each worker has a temp folder of its own.
+    with server_reachable_tmpdir() as master_tmp:
+        prefix = private_tmp(str(master_tmp))
+        (master_tmp / "the-masters").write_text("a file only the master's machine has")
+        seen = subprocess.run(
+            [*prefix, "ls", "-A", str(master_tmp)], capture_output=True, text=True
+        )
+        assert seen.returncode == 0 and seen.stdout == "", seen  # where the workers run
+        port = free_port()
+        master = _master(tmp_path / "report", port, "8s", master_tmp)
+        workers = [_worker(port, prefix, tmp_path / f"worker-{i}-tmp") for i in range(2)]
+        stderr = _finish(master, workers)
     assert master.returncode == 0, stderr[-3000:]
-    report = _report(tmp_path)
+    report = _report(tmp_path / "report")
     assert report["verdict"] == "pass"
     counted = [w["requests"] for w in report["workers"]]
     assert len(counted) == 2 and all(n > 0 for n in counted), report["workers"]
