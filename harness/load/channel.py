@@ -160,6 +160,7 @@ class Collector:
             return
         self.ops_file.write(data["lines"] + "\n")
         self.ops_file.flush()  # tokenproof reads the file while the run goes on
+        tally.done = False  # a worker that sent its last ops runs a new test (web UI)
         tally.ops += int(data["ops"])
         tally.requests += int(data["requests"])
         now = self._now()
@@ -201,8 +202,11 @@ class Collector:
                     "stopped sending heartbeats" if state == "missing" else "disconnected"
                 )
 
-    def finish(self) -> None:
-        """Ask every worker still connected for its last ops and wait for them."""
+    def finish(self, *, close: bool = True) -> None:
+        """Ask every worker still connected for its last ops and wait for them.
+        `close`: the run is over (headless, or Locust quitting), the op file is
+        closed. In the web UI a test may start again after a stop: a stop there
+        collects the last ops and keeps the file open."""
         if self.finished:
             return
         runner = self.environment.runner
@@ -221,9 +225,10 @@ class Collector:
                 if not tally.done and tally.lost_at_s is None:
                     tally.lost_at_s = tally.last_s if tally.last_s is not None else self._now()
                     tally.lost_how = "sent no final ops after the stop"
-        self.finished = True
-        self._watcher.kill(block=False)
-        self.ops_file.close()
+        if close:
+            self.finished = True
+            self._watcher.kill(block=False)
+            self.ops_file.close()
         self.write_status()
 
     def write_status(self) -> None:

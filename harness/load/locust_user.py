@@ -74,7 +74,9 @@ def _stop(environment: Any, **kwargs: Any) -> None:
     if _RECORDER is not None:
         _RECORDER.done()
     if _COLLECTOR is not None:
-        _COLLECTOR.finish()
+        # Headless, a stop ends the run; in the web UI another test may follow.
+        headless = bool(getattr(environment.parsed_options, "headless", True))
+        _COLLECTOR.finish(close=headless)
 
 
 @events.quitting.add_listener  # type: ignore[untyped-decorator]
