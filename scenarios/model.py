@@ -61,7 +61,7 @@ TRANSFER_RULES = frozenset(
     {
         "transfer",
         "self_transfer",
-        "bad_amount",
+        "bad_amounts",
         "token_without_exp",
         "double_submit",
         "reuse_key_with_another_body",

@@ -50,11 +50,17 @@ class PaymentRules(ModelBase):
         fan=a_fan,
         tokens=st.sampled_from(sorted(PRICES)),
         method=st.sampled_from(["pm_card_visa", "pm_card_chargeDeclined"]),
+        delivery=st.sampled_from([None, "duplicate", "parallel", "reorder", "drop_first"]),
     )
     @logged_step
-    def purchase(self, fan: str, tokens: int, method: str) -> Any:
+    def purchase(self, fan: str, tokens: int, method: str, delivery: str | None) -> Any:
+        """A card purchase; `delivery`: how its events (and the next purchases')
+        arrive, chosen in the same step, so that a credit per duplicated event is
+        found whatever else an example draws."""
         key = f"p{next(self.keys)}"
         body = {"tokenAmount": tokens, "paymentMethodId": method, "clientIdempotencyKey": key}
+        if delivery is not None:
+            self._deliver(delivery)
         answer = self._call("purchase", self.uid(fan), "POST", "/api/tokens/purchase", body)
         if method == "pm_card_visa":
             assert answer.status == 200, f"a card purchase answered {answer}"
@@ -102,6 +108,9 @@ class PaymentRules(ModelBase):
     @logged_step
     def webhook_delivery(self, mode: str) -> None:
         """How the next purchases' events arrive."""
+        self._deliver(mode)
+
+    def _deliver(self, mode: str) -> None:
         self.target.emulator.clear_delivery_rules()
         extra: dict[str, Any] = {"copies": 3} if mode in ("duplicate", "parallel") else {}
         if mode == "delay":

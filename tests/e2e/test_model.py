@@ -85,6 +85,10 @@ RULE_CALLS: dict[str, Callable[[TokenModel], object]] = {
         pending=m.purchase_three_ds(fan="fan0", tokens=100), action="abandon"
     ),
     "leaky-database-errors": lambda m: m.database_connections_killed(amount=5, tips=3),
+    "leading-zero-amounts": lambda m: m.bad_amounts(f="tip", fan="fan0"),
+    "webhook-not-idempotent": lambda m: m.purchase(
+        fan="fan0", tokens=100, method="pm_card_visa", delivery="duplicate"
+    ),
     "retry-double-charge": lambda m: m.double_submit(
         f="purchase", fan="fan0", creator="star0", amount=0, copies=4
     ),
@@ -140,4 +144,4 @@ def test_the_rules_pass_on_the_reference(reference_target: Target) -> None:
                 machine.retry(request=request)
                 machine.reuse_key_with_another_body(request=request, more=3)
         machine.service_matches_model()
-    assert sum(isinstance(k, Keyed) for k in keyed) == 5
+    assert sum(isinstance(k, Keyed) for k in keyed) == 6
