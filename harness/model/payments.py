@@ -25,6 +25,8 @@ from harness.model.base import (
     logged_step,
 )
 
+CUSTOMER_ACTIONS = ("authenticate", "abandon", "fail")
+
 
 class PaymentRules(ModelBase):
     keyed = KEYED
@@ -70,17 +72,31 @@ class PaymentRules(ModelBase):
         self._settle()
         return Keyed("purchase", self.uid(fan), body, answer)
 
-    @rule(target=three_ds, fan=a_fan, tokens=st.sampled_from([100, 500]))
+    @rule(
+        target=three_ds,
+        fan=a_fan,
+        tokens=st.sampled_from([100, 500]),
+        then=st.sampled_from([None, *CUSTOMER_ACTIONS]),
+    )
     @logged_step
-    def purchase_three_ds(self, fan: str, tokens: int) -> Any:
+    def purchase_three_ds(self, fan: str, tokens: int, then: str | None = None) -> Any:
+        """A 3-D Secure purchase; `then`: what the customer does at once, in the
+        same step (None: later, or never, by `customer_acts`), so an abandoned
+        purchase is found whatever else an example draws."""
         body = {"tokenAmount": tokens, "paymentMethodId": "pm_card_threeDSecure2Required"}
         answer = self._call("purchase", self.uid(fan), "POST", "/api/tokens/purchase", body)
         assert answer.status == 200, f"a 3DS purchase answered {answer}"
-        return Pending3DS(answer.body["paymentIntent"]["id"], self.uid(fan), tokens)
+        pending = Pending3DS(answer.body["paymentIntent"]["id"], self.uid(fan), tokens)
+        if then is not None:
+            self._customer(pending, then)
+        return pending
 
-    @rule(pending=three_ds, action=st.sampled_from(["authenticate", "abandon", "fail"]))
+    @rule(pending=three_ds, action=st.sampled_from(CUSTOMER_ACTIONS))
     @logged_step
     def customer_acts(self, pending: Pending3DS, action: str) -> None:
+        self._customer(pending, action)
+
+    def _customer(self, pending: Pending3DS, action: str) -> None:
         if pending.done:
             return
         pending.done = True
