@@ -220,7 +220,9 @@ def _conclude(report: LoadReport, out_dir: Path) -> int:
     metavar="ADDR",
     help="Address of the machine running `tokenproof load --expect-workers N`.",
 )
-@click.option("--master-port", type=click.IntRange(1, 65535), default=5557, show_default=True)
+@click.option(
+    "--master-port", type=click.IntRange(1, 65535), default=5557, show_default=True, metavar="PORT"
+)
 @click.option(
     "--processes",
     type=click.IntRange(1, 64),
