@@ -20,27 +20,23 @@ READ_AT_MOST = 8 << 20  # bytes per read, so a late reader catches up in steps
 
 @dataclass
 class Tally:
-    """What the report counts, and who is doing what (for the live checks)."""
+    """What the report counts, and who bought (the live checks leave them out)."""
 
     requests: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     server_errors: int = 0
     unreadable: int = 0  # lines that were not an op (a worker killed mid-send)
-    # user -> when (monotonic, this process) the reader last saw an op of theirs
-    last_seen: dict[str, float] = field(default_factory=dict)
     buyers: set[str] = field(default_factory=set)  # users with a purchase call
 
-    def feed(self, op: Op, now: float) -> None:
+    def feed(self, op: Op) -> None:
         if op.type == "invoke":
             self.requests += 1
         else:
             self.outcomes[op.type] += 1
             if op.status is not None and op.status >= 500:
                 self.server_errors += 1
-        if op.user is not None:
-            self.last_seen[op.user] = now
-            if op.f == "purchase":
-                self.buyers.add(op.user)
+        if op.user is not None and op.f == "purchase":
+            self.buyers.add(op.user)
 
 
 class OpFile:
@@ -75,7 +71,6 @@ class OpFile:
     def _fold(self, chunk: bytes) -> None:
         lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()  # the master may be mid-write
-        now = time.monotonic()
         for line in lines:
             if not line.strip():
                 continue
@@ -85,7 +80,7 @@ class OpFile:
                 continue
             self.read_ops += 1
             self.checks.feed(op)
-            self.tally.feed(op, now)
+            self.tally.feed(op)
 
     def ops_at(self, indexes: Collection[int]) -> dict[int, Op]:
         """The ops at these indexes, from the file (one pass)."""
