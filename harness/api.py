@@ -29,7 +29,13 @@ releases; anything imported from elsewhere in `harness` may change.
 from __future__ import annotations
 
 from harness.checkers import ALLOW_5XX, CHECKERS
-from harness.contract import InvariantDefinitionError, invariant
+from harness.contract import (
+    ROUTES,
+    InvariantDefinitionError,
+    invariant,
+    purchase_body,
+    transfer_body,
+)
 from harness.run.context import Run, ScenarioCouldNotRun
 from harness.run.gates import ContentionGate, GateNotFilled
 from harness.run.runner import ScenarioNeverCalledTarget, ScenarioReport
@@ -49,6 +55,7 @@ from harness.testing import scenario_test
 __all__ = [
     "ALLOW_5XX",
     "CHECKERS",
+    "ROUTES",
     "Answer",
     "ContentionGate",
     "EmulatorClient",
@@ -64,7 +71,9 @@ __all__ = [
     "fan",
     "invariant",
     "load_scenarios_from",
+    "purchase_body",
     "scenario",
     "scenario_test",
     "stranger",
+    "transfer_body",
 ]

@@ -22,6 +22,35 @@ NAMED_FIELDS: dict[str, tuple[str, ...]] = {
     "balance": ("balance",),
 }
 
+# The contract's routes a fan calls, by the name ops carry (`Op.f`).
+ROUTES: dict[str, tuple[str, str]] = {
+    "purchase": ("POST", "/api/tokens/purchase"),
+    "tip": ("POST", "/api/tokens/tip"),
+    "deduct": ("POST", "/api/tokens/calls/deduct"),
+    "balance": ("GET", "/api/tokens/balance"),
+}
+
+
+def purchase_body(tokens: Any, method: str, key: str | None = None) -> dict[str, Any]:
+    """A purchase request as the contract words it (scenarios, model and load share it)."""
+    return _keyed({"tokenAmount": tokens, "paymentMethodId": method}, key)
+
+
+def transfer_body(
+    f: str, creator_id: str, amount: Any, *, context: str, key: str | None = None
+) -> dict[str, Any]:
+    """A tip (`context` is its channel) or a call deduct (`context` is its call id)."""
+    body = {"creatorId": creator_id, "tokenAmount": amount}
+    body["channel" if f == "tip" else "callId"] = context
+    return _keyed(body, key)
+
+
+def _keyed(body: dict[str, Any], key: str | None) -> dict[str, Any]:
+    if key is not None:
+        body["clientIdempotencyKey"] = key
+    return body
+
+
 # Every amount the contract lists as bad, sent to every amount field first.
 BAD_AMOUNT_LITERALS: tuple[Any, ...] = (
     "12abc",

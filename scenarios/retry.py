@@ -19,12 +19,7 @@ async def purchase_key_sequential(run: Run) -> None:
     idempotency key to Stripe (retry-double-charge)."""
     for _ in range(3):
         answer = await run.purchase("fan", 500, key="buy-1")
-        run.expect(
-            answer.status == 200,
-            "retry-answers-200",
-            f"retry answered {answer.status}",
-            route="purchase",
-        )
+        run.expect_ok(answer, "retry-answers-200", "the purchase retried", route="purchase")
 
 
 @scenario("retry", users=[fan("fan")])
@@ -84,12 +79,7 @@ async def client_timeout_then_retry(run: Run) -> None:
 
     await wait_until_async(stripe_idle, within=30, what="the slow Stripe call finishes")
     third = await run.purchase("fan", 100, key="slow-1")
-    run.expect(
-        third.status == 200,
-        "retry-after-stripe-answered",
-        f"answered {third.status}",
-        route="purchase",
-    )
+    run.expect_ok(third, "retry-after-stripe-answered", "the retry", route="purchase")
 
 
 @scenario("retry", users=[fan("fan")])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from operator import itemgetter
 from typing import Any
 
 from harness.emulator import intents, money
@@ -20,7 +19,15 @@ from harness.emulator.delivery import DeliverySettings, Dispatcher, Endpoint, Se
 from harness.emulator.errors import StripeError
 from harness.emulator.faults import FaultRule
 from harness.emulator.idempotency import IdempotencyStore
-from harness.emulator.listing import LIST_PARAMS, Collection, created_filter, expand, page, where
+from harness.emulator.listing import (
+    LIST_PARAMS,
+    Collection,
+    created_filter,
+    expand,
+    list_records,
+    page,
+    where,
+)
 from harness.emulator.resources import (
     Event,
     Outcome,
@@ -147,16 +154,8 @@ class Emulator:
         return Outcome(200, dict(self.charge(ident)))
 
     def list_charges(self, params: dict[str, Any]) -> Outcome:
-        p.reject_unknown(params, LIST_PARAMS | {"payment_intent", "customer"})
-        matches = where(
-            params,
-            itemgetter("created"),
-            payment_intent=itemgetter("payment_intent"),
-            customer=itemgetter("customer"),
-        )
-        body = page(
-            self.charges, params, url="/v1/charges", kind="charge", matches=matches, render=dict
-        )
+        filters = ("payment_intent", "customer")
+        body = list_records(self.charges, params, url="/v1/charges", kind="charge", filters=filters)
         return Outcome(200, body)
 
     def create_refund(self, params: dict[str, Any], ctx: RequestContext) -> Outcome:
@@ -170,16 +169,8 @@ class Emulator:
         return Outcome(200, dict(refund))
 
     def list_refunds(self, params: dict[str, Any]) -> Outcome:
-        p.reject_unknown(params, LIST_PARAMS | {"charge", "payment_intent"})
-        matches = where(
-            params,
-            itemgetter("created"),
-            charge=itemgetter("charge"),
-            payment_intent=itemgetter("payment_intent"),
-        )
-        body = page(
-            self.refunds, params, url="/v1/refunds", kind="refund", matches=matches, render=dict
-        )
+        filters = ("charge", "payment_intent")
+        body = list_records(self.refunds, params, url="/v1/refunds", kind="refund", filters=filters)
         return Outcome(200, body)
 
     def retrieve_event(self, ident: str, params: dict[str, Any]) -> Outcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 from harness.emulator import params as p
@@ -224,3 +225,18 @@ def _expand(obj: dict[str, Any], parts: list[str], path: str, resolve: Resolver)
         child = resolve(target, current, obj)
     obj[field] = _expand(child, rest, path, resolve) if rest else child
     return obj
+
+
+def list_records(
+    collection: Collection[dict[str, Any]],
+    params: dict[str, Any],
+    *,
+    url: str,
+    kind: str,
+    filters: tuple[str, ...],
+) -> dict[str, Any]:
+    """A list of plain records (charges, refunds) filtered by equal `filters` fields."""
+    p.reject_unknown(params, LIST_PARAMS | set(filters))
+    getters = {name: itemgetter(name) for name in filters}
+    matches = where(params, itemgetter("created"), **getters)
+    return page(collection, params, url=url, kind=kind, matches=matches, render=dict)

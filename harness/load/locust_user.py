@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 from locust import FastHttpUser, between, events, task
 
+from harness.contract import ROUTES, purchase_body, transfer_body
 from harness.load.channel import (
     CONFIG_OPTION,
     FLUSH,
@@ -106,9 +107,10 @@ class Fan(FastHttpUser):
             {"sub": self.me, "exp": int(time.time()) + 86_400}, cfg["jwt_secret"], algorithm="HS256"
         )
         self.name_ = f"{os.getpid()}-{id(self)}"
-        self.last_keyed: tuple[str, str, dict[str, Any]] | None = None
+        self.last_keyed: tuple[str, dict[str, Any]] | None = None
 
-    def _send(self, f: str, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, Any]:
+    def _send(self, f: str, body: dict[str, Any] | None) -> tuple[int, Any]:
+        method, path = ROUTES[f]
         invoke = self.recorder.invoke(self.name_, f, self.me, body or {})
         headers = {"Authorization": f"Bearer {self.token}"}
         with self.client.request(
@@ -132,47 +134,35 @@ class Fan(FastHttpUser):
 
     @task(5)
     def tip(self) -> None:
-        body: dict[str, Any] = {
-            "creatorId": self.rng.choice(self.creators),
-            "tokenAmount": self.rng.randint(1, 5),
-            "channel": "load",
-        }
-        if key := self._key():
-            body["clientIdempotencyKey"] = key
-            self.last_keyed = ("tip", "/api/tokens/tip", body)
-        self._send("tip", "POST", "/api/tokens/tip", body)
+        self._transfer("tip", self.rng.randint(1, 5), "load")
 
     @task(3)
     def deduct(self) -> None:
-        body: dict[str, Any] = {
-            "creatorId": self.rng.choice(self.creators),
-            "tokenAmount": self.rng.randint(1, 3),
-            "callId": f"call-{self.rng.randint(1, 50)}",
-        }
-        if key := self._key():
-            body["clientIdempotencyKey"] = key
-            self.last_keyed = ("deduct", "/api/tokens/calls/deduct", body)
-        self._send("deduct", "POST", "/api/tokens/calls/deduct", body)
+        self._transfer("deduct", self.rng.randint(1, 3), f"call-{self.rng.randint(1, 50)}")
+
+    def _transfer(self, f: str, amount: int, context: str) -> None:
+        creator = self.rng.choice(self.creators)
+        key = self._key()
+        body = transfer_body(f, creator, amount, context=context, key=key)
+        if key:
+            self.last_keyed = (f, body)
+        self._send(f, body)
 
     @task(3)
     def balance(self) -> None:
-        self._send("balance", "GET", "/api/tokens/balance", None)
+        self._send("balance", None)
 
     @task(1)
     def purchase_card(self) -> None:
         method = "pm_card_chargeDeclined" if self.rng.random() < 0.1 else "pm_card_visa"
-        body: dict[str, Any] = {
-            "tokenAmount": self.rng.choice([100, 500]),
-            "paymentMethodId": method,
-            "clientIdempotencyKey": f"p-{self.rng.getrandbits(48):x}",
-        }
-        self.last_keyed = ("purchase", "/api/tokens/purchase", body)
-        self._send("purchase", "POST", "/api/tokens/purchase", body)
+        key = f"p-{self.rng.getrandbits(48):x}"
+        body = purchase_body(self.rng.choice([100, 500]), method, key)
+        self.last_keyed = ("purchase", body)
+        self._send("purchase", body)
 
     @task(1)
     def purchase_three_ds(self) -> None:
-        body = {"tokenAmount": 100, "paymentMethodId": "pm_card_threeDSecure2Required"}
-        status, answer = self._send("purchase", "POST", "/api/tokens/purchase", body)
+        status, answer = self._send("purchase", purchase_body(100, "pm_card_threeDSecure2Required"))
         if status == 200 and isinstance(answer, dict):
             intent = answer["paymentIntent"]["id"]
             action = "abandon" if self.rng.random() < 0.25 else "authenticate"
@@ -185,5 +175,5 @@ class Fan(FastHttpUser):
     @task(1)
     def retry_last(self) -> None:
         if self.last_keyed is not None:
-            f, path, body = self.last_keyed
-            self._send(f, "POST", path, body)
+            f, body = self.last_keyed
+            self._send(f, body)

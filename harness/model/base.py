@@ -28,7 +28,7 @@ from hypothesis.stateful import (
 )
 
 from harness.checkers import check
-from harness.contract import PRICE_TABLE, bonus_for
+from harness.contract import PRICE_TABLE, ROUTES, bonus_for, transfer_body
 from harness.errors import TokenproofError
 from harness.history import History
 from harness.model.control import ShrinkBudgetSpent, Tally, user_prefix
@@ -41,13 +41,12 @@ from harness.target.users import UserSpec, create_users
 PRICES = {tokens: bonus_for(tokens) for tokens in PRICE_TABLE}  # tokens -> bonus
 FANS, CREATORS = ("fan0", "fan1"), ("star0", "star1")
 GATE_WITHIN_S = 10.0
-TRANSFER_PATHS = {"tip": "/api/tokens/tip", "deduct": "/api/tokens/calls/deduct"}
-PATHS = {**TRANSFER_PATHS, "purchase": "/api/tokens/purchase"}
+TRANSFERS = ("tip", "deduct")
 
 # The draws the rules share: who acts, which transfer, how many tokens.
 a_fan = st.sampled_from(FANS)
 a_creator = st.sampled_from(CREATORS)
-a_transfer = st.sampled_from(list(TRANSFER_PATHS))
+a_transfer = st.sampled_from(TRANSFERS)
 a_transfer_amount = st.integers(1, 60)
 SLOW_STRIPE_S = 0.3
 
@@ -154,9 +153,7 @@ class ModelBase(RuleBasedStateMachine):
     def uid(self, local: str) -> str:
         return self.prefix + local
 
-    def _call(
-        self, f: str, user: str, method: str, path: str, body: Any, *, record: bool = True
-    ) -> Answer:
+    def _call(self, f: str, user: str, body: Any, *, record: bool = True) -> Answer:
         """One request. `record=False` keeps it out of the history the checkers read:
         for answers a rule expects to be 5xx, which `no_server_errors` would flag."""
         self.tally.stop_if_cancelled()
@@ -164,6 +161,7 @@ class ModelBase(RuleBasedStateMachine):
         invoke = self.history.invoke("model", f, user, args) if record else None
 
         async def go() -> Answer:
+            method, path = ROUTES[f]
             return await self.client.call(method, path, user=user, json=body)
 
         answer = self.loop.run_until_complete(go())
@@ -188,7 +186,7 @@ class ModelBase(RuleBasedStateMachine):
         async def fire() -> list[Answer]:
             async def one(f: str, user: str, body: dict[str, Any]) -> Answer:
                 invoke = self.history.invoke("burst", f, user, body)
-                answer = await self.client.call("POST", TRANSFER_PATHS[f], user=user, json=body)
+                answer = await self.client.send(f, user, body)
                 self.history.complete(invoke, answer.status, answer.body)
                 return answer
 
@@ -211,7 +209,7 @@ class ModelBase(RuleBasedStateMachine):
 
         async def one(f: str, user: str, body: dict[str, Any]) -> Answer:
             invoke = self.history.invoke("burst", f, user, body)
-            answer = await self.client.call("POST", PATHS[f], user=user, json=body)
+            answer = await self.client.send(f, user, body)
             self.history.complete(invoke, answer.status, answer.body)
             return answer
 
@@ -221,11 +219,7 @@ class ModelBase(RuleBasedStateMachine):
         return self.loop.run_until_complete(fire())
 
     def _transfer_body(self, f: str, creator: str, amount: int, key: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"creatorId": self.uid(creator), "tokenAmount": amount}
-        body["channel" if f == "tip" else "callId"] = "model"
-        if key is not None:
-            body["clientIdempotencyKey"] = key
-        return body
+        return transfer_body(f, self.uid(creator), amount, context="model", key=key)
 
     def _expect_transfer(self, answer: Answer, fan: str, creator: str, amount: int) -> None:
         sender = self.uid(fan)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
 from harness.checkers.responses import internal_text
-from harness.model.base import CREATORS, FANS, TRANSFER_PATHS, ModelBase, logged_step
+from harness.model.base import CREATORS, FANS, ModelBase, logged_step
 from harness.run.collect import logged_errors
 from harness.run.settle import settle
 
@@ -59,5 +59,5 @@ class FaultRules(ModelBase):
         )
         self.model.balances[fan] -= happened * amount
         self.model.balances[creator] += happened * amount
-        after = self._call("tip", fan, "POST", TRANSFER_PATHS["tip"], body)
+        after = self._call("tip", fan, body)
         self._expect_transfer(after, FANS[0], CREATORS[0], amount)

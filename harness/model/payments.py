@@ -12,9 +12,9 @@ from hypothesis.stateful import (
 )
 
 from harness.checkers.responses import internal_text
+from harness.contract import purchase_body
 from harness.model.base import (
     KEYED,
-    PATHS,
     PRICES,
     SLOW_STRIPE_S,
     THREE_DS,
@@ -36,8 +36,8 @@ class PaymentRules(ModelBase):
     @logged_step
     def forged_success_for_declined(self, fan: str) -> None:
         """A declined purchase, then a badly signed `succeeded` for it: nothing credited."""
-        body = {"tokenAmount": 100, "paymentMethodId": "pm_card_chargeDeclined"}
-        answer = self._call("purchase", self.uid(fan), "POST", "/api/tokens/purchase", body)
+        body = purchase_body(100, "pm_card_chargeDeclined")
+        answer = self._call("purchase", self.uid(fan), body)
         assert answer.status == 402, f"a declined card answered {answer}"
         intent = answer.body.get("paymentIntentId") if isinstance(answer.body, dict) else None
         if isinstance(intent, str):
@@ -60,10 +60,10 @@ class PaymentRules(ModelBase):
         arrive, chosen in the same step, so that a credit per duplicated event is
         found whatever else an example draws."""
         key = f"p{next(self.keys)}"
-        body = {"tokenAmount": tokens, "paymentMethodId": method, "clientIdempotencyKey": key}
+        body = purchase_body(tokens, method, key)
         if delivery is not None:
             self._deliver(delivery)
-        answer = self._call("purchase", self.uid(fan), "POST", "/api/tokens/purchase", body)
+        answer = self._call("purchase", self.uid(fan), body)
         if method == "pm_card_visa":
             assert answer.status == 200, f"a card purchase answered {answer}"
             self.model.balances[self.uid(fan)] += tokens + PRICES[tokens]
@@ -83,8 +83,8 @@ class PaymentRules(ModelBase):
         """A 3-D Secure purchase; `then`: what the customer does at once, in the
         same step (None: later, or never, by `customer_acts`), so an abandoned
         purchase is found whatever else an example draws."""
-        body = {"tokenAmount": tokens, "paymentMethodId": "pm_card_threeDSecure2Required"}
-        answer = self._call("purchase", self.uid(fan), "POST", "/api/tokens/purchase", body)
+        body = purchase_body(tokens, "pm_card_threeDSecure2Required")
+        answer = self._call("purchase", self.uid(fan), body)
         assert answer.status == 200, f"a 3DS purchase answered {answer}"
         pending = Pending3DS(answer.body["paymentIntent"]["id"], self.uid(fan), tokens)
         if then is not None:
@@ -145,17 +145,11 @@ class PaymentRules(ModelBase):
         SDK gives up at once instead of spending seconds in backoff on every
         replay (the faults suite covers an outage the SDK retries through)."""
         key = f"p{next(self.keys)}"
-        body = {
-            "tokenAmount": tokens,
-            "paymentMethodId": "pm_card_visa",
-            "clientIdempotencyKey": key,
-        }
+        body = purchase_body(tokens, "pm_card_visa", key)
         self.target.emulator.add_fault("error", status=500, should_retry=False)
         try:
             # Not recorded: its 5xx is the expected answer, not a server error.
-            answer = self._call(
-                "purchase", self.uid(fan), "POST", PATHS["purchase"], body, record=False
-            )
+            answer = self._call("purchase", self.uid(fan), body, record=False)
         finally:
             self.target.emulator.clear_faults()
         assert answer.status in (502, 503), f"a purchase during a Stripe outage answered {answer}"
@@ -171,12 +165,12 @@ class PaymentRules(ModelBase):
         once. (Whether the service stays responsive meanwhile is for the faults
         suite to judge, under more purchases than a pool holds.)"""
         key = f"p{next(self.keys)}"
-        body = {"tokenAmount": 100, "paymentMethodId": "pm_card_visa", "clientIdempotencyKey": key}
+        body = purchase_body(100, "pm_card_visa", key)
         self.target.emulator.add_fault(
             "latency", latency_s=SLOW_STRIPE_S, path="^/v1/payment_intents$", method="POST"
         )
         try:
-            answer = self._call("purchase", self.uid(fan), "POST", PATHS["purchase"], body)
+            answer = self._call("purchase", self.uid(fan), body)
         finally:
             self.target.emulator.clear_faults()
         assert answer.status == 200, f"a card purchase answered {answer}"

@@ -16,14 +16,14 @@ from hypothesis.stateful import (
 )
 from hypothesis.strategies import SearchStrategy
 
+from harness.contract import ROUTES, purchase_body
 from harness.model.base import (
     CREATORS,
     FANS,
     KEYED,
-    PATHS,
     PRICES,
     THREE_DS,
-    TRANSFER_PATHS,
+    TRANSFERS,
     Keyed,
     ModelBase,
     a_creator,
@@ -76,20 +76,14 @@ class TransferRules(ModelBase):
     def transfer(self, f: str, fan: str, creator: str, amount: int, with_key: bool) -> Any:
         key = f"k{next(self.keys)}" if with_key else None
         body = self._transfer_body(f, creator, amount, key)
-        answer = self._call(f, self.uid(fan), "POST", TRANSFER_PATHS[f], body)
+        answer = self._call(f, self.uid(fan), body)
         self._expect_transfer(answer, fan, creator, amount)
         return Keyed(f, self.uid(fan), body, answer) if key else multiple()
 
     @rule(fan=a_creator, amount=st.integers(1, 10))
     @logged_step
     def self_transfer(self, fan: str, amount: int) -> None:
-        answer = self._call(
-            "tip",
-            self.uid(fan),
-            "POST",
-            "/api/tokens/tip",
-            self._transfer_body("tip", fan, amount, None),
-        )
+        answer = self._call("tip", self.uid(fan), self._transfer_body("tip", fan, amount, None))
         assert 400 <= answer.status < 500, f"a self tip answered {answer}"
 
     @rule(f=a_transfer, fan=a_fan)
@@ -102,7 +96,7 @@ class TransferRules(ModelBase):
         for amount in BAD_AMOUNTS:
             body = self._transfer_body(f, CREATORS[0], 1, None)
             body["tokenAmount"] = amount
-            answer = self._call(f, self.uid(fan), "POST", TRANSFER_PATHS[f], body)
+            answer = self._call(f, self.uid(fan), body)
             assert answer.status == 400, f"amount {amount!r} answered {answer}"
 
     @rule(fan=a_fan)
@@ -113,7 +107,7 @@ class TransferRules(ModelBase):
 
         async def go() -> Answer:
             return await self.client.call(
-                "GET", "/api/tokens/balance", headers={"Authorization": f"Bearer {token}"}
+                *ROUTES["balance"], headers={"Authorization": f"Bearer {token}"}
             )
 
         answer = self.loop.run_until_complete(go())
@@ -121,7 +115,7 @@ class TransferRules(ModelBase):
 
     @rule(
         target=KEYED,
-        f=st.sampled_from([*TRANSFER_PATHS, "purchase"]),
+        f=st.sampled_from([*TRANSFERS, "purchase"]),
         fan=a_fan,
         creator=a_creator,
         amount=a_transfer_amount,
@@ -136,8 +130,7 @@ class TransferRules(ModelBase):
         key = f"k{next(self.keys)}"
         if f == "purchase":
             tokens = sorted(PRICES)[amount % len(PRICES)]
-            body = {"tokenAmount": tokens, "paymentMethodId": "pm_card_visa"}
-            body["clientIdempotencyKey"] = key
+            body = purchase_body(tokens, "pm_card_visa", key)
             answers = self._fire_together([(f, self.uid(fan), body)] * copies)
         else:
             body = self._transfer_body(f, creator, amount, key)
@@ -171,7 +164,7 @@ class TransferRules(ModelBase):
             body["tokenAmount"] = others[more % len(others)]
         else:
             body["tokenAmount"] = int(body["tokenAmount"]) + more
-        answer = self._call(request.f, request.user, "POST", PATHS[request.f], body)
+        answer = self._call(request.f, request.user, body)
         assert 400 <= answer.status < 500, (
             f"key {body['clientIdempotencyKey']!r}, first answered {request.first.status}, "
             f"reused with another body answered {answer}"
@@ -181,7 +174,7 @@ class TransferRules(ModelBase):
     @rule(request=keyed)
     @logged_step
     def retry(self, request: Keyed) -> None:
-        answer = self._call(request.f, request.user, "POST", PATHS[request.f], request.body)
+        answer = self._call(request.f, request.user, request.body)
         if request.first.status in (502, 503):
             # The first try met a Stripe outage, now over: this one charges, once.
             assert answer.status == 200, f"a purchase retried after an outage answered {answer}"

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import httpx
 
 from harness.checkers import Observation, Violation
-from harness.contract import citation
+from harness.contract import ROUTES, citation, purchase_body, transfer_body
 from harness.errors import TokenproofError
 from harness.history import History
 from harness.run.collect import read_db
@@ -67,6 +67,11 @@ class Run:
         if not holds:
             self.expectations.append(Violation(invariant, message, evidence))
         return holds
+
+    def expect_ok(self, answer: Answer, invariant: str, what: str, **evidence: Any) -> bool:
+        """`expect` that `answer` is a 200; `what` names the request in the message."""
+        message = f"{what} answered {answer.status} {answer.body!r:.200}"
+        return self.expect(answer.status == 200, invariant, message, **evidence)
 
     def require(self, holds: bool, what: str) -> None:
         """What the scenario needs to go on (not a property of the service): when it
@@ -164,6 +169,29 @@ class Run:
         self.history.complete(invoke, answer.status, answer.body)
         return answer
 
+    async def send(
+        self,
+        f: str,
+        user: str,
+        body: dict[str, Any] | None = None,
+        *,
+        worker: str | None = None,
+        timeout_s: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """The contract's route `f` (`ROUTES`) as `user`, recorded."""
+        method, path = ROUTES[f]
+        return await self.call(
+            f,
+            method,
+            path,
+            user=user,
+            json=body,
+            worker=worker,
+            timeout_s=timeout_s,
+            headers=headers,
+        )
+
     async def tip(
         self,
         fan: str,
@@ -174,14 +202,8 @@ class Run:
         channel: str = "live",
         worker: str | None = None,
     ) -> Answer:
-        body: dict[str, Any] = {
-            "creatorId": self.user(creator),
-            "tokenAmount": amount,
-            "channel": channel,
-        }
-        if key is not None:
-            body["clientIdempotencyKey"] = key
-        return await self.call("tip", "POST", "/api/tokens/tip", user=fan, json=body, worker=worker)
+        body = transfer_body("tip", self.user(creator), amount, context=channel, key=key)
+        return await self.send("tip", fan, body, worker=worker)
 
     async def deduct(
         self,
@@ -193,16 +215,8 @@ class Run:
         key: str | None = None,
         worker: str | None = None,
     ) -> Answer:
-        body: dict[str, Any] = {
-            "creatorId": self.user(creator),
-            "tokenAmount": amount,
-            "callId": call_id,
-        }
-        if key is not None:
-            body["clientIdempotencyKey"] = key
-        return await self.call(
-            "deduct", "POST", "/api/tokens/calls/deduct", user=fan, json=body, worker=worker
-        )
+        body = transfer_body("deduct", self.user(creator), amount, context=call_id, key=key)
+        return await self.send("deduct", fan, body, worker=worker)
 
     async def purchase(
         self,
@@ -214,32 +228,16 @@ class Run:
         worker: str | None = None,
         timeout_s: float | None = None,
     ) -> Answer:
-        body: dict[str, Any] = {"tokenAmount": tokens, "paymentMethodId": method}
-        if key is not None:
-            body["clientIdempotencyKey"] = key
-        return await self.call(
-            "purchase",
-            "POST",
-            "/api/tokens/purchase",
-            user=fan,
-            json=body,
-            worker=worker,
-            timeout_s=timeout_s,
-        )
+        body = purchase_body(tokens, method, key)
+        return await self.send("purchase", fan, body, worker=worker, timeout_s=timeout_s)
 
     async def balance(
         self, fan: str, *, timeout_s: float | None = None, new_connection: bool = False
     ) -> Answer:
         """`new_connection`: on a connection of its own, closed after it (a server
         with several worker processes may then hand it to any of them)."""
-        return await self.call(
-            "balance",
-            "GET",
-            "/api/tokens/balance",
-            user=fan,
-            timeout_s=timeout_s,
-            headers={"Connection": "close"} if new_connection else None,
-        )
+        headers = {"Connection": "close"} if new_connection else None
+        return await self.send("balance", fan, timeout_s=timeout_s, headers=headers)
 
     async def gather(self, *calls: Awaitable[T]) -> list[T]:
         return list(await asyncio.gather(*calls))

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from harness.contract import ROUTES
 from harness.target.auth import make_token
 
 
@@ -77,14 +78,19 @@ class TargetClient:
             body = response.text
         return Answer(response.status_code, body)
 
+    async def send(self, f: str, user: str, body: dict[str, Any] | None = None) -> Answer:
+        """The contract's route `f` (`ROUTES`) as `user`."""
+        method, path = ROUTES[f]
+        return await self.call(method, path, user=user, json=body)
+
     async def purchase(self, user: str, body: dict[str, Any]) -> Answer:
-        return await self.call("POST", "/api/tokens/purchase", user=user, json=body)
+        return await self.send("purchase", user, body)
 
     async def tip(self, user: str, body: dict[str, Any]) -> Answer:
-        return await self.call("POST", "/api/tokens/tip", user=user, json=body)
+        return await self.send("tip", user, body)
 
     async def deduct(self, user: str, body: dict[str, Any]) -> Answer:
-        return await self.call("POST", "/api/tokens/calls/deduct", user=user, json=body)
+        return await self.send("deduct", user, body)
 
     async def balance(self, user: str) -> Answer:
-        return await self.call("GET", "/api/tokens/balance", user=user)
+        return await self.send("balance", user)
