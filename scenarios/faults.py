@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any
 
 import asyncpg
 
 from harness.api import Run
 from harness.checkers import ALLOW_5XX
-from harness.run.runner import database_sessions
 from harness.run.scenario import creator, fan, scenario
+from harness.run.stall import STALL_S, probe_stall
 from harness.waiting import DeadlineExceeded, wait_until_async
 
 SLOW_BUYERS = 24
 STRIPE_LATENCY_S = 1.5
-STALL_S = 1.0  # a balance read slower than this, while Stripe is slow, is a stall
-STALL_ROUNDS = 10
-HELD_S = 0.5  # a transaction idle this long is waiting on something outside the database
 PURCHASE_TIMEOUT_S = 15.0
 
 
@@ -87,41 +83,25 @@ async def slow_stripe_concurrent_purchases(run: Run) -> None:
     # measure anyway.
     with contextlib.suppress(DeadlineExceeded):
         await wait_until_async(waiting_on_stripe, within=3, what="a purchase waits on Stripe")
-    # Several reads at once, each round, each on a new connection: a server with
-    # several workers hands them to different ones, so a starved one is not
-    # missed. Meanwhile the service's database sessions are sampled: what holds
-    # them is the evidence.
-    worst, sessions = 0.0, []
-    for _ in range(STALL_ROUNDS):
-        sampler = run.spawn(_sample_holding(run.target.database_url))
-        started = time.perf_counter()
-        try:
-            await run.gather(
-                *(run.balance("fan", timeout_s=STALL_S * 3, new_connection=True) for _ in range(4))
-            )
-        finally:
-            sampler.cancel()
-        held = await asyncio.gather(sampler, return_exceptions=True)
-        worst = max(worst, time.perf_counter() - started)
-        if worst >= STALL_S:
-            sessions = held[0] if isinstance(held[0], list) else []
-            break
-    run.note(f"GET /balance worst {worst * 1000:.1f} ms while Stripe is slow")
-    # A stall is the service's database pool starved by transactions left open
-    # while Stripe answers. A slow read with no such transaction is the
-    # server's own request capacity (threads, workers), which the contract
-    # does not size: noted, not judged.
-    holding = _holding(sessions)
-    if worst >= STALL_S and not holding:
+    # Several reads at once, each round, each on a new connection; meanwhile the
+    # service's database sessions are sampled: what holds them is the evidence.
+    stall = await probe_stall(
+        run.target.database_url,
+        lambda: run.gather(
+            *(run.balance("fan", timeout_s=STALL_S * 3, new_connection=True) for _ in range(4))
+        ),
+    )
+    run.note(f"GET /balance worst {stall.worst_s * 1000:.1f} ms while Stripe is slow")
+    if stall.worst_s >= STALL_S and not stall.holding:
         run.note("the slow reads came with no transaction held open: not a pool stall")
-    stalled = worst >= STALL_S and bool(holding)
     if (
         not run.expect(
-            not stalled,
+            not stall.stalled,
             "service-stalled",
-            f"GET /balance took {worst:.2f} s (or gave up) while purchases waited on Stripe, "
-            f"and {len(holding)} database sessions held a transaction open meanwhile",
-            database_sessions=sessions,
+            f"GET /balance took {stall.worst_s:.2f} s (or gave up) while purchases waited on "
+            f"Stripe, and {len(stall.holding)} database sessions held a transaction open "
+            "meanwhile",
+            database_sessions=stall.sessions,
         )
         and run.target.process is not None
     ):
@@ -132,31 +112,6 @@ async def slow_stripe_concurrent_purchases(run: Run) -> None:
         await asyncio.to_thread(run.target.process.kill)
         await asyncio.to_thread(run.target.process.start)
     await asyncio.gather(*purchases)
-
-
-def _holding(sessions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Sessions idle inside a transaction for a while: waiting on something
-    outside the database (Stripe) with a pooled connection and its locks held."""
-    return [
-        s
-        for s in sessions
-        if str(s.get("state", "")).startswith("idle in transaction")
-        and float(s.get("transaction_s") or 0) >= HELD_S
-    ]
-
-
-async def _sample_holding(dsn: str) -> list[dict[str, Any]]:
-    """Until cancelled: the sample of the service's sessions with the most held
-    transactions (a held pool shows while requests wait, not after)."""
-    best: list[dict[str, Any]] = []
-    try:
-        while True:
-            sample = await database_sessions(dsn)
-            if len(_holding(sample)) > len(_holding(best)):
-                best = sample
-            await asyncio.sleep(0.1)  # a sampling period, not a synchronisation
-    except asyncio.CancelledError:
-        return best
 
 
 @scenario(

@@ -16,7 +16,6 @@ from harness.contract import purchase_body
 from harness.model.base import (
     KEYED,
     PRICES,
-    SLOW_STRIPE_S,
     THREE_DS,
     Keyed,
     ModelBase,
@@ -155,25 +154,5 @@ class PaymentRules(ModelBase):
         assert answer.status in (502, 503), f"a purchase during a Stripe outage answered {answer}"
         leaked = internal_text(str(answer.body))
         assert not leaked, f"an outage answer carries internal text {leaked}: {answer.body}"
-        self._settle()
-        return Keyed("purchase", self.uid(fan), body, answer)
-
-    @rule(target=keyed, fan=a_fan)
-    @logged_step
-    def purchase_while_stripe_slow(self, fan: str) -> Any:
-        """Stripe takes SLOW_STRIPE_S to create the intent: one charge, credited
-        once. (Whether the service stays responsive meanwhile is for the faults
-        suite to judge, under more purchases than a pool holds.)"""
-        key = f"p{next(self.keys)}"
-        body = purchase_body(100, "pm_card_visa", key)
-        self.target.emulator.add_fault(
-            "latency", latency_s=SLOW_STRIPE_S, path="^/v1/payment_intents$", method="POST"
-        )
-        try:
-            answer = self._call("purchase", self.uid(fan), body)
-        finally:
-            self.target.emulator.clear_faults()
-        assert answer.status == 200, f"a card purchase answered {answer}"
-        self.model.balances[self.uid(fan)] += 100
         self._settle()
         return Keyed("purchase", self.uid(fan), body, answer)

@@ -171,6 +171,47 @@ class TransferRules(ModelBase):
         )
         self._settle()
 
+    @rule(
+        target=keyed,
+        f=st.sampled_from([*TRANSFERS, "purchase"]),
+        fan=a_fan,
+        creator=a_creator,
+        amount=a_transfer_amount,
+        unknown_creator=st.booleans(),
+    )
+    @logged_step
+    def key_reused_after_refusal(
+        self, f: str, fan: str, creator: str, amount: int, unknown_creator: bool
+    ) -> Any:
+        """A keyed request refused (400 for an amount the contract refuses, 404 for a
+        creator nobody knows), sent again, then the same key with a valid body. The
+        same body is refused the same way; the valid one is refused too (4xx, the
+        key is spent) or done as a new request, and money moves at most once."""
+        key = f"k{next(self.keys)}"
+        user = self.uid(fan)
+        if f == "purchase":
+            good = purchase_body(sorted(PRICES)[amount % len(PRICES)], "pm_card_visa", key)
+            bad, refused = {**good, "tokenAmount": 150}, 400  # not in the price table
+        else:
+            good = self._transfer_body(f, creator, amount, key)
+            if unknown_creator:
+                bad, refused = {**good, "creatorId": self.uid("nobody")}, 404
+            else:
+                bad, refused = {**good, "tokenAmount": "12abc"}, 400
+        for attempt in ("first", "again"):
+            answer = self._call(f, user, bad)
+            assert answer.status == refused, f"{attempt}, {bad} answered {answer}"
+        answer = self._call(f, user, good)
+        if 400 <= answer.status < 500 and answer.status != 402:
+            pass  # the key was spent by the refusal: nothing moves
+        elif f == "purchase":
+            assert answer.status == 200, f"a card purchase answered {answer}"
+            self.model.balances[user] += good["tokenAmount"] + PRICES[good["tokenAmount"]]
+            self._settle()
+        else:
+            self._expect_transfer(answer, fan, creator, amount)
+        return Keyed(f, user, good, answer)
+
     @rule(request=keyed)
     @logged_step
     def retry(self, request: Keyed) -> None:

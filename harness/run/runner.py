@@ -19,6 +19,7 @@ from harness.run.context import Run
 from harness.run.options import RunOptions
 from harness.run.scenario import Scenario
 from harness.run.settle import settle
+from harness.run.stall import database_sessions
 from harness.state import Settling
 from harness.target.client import TargetClient
 from harness.target.start import Target
@@ -78,26 +79,6 @@ class ScenarioReport:
 
 class ScenarioNeverCalledTarget(TokenproofError):
     """A scenario returned without one request to the service: a bug of the scenario."""
-
-
-SESSIONS_SQL = """
-SELECT state, wait_event_type, wait_event, left(query, 200) AS query,
-       round(extract(epoch FROM now() - xact_start)::numeric, 3) AS transaction_s
-FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-ORDER BY xact_start NULLS LAST
-"""
-
-
-async def database_sessions(dsn: str) -> list[dict[str, Any]]:
-    """What the service's database sessions are doing now (evidence for a stall:
-    idle in transaction, waiting for a lock)."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(SESSIONS_SQL)
-    finally:
-        await conn.close()
-    return [{k: (str(v) if v is not None else None) for k, v in r.items()} for r in rows]
 
 
 def user_ids(scenario: Scenario, run_id: str) -> dict[str, str]:
