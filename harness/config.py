@@ -49,6 +49,8 @@ def _file_field(option: TargetOption) -> Any:
         "env": dict[str, str],
         "seconds": float,
     }
+    if option.param == "dialect":  # a file's path, or the dialect's tables inline
+        return (str | dict[str, Any] | None, Field(None, alias=option.file_key))
     if option.kind != "seconds":
         return (types[option.kind] | None, Field(None, alias=option.file_key))
     if option.minimum is None:
@@ -67,7 +69,7 @@ FileConfig = create_model(
 
 
 # Keys whose values are paths, relative to the configuration file's folder.
-PATH_KEYS = ("target_cwd", "target_schema", "report")
+PATH_KEYS = ("target_cwd", "target_schema", "report", "dialect")
 
 # Each key's option: its parameter name (the target keys' are
 # `TargetSpec.from_options`' keywords), and how a file's value becomes what the
@@ -157,7 +159,7 @@ def resolve(
 
 
 def _relative(key: str, value: Any, base: Path) -> Any:
-    if key not in PATH_KEYS:
+    if key not in PATH_KEYS or isinstance(value, dict):
         return value
     if isinstance(value, list):
         return [str((base / v).resolve()) for v in value]

@@ -111,15 +111,16 @@ def _generated_bodies(
     return collected
 
 
-async def _probe(run: Run, f: str, path: str, user: str, bodies: list[tuple[Any, str]]) -> None:
+async def _probe(run: Run, f: str, user: str, bodies: list[tuple[Any, str]]) -> None:
+    """Each body to route `f`, in the target's dialect (a bad amount reaches the
+    service's own amount field, type and all)."""
     before = await run.db()
+    path = run.wire(f).path
     for body, invariant in bodies:
-        answer = await run.call(
+        answer = await run.send(
             f,
-            "POST",
-            path,
-            user=user,
-            json=body if body is not None else None,
+            user,
+            body,
             content=b"null" if body is None else None,
             headers={"Content-Type": "application/json"},
             args={"body": body},
@@ -145,7 +146,7 @@ async def tip_bodies(run: Run) -> None:
     valid = {"creatorId": run.user("star"), "tokenAmount": 5, "channel": "live"}
     fields = {"tokenAmount": bad_amounts, "creatorId": bad_text, "channel": bad_text}
     bodies = _literal_bodies(valid) + _generated_bodies(valid, fields, run.seed)
-    await _probe(run, "tip", "/api/tokens/tip", "fan", bodies)
+    await _probe(run, "tip", "fan", bodies)
 
 
 @scenario("inputs", users=[fan("fan", 100), creator("star")], timeout_s=120)
@@ -156,7 +157,7 @@ async def deduct_bodies(run: Run) -> None:
     valid = {"creatorId": run.user("star"), "tokenAmount": 5, "callId": "call-1"}
     fields = {"tokenAmount": bad_amounts, "creatorId": bad_text}
     bodies = _literal_bodies(valid) + _generated_bodies(valid, fields, run.seed)
-    await _probe(run, "deduct", "/api/tokens/calls/deduct", "fan", bodies)
+    await _probe(run, "deduct", "fan", bodies)
 
 
 @scenario("inputs", users=[fan("fan", 100)], timeout_s=120)
@@ -172,7 +173,7 @@ async def purchase_bodies(run: Run) -> None:
     ]
     generated = _generated_bodies(valid, {"tokenAmount": bad_amounts}, run.seed)
     bodies = _literal_bodies(valid) + outside + generated
-    await _probe(run, "purchase", "/api/tokens/purchase", "fan", bodies)
+    await _probe(run, "purchase", "fan", bodies)
 
 
 @scenario("inputs", users=[fan("fan", 100), creator("star")])
@@ -187,17 +188,12 @@ async def raw_bodies(run: Run) -> None:
         b'{"tokenAmount": 5,}',
         b'{"creatorId": "' + b"x" * 200_000 + b'"}',
     ]
-    for path, f in (
-        ("/api/tokens/tip", "tip"),
-        ("/api/tokens/calls/deduct", "deduct"),
-        ("/api/tokens/purchase", "purchase"),
-    ):
+    for f in ("tip", "deduct", "purchase"):
+        path = run.wire(f).path
         for payload in payloads:
-            answer = await run.call(
+            answer = await run.send(
                 f,
-                "POST",
-                path,
-                user="fan",
+                "fan",
                 content=payload,
                 headers={"Content-Type": "application/json"},
                 args={"raw": payload[:60].decode(errors="replace")},

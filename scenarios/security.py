@@ -7,9 +7,7 @@ import base64
 import json
 import time
 
-import jwt
-
-from harness.api import Run
+from harness.api import Run, transfer_body
 from harness.checkers import ALLOW_5XX
 from harness.run.scenario import creator, fan, scenario, stranger
 
@@ -25,43 +23,35 @@ def _unsigned(claims: dict[str, object]) -> str:
 async def refused_tokens(run: Run) -> None:
     """Missing, expired, exp-less, wrongly signed, alg:none and garbage tokens: 401 on
     every route and nothing changes. Catches jwt-no-exp."""
-    secret = run.target.jwt_secret
     sub, now = run.user("fan"), int(time.time())
+    auth = run.target.dialect.auth
     tokens = {
-        "expired": jwt.encode({"sub": sub, "exp": now - 60}, secret, algorithm="HS256"),
-        "no-exp": jwt.encode({"sub": sub}, secret, algorithm="HS256"),
-        "wrong-key": jwt.encode(
-            {"sub": sub, "exp": now + 600},
-            "not-the-secret-but-long-enough-0123456789",
-            algorithm="HS256",
-        ),
-        "alg-none": _unsigned({"sub": sub, "exp": now + 600}),
+        "expired": run.token("fan", ttl_s=-60),
+        "no-exp": run.token("fan", ttl_s=None),
+        "wrong-key": run.token("fan", key="not-the-secret-but-long-enough-0123456789"),
+        "alg-none": _unsigned({auth.user_claim: sub, **auth.claims, "exp": now + 600}),
         "garbage": "not.a.token",
     }
     before = await run.db()
     tip = {"creatorId": run.user("star"), "tokenAmount": 5, "channel": "x"}
     accepted: list[str] = []
     for name, token in [*tokens.items(), ("missing", None)]:
-        for f, method, path, body in (
-            ("tip", "POST", "/api/tokens/tip", tip),
-            ("deduct", "POST", "/api/tokens/calls/deduct", {**tip, "callId": "c"}),
-            ("balance", "GET", "/api/tokens/balance", None),
+        for f, body in (
+            ("tip", tip),
+            ("deduct", {"creatorId": tip["creatorId"], "tokenAmount": 5, "callId": "c"}),
+            ("balance", None),
         ):
-            answer = await run.call(
-                f,
-                method,
-                path,
-                user=None,
-                json=body,
-                token=token,
-                args={"token": name, **(body or {})},
+            wire = run.wire(f, body)
+            path = f"{wire.method} {wire.path}"
+            answer = await run.send(
+                f, None, body, token=token, args={"token": name, **(body or {})}
             )
             if not run.expect(
                 answer.status == 401,
                 "exp-required" if name == "no-exp" else "bad-token-refused",
                 f"{path} with a {name} token answered {answer.status}",
             ):
-                accepted.append(f"{method} {path} with a {name} token ({answer.status})")
+                accepted.append(f"{path} with a {name} token ({answer.status})")
     after = await run.db()
     # Said from what the answers show: a call the service accepted, or one it
     # refused (401) that moved tokens all the same.
@@ -81,17 +71,18 @@ async def spending_someone_elses_tokens(run: Run) -> None:
     """The caller names another user in the body (senderId, userId, fanId): only the
     caller's tokens may move, so the victim's balance stays 100."""
     for field in ("senderId", "userId", "fanId", "supabase_id"):
+        # The field beside the service's own body (in its dialect), as a client would.
+        body = transfer_body("tip", run.user("star"), 10, context="x")
+        wire = run.wire("tip", body)
         await run.call(
             "tip",
-            "POST",
-            "/api/tokens/tip",
+            wire.method,
+            wire.path,
             user="thief",
-            json={
-                "creatorId": run.user("star"),
-                "tokenAmount": 10,
-                "channel": "x",
-                field: run.user("victim"),
-            },
+            json={**wire.json, field: run.user("victim")},
+            headers=wire.headers,
+            args={**body, field: run.user("victim")},
+            route="tip",
         )
     db = await run.db()
     run.expect(
@@ -144,13 +135,7 @@ async def error_answers_leak_nothing(run: Run) -> None:
     await run.purchase("fan", 100)
     run.stripe.clear_faults()
     await run.purchase("fan", 100, method="pm_card_nonexistent")
-    await run.call(
-        "tip",
-        "POST",
-        "/api/tokens/tip",
-        user="fan",
-        json={"creatorId": "x" * 150, "tokenAmount": 5, "channel": "c"},
-    )
+    await run.send("tip", "fan", {"creatorId": "x" * 150, "tokenAmount": 5, "channel": "c"})
 
 
 @scenario("security", users=[stranger("stranger"), creator("star")])

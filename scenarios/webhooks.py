@@ -178,11 +178,9 @@ async def malformed_bodies(run: Run) -> None:
             headers = {"Content-Type": "application/json"}
             if signed:
                 headers["Stripe-Signature"] = sign(body, secret, int(time.time()))
-            answer = await run.call(
+            answer = await run.send(
                 "webhook",
-                "POST",
-                "/api/payments/webhook",
-                user=None,
+                None,
                 content=body,
                 headers=headers,
                 args={"body": body.decode(), "signed": signed},

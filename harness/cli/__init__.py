@@ -6,7 +6,7 @@ Exit codes: 0 every invariant held, 1 violations found, 2 usage or setup error
 (the message says what to fix).
 """
 
-from harness.cli import load, selftest, serve, verify  # noqa: F401  (they register)
+from harness.cli import dialect, load, selftest, serve, verify  # noqa: F401  (they register)
 from harness.cli.app import main
 
 __all__ = ["main"]

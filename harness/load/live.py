@@ -63,6 +63,7 @@ class Snapshot:
 class LiveChecks:
     database_url: str
     users: tuple[str, ...]
+    tables: str = ""  # a dialect's reads named as the contract's tables (as_contract_tables)
     started: float = field(default_factory=time.monotonic)
     violations: list[Violation] = field(default_factory=list)
     reads: int = 0
@@ -80,19 +81,19 @@ class LiveChecks:
         if after >= self._next_negatives:
             self._next_negatives = after + NEGATIVES_EVERY_S
             self.reads += 1
-            for row in await conn.fetch(NEGATIVES_SQL, list(self.users)):
+            for row in await conn.fetch(self.tables + NEGATIVES_SQL, list(self.users)):
                 self._negative(row["user_id"], int(row["balance"]), after)
         if after >= self._next_ledger:
             self._next_ledger = after + LEDGER_EVERY_S
             self.reads += 1
-            rows = await conn.fetch(LEDGER_SQL, list(self.users))
+            rows = await conn.fetch(self.tables + LEDGER_SQL, list(self.users))
             gaps = tuple(
                 (r["user_id"], int(r["balance"]), int(r["ledger"]))
                 for r in rows
                 if int(r["balance"]) != int(r["ledger"])
             )
             self._held.append(Snapshot(now, after, gaps))
-            for row in await conn.fetch(SHARED_SOURCES_SQL, list(self.users)):
+            for row in await conn.fetch(self.tables + SHARED_SOURCES_SQL, list(self.users)):
                 self._shared_source(row["earning_type"], row["source_id"], int(row["rows"]), after)
         self.judge(tally.buyers, ops_read_at)
 

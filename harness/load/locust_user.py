@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import time
 from typing import Any
 
-import jwt
 from locust import FastHttpUser, between, events, task
 
-from harness.contract import ROUTES, purchase_body, transfer_body
+from harness.contract import purchase_body, transfer_body
+from harness.dialect.model import CONTRACT, Dialect
+from harness.dialect.wire import auth_header, contract_answer, sign_token, wire_request
 from harness.load.channel import (
     CONFIG_OPTION,
     FLUSH,
@@ -103,24 +103,26 @@ class Fan(FastHttpUser):
         self.emulator_url = cfg["emulator_url"]
         self.me = self.rng.choice(cfg["fans"])
         self.creators = cfg["creators"]
-        self.token = jwt.encode(
-            {"sub": self.me, "exp": int(time.time()) + 86_400}, cfg["jwt_secret"], algorithm="HS256"
-        )
+        self.dialect = Dialect.from_json(cfg["dialect"]) if "dialect" in cfg else CONTRACT
+        token = sign_token(self.dialect, self.me, cfg["jwt_secret"], ttl_s=86_400)
+        self.auth = dict([auth_header(self.dialect, token)])
         self.name_ = f"{os.getpid()}-{id(self)}"
         self.last_keyed: tuple[str, dict[str, Any]] | None = None
 
     def _send(self, f: str, body: dict[str, Any] | None) -> tuple[int, Any]:
-        method, path = ROUTES[f]
+        wire = wire_request(self.dialect, f, body)
         invoke = self.recorder.invoke(self.name_, f, self.me, body or {})
-        headers = {"Authorization": f"Bearer {self.token}"}
+        headers = {**self.auth, **wire.headers}
         with self.client.request(
-            method, path, json=body, headers=headers, name=f, catch_response=True
+            wire.method, wire.path, json=wire.json, headers=headers, name=f, catch_response=True
         ) as response:
             status = response.status_code or None
             try:
                 parsed = response.json()
             except Exception:
                 parsed = response.text
+            if status is not None:
+                status, parsed = contract_answer(self.dialect, f, status, parsed)
             error = None if status else str(response.error)
             self.recorder.complete(invoke, status, parsed, error)
             if status is not None and status < 500:

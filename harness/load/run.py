@@ -47,6 +47,7 @@ from harness.load.report import LoadReport, LoadSettings, WorkerSummary
 from harness.load.stream import OpFile, Tally
 from harness.provisioning.workdirs import LOAD_PREFIX, OwnedDir
 from harness.report.load_page import write_load_html
+from harness.run.collect import as_contract_tables
 from harness.run.settle import settle
 from harness.target.start import Target
 from harness.target.users import UserSpec, create_users
@@ -146,6 +147,8 @@ class LoadSession:
             "fans": fans,
             "creators": creators,
             "jwt_secret": target.jwt_secret,
+            # Workers speak the target's dialect too; they read no file of it.
+            "dialect": target.dialect.to_json(),
             "emulator_url": target.emulator_url,
             "seed": self.seed,
             "ops_path": str(self.ops_path),
@@ -155,7 +158,9 @@ class LoadSession:
         self.tally = Tally()
         self.checks = Checks()
         self.ops = OpFile(self.ops_path, self.checks, self.tally)
-        self.live = LiveChecks(target.database_url, tuple(self.users))
+        self.live = LiveChecks(
+            target.database_url, tuple(self.users), tables=as_contract_tables(target.dialect)
+        )
         self.live_error: str | None = None
         self.stopped_early: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -373,6 +378,7 @@ async def _create(target: Target, fans: list[str], creators: list[str], grant: i
             conn,
             [UserSpec(f, grant=grant) for f in fans]
             + [UserSpec(c, is_creator=True) for c in creators],
+            target.dialect,
         )
     finally:
         await conn.close()

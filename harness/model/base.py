@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 )
 
 from harness.checkers import check
-from harness.contract import PRICE_TABLE, ROUTES, bonus_for, transfer_body
+from harness.contract import PRICE_TABLE, bonus_for, transfer_body
 from harness.errors import TokenproofError
 from harness.history import History
 from harness.model.control import ShrinkBudgetSpent, Tally, user_prefix
@@ -129,7 +129,9 @@ class ModelBase(RuleBasedStateMachine):
         # Unique per example, replay and shrink attempt alike: rows an earlier
         # attempt created (and the service may still be crediting) never collide.
         self.prefix = user_prefix()
-        self.client = TargetClient(self.target.base_url, self.target.jwt_secret)
+        self.client = TargetClient(
+            self.target.base_url, self.target.jwt_secret, dialect=self.target.dialect
+        )
         self.history = History()
         self.model = ModelState()
         self.keys = itertools.count()
@@ -161,8 +163,7 @@ class ModelBase(RuleBasedStateMachine):
         invoke = self.history.invoke("model", f, user, args) if record else None
 
         async def go() -> Answer:
-            method, path = ROUTES[f]
-            return await self.client.call(method, path, user=user, json=body)
+            return await self.client.send(f, user, body)
 
         answer = self.loop.run_until_complete(go())
         if invoke is not None:
@@ -176,9 +177,8 @@ class ModelBase(RuleBasedStateMachine):
         (a killed service, a client that gives up) is an op with an unknown
         outcome and `Answer(0, None)`."""
         invoke = self.history.invoke(worker, f, user, body)
-        method, path = ROUTES[f]
         try:
-            answer = await self.client.call(method, path, user=user, json=body, timeout_s=timeout_s)
+            answer = await self.client.send(f, user, body, timeout_s=timeout_s)
         except httpx.HTTPError as exc:
             self.history.complete(invoke, None, error=f"{exc.__class__.__name__}: {exc}")
             return Answer(0, None)
@@ -262,7 +262,7 @@ class ModelBase(RuleBasedStateMachine):
         async def go() -> None:
             conn = await asyncpg.connect(dsn)
             try:
-                await create_users(conn, users)
+                await create_users(conn, users, self.target.dialect)
             finally:
                 await conn.close()
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import multiple, precondition, rule
 
 from harness.checkers.responses import internal_text
-from harness.contract import ROUTES, purchase_body
+from harness.contract import purchase_body
 from harness.model.base import (
     CREATORS,
     FANS,
@@ -207,11 +207,8 @@ class FaultRules(ModelBase):
         async def reads() -> None:
             async def read() -> None:
                 with contextlib.suppress(httpx.HTTPError):  # a read that gives up is slow
-                    await self.client.call(
-                        *ROUTES["balance"],
-                        user=reader,
-                        headers={"Connection": "close"},
-                        timeout_s=STALL_S * 3,
+                    await self.client.send(
+                        "balance", reader, headers={"Connection": "close"}, timeout_s=STALL_S * 3
                     )
 
             await asyncio.gather(*(read() for _ in range(4)))

@@ -8,7 +8,6 @@ import itertools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-import jwt
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     multiple,
@@ -16,7 +15,8 @@ from hypothesis.stateful import (
 )
 from hypothesis.strategies import SearchStrategy
 
-from harness.contract import ROUTES, purchase_body
+from harness.contract import purchase_body
+from harness.dialect.wire import sign_token
 from harness.model.base import (
     CREATORS,
     FANS,
@@ -103,12 +103,10 @@ class TransferRules(ModelBase):
     @logged_step
     def token_without_exp(self, fan: str) -> None:
         self.tally.stop_if_cancelled()
-        token = jwt.encode({"sub": self.uid(fan)}, self.target.jwt_secret, algorithm="HS256")
+        token = sign_token(self.target.dialect, self.uid(fan), self.target.jwt_secret, ttl_s=None)
 
         async def go() -> Answer:
-            return await self.client.call(
-                *ROUTES["balance"], headers={"Authorization": f"Bearer {token}"}
-            )
+            return await self.client.send("balance", None, token=token)
 
         answer = self.loop.run_until_complete(go())
         assert answer.status == 401, f"a token without exp answered {answer.status}"

@@ -230,8 +230,10 @@ class ServiceContainer:
         extra_env: dict[str, str] | None = None,
         log_path: Path | None = None,
         run_id: str | None = None,
+        health_path: str = "/health",
     ) -> None:
         self.image = image
+        self.health_path = health_path
         self.port = port or free_port()
         self.run_id = run_id or secrets.token_hex(4)
         self.name = f"tokenproof-{self.run_id}-{self.port}"
@@ -310,12 +312,12 @@ class ServiceContainer:
                 code = container.attrs["State"].get("ExitCode")
                 raise ContainerStartFailed(
                     f"the container of {self.image} exited with code {code} before "
-                    f"GET {self.url}/health answered (it must listen on 127.0.0.1 and the "
-                    "PORT it is given)",
+                    f"GET {self.url}{self.health_path} answered (it must listen on 127.0.0.1 "
+                    "and the PORT it is given)",
                     self.log_tail(),
                 )
             try:
-                return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+                return httpx.get(f"{self.url}{self.health_path}", timeout=2).status_code == 200
             except httpx.HTTPError:
                 return False
 
@@ -324,7 +326,7 @@ class ServiceContainer:
         except DeadlineExceeded as exc:
             self.stop()
             raise ContainerStartFailed(
-                f"the container of {self.image} did not answer GET {self.url}/health "
+                f"the container of {self.image} did not answer GET {self.url}{self.health_path} "
                 f"with 200 within {within:g} s",
                 self.log_tail(),
             ) from exc

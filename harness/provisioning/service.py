@@ -38,7 +38,8 @@ class ServiceEnv:
 
 
 class ServiceProcess:
-    """Starts `command` (argv, or a shell string) and waits for GET /health == 200."""
+    """Starts `command` (argv, or a shell string) and waits for its health route
+    (GET /health, or the dialect's) to answer 200."""
 
     def __init__(
         self,
@@ -49,10 +50,12 @@ class ServiceProcess:
         cwd: str | Path | None = None,
         extra_env: dict[str, str] | None = None,
         log_path: Path | None = None,
+        health_path: str = "/health",
     ) -> None:
         """`log_path`: where its stdout and stderr go, kept after it stops (a report
         folder's service.log); by default a temporary file removed by cleanup()."""
         self.port = port or free_port()
+        self.health_path = health_path
         argv = ["/bin/sh", "-c", f"exec {command}"] if isinstance(command, str) else list(command)
         self.command = command if isinstance(command, str) else shlex.join(command)
         full_env = {**os.environ, **(extra_env or {}), **env.as_env(self.port)}
@@ -82,7 +85,7 @@ class ServiceProcess:
     def start(self, within: float = 60.0) -> ServiceProcess:
         def healthy() -> bool:
             try:
-                return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+                return httpx.get(f"{self.url}{self.health_path}", timeout=2).status_code == 200
             except httpx.HTTPError:
                 return False
 

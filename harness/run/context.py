@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 import httpx
 
 from harness.checkers import Observation, Violation
-from harness.contract import ROUTES, citation, purchase_body, transfer_body
+from harness.contract import citation, purchase_body, transfer_body
+from harness.dialect.wire import WireRequest, sign_token, wire_request
 from harness.errors import TokenproofError
 from harness.history import History
 from harness.run.collect import read_db
@@ -140,17 +141,21 @@ class Run:
         worker: str | None = None,
         args: dict[str, Any] | None = None,
         timeout_s: float | None = None,
+        route: str | None = None,
     ) -> Answer:
+        """Any request, sent as given (not in the target's dialect: for the
+        contract's routes use `send`); recorded as op `f`. `route`: the contract
+        route it is, whose answer is then read in the dialect's words."""
         full_user = self.user(user) if user is not None else None
-        recorded = (
-            args if args is not None else (json if isinstance(json, dict) else {"body": json})
-        )
-        invoke = self.history.invoke(worker or self.worker(), f, full_user, recorded)
         all_headers = dict(headers or {})
         if token is not None:
-            all_headers["Authorization"] = f"Bearer {token}"
-        try:
-            answer = await self.client.call(
+            all_headers.update(self.client.auth(token))
+        return await self._recorded(
+            f,
+            full_user,
+            args if args is not None else _as_args(json),
+            worker,
+            self.client.call(
                 method,
                 path,
                 user=full_user if token is None else None,
@@ -158,7 +163,67 @@ class Run:
                 content=content,
                 headers=all_headers,
                 timeout_s=timeout_s,
-            )
+                route=route,
+            ),
+        )
+
+    def wire(self, f: str, body: Any = None) -> WireRequest:
+        """The contract route `f` with `body` as the target's dialect words it
+        (method, path, headers, body): for a request a scenario alters itself."""
+        return wire_request(self.target.dialect, f, body)
+
+    def token(self, user: str, *, ttl_s: int | None = 3600, key: str | None = None) -> str:
+        """A token for `user` as the target expects one; `ttl_s=None` leaves out
+        `exp`, a negative one has expired, `key` signs with another key."""
+        return sign_token(
+            self.target.dialect, self.user(user), self.target.jwt_secret, ttl_s=ttl_s, key=key
+        )
+
+    async def send(
+        self,
+        f: str,
+        user: str | None,
+        body: Any = None,
+        *,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        token: str | None = None,
+        worker: str | None = None,
+        args: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> Answer:
+        """The contract's route `f` (`purchase`, `tip`, `deduct`, `balance`,
+        `webhook`) with the contract's `body`, in the target's dialect; recorded.
+        `content`: raw bytes to the route instead of a body; `token`: this token
+        instead of the user's (no user and no token: none at all)."""
+        full_user = self.user(user) if user is not None else None
+        return await self._recorded(
+            f,
+            full_user,
+            args if args is not None else _as_args(body),
+            worker,
+            self.client.send(
+                f,
+                full_user,
+                body,
+                content=content,
+                headers=headers,
+                timeout_s=timeout_s,
+                token=token,
+            ),
+        )
+
+    async def _recorded(
+        self,
+        f: str,
+        user: str | None,
+        args: dict[str, Any],
+        worker: str | None,
+        request: Coroutine[Any, Any, Answer],
+    ) -> Answer:
+        invoke = self.history.invoke(worker or self.worker(), f, user, args)
+        try:
+            answer = await request
         except httpx.HTTPError as exc:
             self.history.complete(invoke, None, error=f"{exc.__class__.__name__}: {exc}")
             return Answer(0, None)
@@ -168,29 +233,6 @@ class Run:
             raise
         self.history.complete(invoke, answer.status, answer.body)
         return answer
-
-    async def send(
-        self,
-        f: str,
-        user: str,
-        body: dict[str, Any] | None = None,
-        *,
-        worker: str | None = None,
-        timeout_s: float | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Answer:
-        """The contract's route `f` (`ROUTES`) as `user`, recorded."""
-        method, path = ROUTES[f]
-        return await self.call(
-            f,
-            method,
-            path,
-            user=user,
-            json=body,
-            worker=worker,
-            timeout_s=timeout_s,
-            headers=headers,
-        )
 
     async def tip(
         self,
@@ -247,7 +289,16 @@ class Run:
         return ContentionGate(self.target.database_url, expect, **kwargs)
 
     async def db(self) -> DbState:
-        return await read_db(self.target.database_url)
+        dialect = self.target.dialect
+        if dialect.sql("ledger") is None:
+            return await read_db(self.target.database_url)
+        return await read_db(self.target.database_url, self.users.values(), dialect=dialect)
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         return asyncio.ensure_future(coro)
+
+
+def _as_args(body: Any) -> dict[str, Any]:
+    """What an op records of a request's body: the body itself when it is an
+    object, else under "body"."""
+    return body if isinstance(body, dict) else {"body": body}

@@ -29,7 +29,7 @@ async def observe(
     from the emulator (a long load run, whose ops are not in `ops`).
     `server_errors`: some answer was a 5xx even if `ops` does not show it."""
     chosen = frozenset(users)
-    db = await read_db(target.database_url, chosen, compact=compact)
+    db = await read_db(target.database_url, chosen, compact=compact, dialect=target.dialect)
     scope = ("userId", metadata_prefix) if metadata_prefix is not None else None
     snapshot = await asyncio.to_thread(
         target.emulator.state, metadata_prefix=scope, compact=compact

@@ -113,7 +113,9 @@ async def run_scenario(
         await _create_users(target, scenario, users)
         await asyncio.to_thread(target.emulator.clear_delivery_rules)
         await asyncio.to_thread(target.emulator.clear_faults)
-        async with TargetClient(target.base_url, target.jwt_secret) as client:
+        async with TargetClient(
+            target.base_url, target.jwt_secret, dialect=target.dialect
+        ) as client:
             run = Run(target, client, history, users, seed, options)
             if restarted:
                 run.act("started the service again: it had exited in an earlier scenario")
@@ -205,6 +207,7 @@ async def _create_users(target: Target, scenario: Scenario, users: dict[str, str
                 UserSpec(users[u.supabase_id], u.is_creator, u.grant, u.exists)
                 for u in scenario.users
             ],
+            target.dialect,
         )
     finally:
         await conn.close()

@@ -1,4 +1,5 @@
-"""HTTP calls to a target, as a fan or creator would make them."""
+"""HTTP calls to a target, as a fan or creator would make them, in the target's
+dialect: requests go out in its words, answers come back in the contract's."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ from typing import Any
 
 import httpx
 
-from harness.contract import ROUTES
-from harness.target.auth import make_token
+from harness.dialect.model import CONTRACT, Dialect
+from harness.dialect.wire import auth_header, contract_answer, sign_token, wire_request
 
 
 @dataclass(frozen=True)
 class Answer:
-    status: int
-    body: Any  # parsed JSON, or the raw text when the body is not JSON
+    status: int  # the contract's code for what the service answered
+    body: Any  # parsed JSON (with the contract's fields), or the raw text when not JSON
 
     @property
     def ok(self) -> bool:
@@ -24,8 +25,16 @@ class Answer:
 class TargetClient:
     """One connection pool to the service; each call names the acting user."""
 
-    def __init__(self, base_url: str, jwt_secret: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        jwt_secret: str,
+        *,
+        timeout_s: float = 30.0,
+        dialect: Dialect = CONTRACT,
+    ) -> None:
         self.jwt_secret = jwt_secret
+        self.dialect = dialect
         self.http = httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout_s,
@@ -45,8 +54,13 @@ class TargetClient:
 
     def token(self, user: str) -> str:
         if user not in self._tokens:
-            self._tokens[user] = make_token(user, self.jwt_secret)
+            self._tokens[user] = sign_token(self.dialect, user, self.jwt_secret)
         return self._tokens[user]
+
+    def auth(self, token: str) -> dict[str, str]:
+        """The header that carries `token`, as the service expects it."""
+        name, value = auth_header(self.dialect, token)
+        return {name: value}
 
     async def call(
         self,
@@ -58,11 +72,14 @@ class TargetClient:
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
         timeout_s: float | None = None,
+        route: str | None = None,
     ) -> Answer:
+        """One request as it is given (a path, a body); `route`: the contract route
+        it is, whose answer is then read in the dialect's words."""
         timeout: Any = timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT
         all_headers = dict(headers or {})
         if user is not None:
-            all_headers["Authorization"] = f"Bearer {self.token(user)}"
+            all_headers.update(self.auth(self.token(user)))
         self.requests_sent += 1
         if json is not None:
             response = await self.http.request(
@@ -76,12 +93,39 @@ class TargetClient:
             body: Any = response.json()
         except ValueError:
             body = response.text
-        return Answer(response.status_code, body)
+        status = response.status_code
+        if route is not None:
+            status, body = contract_answer(self.dialect, route, status, body)
+        return Answer(status, body)
 
-    async def send(self, f: str, user: str, body: dict[str, Any] | None = None) -> Answer:
-        """The contract's route `f` (`ROUTES`) as `user`."""
-        method, path = ROUTES[f]
-        return await self.call(method, path, user=user, json=body)
+    async def send(
+        self,
+        f: str,
+        user: str | None,
+        body: Any = None,
+        *,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float | None = None,
+        token: str | None = None,
+    ) -> Answer:
+        """The contract's route `f` with the contract's `body`, in the dialect's
+        words (`content`: raw bytes to the route's path instead). `token`: this
+        token instead of the user's (None and no user: no token at all)."""
+        wire = wire_request(self.dialect, f, body if content is None else None)
+        all_headers = {**wire.headers, **(headers or {})}
+        if token is not None:
+            all_headers.update(self.auth(token))
+        return await self.call(
+            wire.method,
+            wire.path,
+            user=user if token is None else None,
+            json=wire.json if content is None and wire.has_json else None,
+            content=content,
+            headers=all_headers,
+            timeout_s=timeout_s,
+            route=f,
+        )
 
     async def purchase(self, user: str, body: dict[str, Any]) -> Answer:
         return await self.send("purchase", user, body)

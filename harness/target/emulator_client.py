@@ -7,6 +7,7 @@ elsewhere, so the harness has one way to talk to it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,9 +22,24 @@ class EmulatorControlError(SetupError):
 
 
 class EmulatorClient:
-    def __init__(self, base_url: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 30.0,
+        metadata_names: Mapping[str, str] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+        # The service's names for the contract's metadata keys (its dialect):
+        # state() answers with the contract's names beside them.
+        self.metadata_names = dict(metadata_names or {})
+
+    def speaking(self, metadata_names: Mapping[str, str]) -> EmulatorClient:
+        """The same emulator, read with a dialect's metadata names."""
+        if not metadata_names:
+            return self
+        return EmulatorClient(self.base_url, metadata_names=metadata_names)
 
     def close(self) -> None:
         self._http.close()
@@ -48,9 +64,16 @@ class EmulatorClient:
         query: dict[str, str] = {"compact": "1"} if compact else {}
         if metadata_prefix is not None:
             key, prefix = metadata_prefix
+            key = self.metadata_names.get(key, key)
             query.update({"metadata_key": key, "metadata_prefix": prefix})
         path = "/state" + ("?" + urlencode(query) if query else "")
         result: dict[str, Any] = self._call("GET", path)
+        if self.metadata_names:
+            for intent in result.get("intents", ()):
+                metadata = intent.get("metadata") or {}
+                for contract_name, name in self.metadata_names.items():
+                    if name in metadata:
+                        metadata[contract_name] = metadata[name]
         return result
 
     def reset(self) -> None:

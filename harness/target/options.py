@@ -110,6 +110,15 @@ TARGET_OPTIONS: tuple[TargetOption, ...] = (
         file_key="target-schema",
     ),
     TargetOption(
+        "--dialect",
+        "dialect",
+        "text",
+        "The service's own words for the contract: routes, bodies, answers, status codes, "
+        "its token and its SQL (docs/dialects.md).",
+        metavar="FILE",
+        file_key="dialect",
+    ),
+    TargetOption(
         "--target-url",
         "url",
         "text",

@@ -18,6 +18,7 @@ import httpx
 
 from harness.errors import SetupError
 from harness.target.auth import make_token
+from harness.target.dialect_check import check_dialect
 from harness.target.types import WEBHOOK_PATH, Target
 from harness.target.users import UserSpec, create_users
 
@@ -71,6 +72,15 @@ def missing_columns(found: set[tuple[str, str]]) -> list[str]:
 
 
 async def preflight(target: Target, *, run_id: str) -> None:
+    if not target.dialect.is_contract:
+        # A service in its own words: every part of its dialect tried once.
+        report = await check_dialect(target, run_id=f"{run_id}-preflight")
+        if not report.ok:
+            raise PreflightFailed(
+                "the service does not answer as its dialect says "
+                f"({target.dialect.source or target.dialect.name}):\n" + "\n".join(report.lines())
+            )
+        return
     try:
         async with asyncio.timeout(WITHIN_S):
             await _schema(target)

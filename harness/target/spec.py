@@ -5,11 +5,13 @@ plugin alike. `harness.target.start.open_target` turns one into a running target
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from harness.dialect.model import CONTRACT, Dialect
+from harness.dialect.parse import load_dialect, parse_dialect
 from harness.errors import UsageError
 from harness.provisioning.emulator import (
     DEFAULT_WEBHOOK_SECRET,
@@ -69,6 +71,8 @@ class TargetSpec:
     extra_env: dict[str, str] = field(default_factory=dict)
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S  # a started service, until /health answers
     settle_timeout_s: float = DEFAULT_SETTLE_TIMEOUT_S  # see SettlePolicy
+    dialect: Dialect = CONTRACT  # read from dialect_path
+    dialect_path: Path | None = None
 
     def server_url(self, database_url: str | None) -> str | None:
         """The PostgreSQL server tokenproof creates its databases on: --database-url,
@@ -103,6 +107,7 @@ class TargetSpec:
         stripe_port: int | None = None,
         start_timeout_s: float | None = None,
         settle_timeout_s: float | None = None,
+        dialect: str | Path | Mapping[str, Any] | None = None,
     ) -> TargetSpec:
         """The target that command-line options (CLI or pytest) ask for, or a
         `UsageError` that says which options go together."""
@@ -111,6 +116,7 @@ class TargetSpec:
         if settle_timeout_s is not None and settle_timeout_s <= 0:
             raise UsageError(f"--settle-timeout must be above 0 seconds, not {settle_timeout_s:g}")
         settle = settle_timeout_s or DEFAULT_SETTLE_TIMEOUT_S
+        spoken = _spoken(dialect)
         if extra_env and url:
             raise UsageError("--target-env goes with a service tokenproof starts, not --target-url")
         if command or image:
@@ -124,6 +130,7 @@ class TargetSpec:
                 extra_env=extra_env,
                 start_timeout_s=start_timeout_s or DEFAULT_START_TIMEOUT_S,
                 settle_timeout_s=settle,
+                **spoken,
             )
         if url:
             if not database_url or not jwt_secret:
@@ -138,6 +145,7 @@ class TargetSpec:
                 webhook_secret=webhook_secret,
                 stripe_port=stripe_port,
                 settle_timeout_s=settle,
+                **spoken,
             )
         name, _, flaw = target.partition(":")
         if name != "reference":
@@ -145,12 +153,18 @@ class TargetSpec:
                 f"unknown target {target!r}; use reference[:FLAW], --target-command, "
                 "--target-image or --target-url"
             )
+        if spoken:
+            raise UsageError(
+                "--dialect describes your service's words; the reference speaks the contract's "
+                "(give --target-command, --target-image or --target-url with it)"
+            )
         return cls("reference", flaw=flaw or None, extra_env=extra_env, settle_timeout_s=settle)
 
     def cli_args(self) -> list[str]:
         """The options that select this target again, for reproduction commands
         (flags from the one table of them, harness/target/options.py)."""
-        return self._target_args() + self._timing_args()
+        dialect = [flag_of("dialect"), str(self.dialect_path)] if self.dialect_path else []
+        return self._target_args() + dialect + self._timing_args()
 
     def _timing_args(self) -> list[str]:
         args = []
@@ -217,3 +231,14 @@ def _parse_env(pairs: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--target-env {pair!r}: give KEY=VALUE, e.g. TOKENPROOF_DEFECT=x")
         env[key] = value
     return env
+
+
+def _spoken(dialect: str | Path | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The dialect file's reading (or a configuration file's `[dialect]` tables), as
+    TargetSpec fields (none: the contract)."""
+    if dialect is None or str(dialect) == "":
+        return {}
+    if isinstance(dialect, Mapping):
+        return {"dialect": parse_dialect(dialect, source="[dialect] of the configuration file")}
+    path = Path(dialect)
+    return {"dialect": load_dialect(path), "dialect_path": path.resolve()}

@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 
 import reference_impl
+from harness.dialect.model import CONTRACT, Dialect
 from harness.errors import SetupError, UsageError
 from harness.provisioning import (
     DatabaseFactory,
@@ -72,8 +73,10 @@ class ManagedTarget(StopsOnExit):
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
         settle_timeout_s: float = DEFAULT_SETTLE_TIMEOUT_S,
         image: str | None = None,
+        dialect: Dialect = CONTRACT,
     ) -> None:
         self.factory = factory
+        self.dialect = dialect
         # One policy for every Target this hands out: what one scenario learns of
         # the service's lag holds for the next.
         self.settle = SettlePolicy(settle_timeout_s)
@@ -110,7 +113,7 @@ class ManagedTarget(StopsOnExit):
             service_port = free_port()
             self.emulator = EmulatorProcess(
                 seed=self.seed,
-                webhook_url=f"http://127.0.0.1:{service_port}{WEBHOOK_PATH}",
+                webhook_url=f"http://127.0.0.1:{service_port}{self.dialect.route('webhook').path}",
                 webhook_secret=self.webhook_secret,
                 retry_delays=self.retry_delays,
                 api_key=ServiceEnv.stripe_secret_key,  # the key the service is given below
@@ -131,6 +134,7 @@ class ManagedTarget(StopsOnExit):
                     port=service_port,
                     extra_env=self.extra_env,
                     log_path=log_path,
+                    health_path=self.dialect.route("health").path,
                 )
                 self.service.start(self.start_timeout_s)
                 return self.target
@@ -141,6 +145,7 @@ class ManagedTarget(StopsOnExit):
                 cwd=self.cwd,
                 extra_env=self.extra_env,
                 log_path=log_path,
+                health_path=self.dialect.route("health").path,
             ).start(self.start_timeout_s)
         except BaseException:
             # Includes Ctrl-C while starting: leave nothing running.
@@ -157,11 +162,12 @@ class ManagedTarget(StopsOnExit):
             database_url=self.database.dsn,
             jwt_secret=self.jwt_secret,
             webhook_secret=self.webhook_secret,
-            emulator=self.emulator.control,
+            emulator=self.emulator.control.speaking(self.dialect.metadata),
             emulator_url=self.emulator.url,
             process=self.service,
             server_log=self.factory.server_log,
             settle=self.settle,
+            dialect=self.dialect,
         )
 
     def stop(self) -> None:
@@ -191,16 +197,18 @@ def open_target(
     seed: int = 0,
     on_info: Callable[[str], None] = lambda _: None,
     log_dir: Path | None = None,
+    preflight: bool = True,
 ) -> Iterator[Target]:
     """The running target, stopped on the way out (also on errors and Ctrl-C).
 
     `log_dir`: keep the started service's output there as `service.log` (else in
     a temporary file, removed afterwards). The preflight (harness.target.preflight) runs
     before the target is handed out."""
-    from harness.target.preflight import preflight
+    from harness.target.preflight import preflight as check
 
     with _running_target(spec, postgres, seed, on_info, log_dir) as target:
-        asyncio.run(preflight(target, run_id=secrets.token_hex(3)))
+        if preflight:
+            asyncio.run(check(target, run_id=secrets.token_hex(3)))
         yield target
 
 
@@ -254,6 +262,7 @@ def _running_target(
                 log_path=None if log_dir is None else log_dir / "service.log",
                 start_timeout_s=spec.start_timeout_s,
                 settle_timeout_s=spec.settle_timeout_s,
+                dialect=spec.dialect,
                 image=spec.image,  # checked, and pulled if asked, by check_image
             )
             with managed as target:
@@ -271,14 +280,13 @@ def _external_target(
     if not spec.database_url or not spec.jwt_secret:
         raise UsageError("--target-url needs --database-url and --jwt-secret too")
     url = spec.url.rstrip("/")
+    health = url + spec.dialect.route("health").path
     try:
-        healthy = httpx.get(f"{url}/health", timeout=5).status_code == 200
+        healthy = httpx.get(health, timeout=5).status_code == 200
     except httpx.HTTPError as exc:
-        raise TargetUnreachable(
-            f"cannot reach {url}/health: {exc}; is the service running?"
-        ) from exc
+        raise TargetUnreachable(f"cannot reach {health}: {exc}; is the service running?") from exc
     if not healthy:
-        raise TargetUnreachable(f"{url}/health did not answer 200; start the service first")
+        raise TargetUnreachable(f"{health} did not answer 200; start the service first")
 
     async def check_db() -> None:
         conn = await asyncpg.connect(spec.database_url, timeout=10)
@@ -291,7 +299,7 @@ def _external_target(
     with EmulatorProcess(
         port=spec.stripe_port,
         seed=seed,
-        webhook_url=f"{url}{WEBHOOK_PATH}",
+        webhook_url=f"{url}{spec.dialect.route('webhook').path}",
         webhook_secret=spec.webhook_secret,
     ) as emulator:
         on_info(
@@ -304,7 +312,8 @@ def _external_target(
             database_url=spec.database_url,
             jwt_secret=spec.jwt_secret,
             webhook_secret=spec.webhook_secret,
-            emulator=emulator.control,
+            emulator=emulator.control.speaking(spec.dialect.metadata),
             emulator_url=emulator.url,
             settle=SettlePolicy(spec.settle_timeout_s),
+            dialect=spec.dialect,
         )

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import httpx
 
+from harness.dialect.model import CONTRACT, Dialect
 from harness.target.emulator_client import EmulatorClient
 from harness.target.spec import SettlePolicy
 from harness.waiting import DeadlineExceeded, wait_until_async
@@ -58,6 +59,8 @@ class Target:
     server_log: Path | None = None
     # Its settle deadline and the lag it has shown (mutable: learned as it runs).
     settle: SettlePolicy = field(default_factory=SettlePolicy, compare=False)
+    # The service's own words for the contract (docs/dialects.md).
+    dialect: Dialect = CONTRACT
 
     def crash_report(self) -> ServiceCrash | None:
         """How the started service ended, if it exited without being asked to."""
@@ -70,12 +73,13 @@ class Target:
         return ServiceCrash(how, self.process.log_tail(30))
 
     async def answers(self, within: float = 5.0) -> bool:
-        """GET /health answers 200 within `within` seconds."""
+        """Its health route answers 200 within `within` seconds."""
         async with httpx.AsyncClient(timeout=2.0) as client:
 
             async def healthy() -> bool:
                 try:
-                    return (await client.get(f"{self.base_url}/health")).status_code == 200
+                    health = self.base_url + self.dialect.route("health").path
+                    return (await client.get(health)).status_code == 200
                 except httpx.HTTPError:
                     return False
 

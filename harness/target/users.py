@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.dialect.model import CONTRACT, Dialect
+
 
 @dataclass(frozen=True)
 class UserSpec:
@@ -16,10 +18,17 @@ class UserSpec:
     exists: bool = True
 
 
-async def create_users(conn: Any, users: list[UserSpec]) -> None:
-    """One transaction; a grant is a balance row plus the ledger row that explains it.
-    Users that should not exist are left out."""
+async def create_users(conn: Any, users: list[UserSpec], dialect: Dialect = CONTRACT) -> None:
+    """One transaction; a grant is a balance row plus the ledger row that explains it
+    (in a dialect: its `create-user` and `grant` SQL). Users that should not exist
+    are left out."""
     users = [u for u in users if u.exists]
+    create, grant = dialect.sql("create-user"), dialect.sql("grant")
+    if create is not None and grant is not None:
+        async with conn.transaction():
+            await conn.executemany(create, [(u.supabase_id, u.is_creator) for u in users])
+            await conn.executemany(grant, [(u.supabase_id, u.grant) for u in users if u.grant])
+        return
     async with conn.transaction():
         await conn.executemany(
             "INSERT INTO users (supabase_id, is_creator) VALUES ($1, $2)",

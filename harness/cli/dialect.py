@@ -1,0 +1,60 @@
+"""`tokenproof dialect check`: try a target's dialect against the running service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.cli import common
+from harness.cli.app import main
+from harness.cli.common import err
+
+
+@main.group()
+def dialect() -> None:
+    """A service's own words for the contract (docs/dialects.md)."""
+
+
+@dialect.command("check")
+@common.postgres_options
+@common.target_options
+@common.config_option
+def check(
+    postgres_bin: str | None,
+    database_url: str | None,
+    postgres_port: int | None,
+    config_path: Path | None,
+    **target_args: Any,
+) -> None:
+    """Start the target (or reach it with --target-url), call every route of its
+    dialect once with a harmless request, run every query, and print each part:
+    how it is mapped, and whether it answered as the contract says. A part that
+    did not costs the invariants it carries, listed per invariant.
+
+    Exit 0: every part answered; 1: some part did not; 2: usage or setup error.
+    """
+    import asyncio
+    import secrets
+
+    from harness.target.dialect_check import check_dialect
+    from harness.target.start import TargetSpec, open_target
+
+    def body() -> int:
+        given = common.with_config(click.get_current_context(), config_path, only_target=True)
+        target_args.update({k: given[k] for k in target_args})
+        spec = TargetSpec.from_options(**target_args, database_url=database_url)
+        settings = common.postgres_settings(
+            postgres_bin, spec.server_url(database_url), postgres_port
+        )
+        with open_target(spec, settings, on_info=lambda m: err.print(m), preflight=False) as t:
+            report = asyncio.run(check_dialect(t, run_id=secrets.token_hex(3)))
+        source = spec.dialect.source or "the contract (no dialect given)"
+        click.echo(f"dialect: {spec.dialect.name} ({source})")
+        for line in report.lines():
+            click.echo(line)
+        click.echo("dialect check: " + ("pass" if report.ok else "fail"))
+        return common.EXIT_OK if report.ok else common.EXIT_VIOLATIONS
+
+    common.run_command(body)
