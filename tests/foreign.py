@@ -25,6 +25,7 @@ import pytest
 ROOT = Path(__file__).parents[1]
 FOREIGN = ROOT / "foreign"
 DEFECT_VARIABLE = "TOKENPROOF_DEFECT"
+DIALECT_FILE = "tokenproof-dialect.toml"
 INSTALL_TIMEOUT_S = 600
 
 
@@ -41,9 +42,17 @@ class Foreign:
     cwd: Path
     defects: dict[str, dict[str, Any]]
 
+    @property
+    def dialect(self) -> Path | None:
+        """The service's dialect file, when it speaks its own words (docs/dialects.md)."""
+        path = self.cwd / DIALECT_FILE
+        return path if path.is_file() else None
+
     def verify_args(self, defect: str | None = None) -> list[str]:
         """`tokenproof verify` options that start this service (with a defect on)."""
         args = ["--target-command", self.command, "--target-cwd", str(self.cwd)]
+        if self.dialect is not None:
+            args += ["--dialect", str(self.dialect)]
         if defect is not None:
             args += ["--target-env", f"{DEFECT_VARIABLE}={defect}"]
         return args

@@ -39,7 +39,7 @@ OUTCOMES: dict[str, tuple[int, tuple[str, ...]]] = {
 }
 METADATA_FIELDS = ("userId", "tokenAmount", "bonusTokens", "clientIdempotencyKey")
 DATABASE_KEYS = ("users", "balances", "ledger", "earnings", "create-user", "grant")
-# The columns each read returns (created_at is optional in `ledger`).
+# The columns each read returns (`created_at` in epoch seconds, or NULL).
 DATABASE_COLUMNS: dict[str, tuple[str, ...]] = {
     "users": ("supabase_id", "is_creator", "total_earnings"),
     "balances": ("user_id", "balance", "total_earned"),
@@ -53,6 +53,7 @@ DATABASE_COLUMNS: dict[str, tuple[str, ...]] = {
         "client_idempotency_key",
         "related_user_id",
         "amount_usd",
+        "created_at",
     ),
     "earnings": ("creator_id", "earning_type", "source_id", "tokens_earned", "usd_value", "fan_id"),
 }

@@ -176,10 +176,7 @@ async def read_dialect(
         ),
         ledger=tuple(
             sorted(
-                (
-                    LedgerRow(**r)
-                    for r in _columns(rows["ledger"], "ledger", ("created_at", "rows"))
-                ),
+                (LedgerRow(**r) for r in _columns(rows["ledger"], "ledger", ("rows",))),
                 key=lambda row: row.id,
             )
         ),

@@ -72,7 +72,8 @@ class DialectReport:
 
 
 def _mapped(dialect: Dialect, part: str, words: str) -> str:
-    return words if part in dialect.mapped else f"contract default ({words})"
+    named = part in dialect.mapped or any(m.startswith(part + ".") for m in dialect.mapped)
+    return words if named else f"contract default ({words})"
 
 
 class _Checker:
@@ -187,9 +188,10 @@ class _Checker:
         if signed.status == 401:
             return self.add("auth", words, False, "a token signed as the dialect says got 401")
         self.add("auth", words, True, f"a signed token got {signed.status}")
+        codes = self.dialect.statuses.get("unauthorized", (401,))
         self.add(
             "statuses.unauthorized",
-            "401" if "statuses.unauthorized" not in self.dialect.mapped else "mapped",
+            ", ".join(map(str, codes)),
             unsigned.status == 401,
             f"no token: {unsigned.status}",
         )

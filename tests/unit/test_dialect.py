@@ -5,13 +5,15 @@ tests/integration/test_dialect_check.py)."""
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import jwt
 import pytest
 
 from harness.contract import purchase_body, transfer_body
-from harness.dialect import CONTRACT, Dialect, DialectError, load_dialect
+from harness.dialect import CONTRACT, Dialect, DialectError, load_dialect, parse_dialect
+from harness.dialect.model import ANSWER_FIELDS, CONTRACT_SQL, OUTCOMES
 from harness.dialect.wire import (
     MISSING_PATH_VALUE,
     auth_header,
@@ -237,3 +239,27 @@ def test_a_part_that_fails_names_the_invariants_it_costs() -> None:
     text = "\n".join(report.lines())
     assert "FAILED: relation does not exist" in text
     assert "  credited-exactly-once: database.ledger" in text
+
+
+def test_the_contract_written_out_in_the_docs_is_the_default() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "dialects.md").read_text()
+    block = text.split("## The contract, written out as a dialect", 1)[1]
+    written = parse_dialect(tomllib.loads(block.split("```toml", 1)[1].split("```", 1)[0]))
+    assert written.routes == CONTRACT.routes
+    assert written.auth == CONTRACT.auth
+    assert dict(written.database) == CONTRACT_SQL
+    assert all(k == v for k, v in written.metadata.items())
+    for route, fields in ANSWER_FIELDS.items():
+        assert dict(written.answers[route]) == {f: f for f in fields}
+    for outcome, (code, _) in OUTCOMES.items():
+        assert code in written.statuses[outcome]
+    bodies = {
+        "purchase": purchase_body(500, "pm_card_visa", "k"),
+        "tip": transfer_body("tip", "star", "12abc", context="live", key="k"),
+        "deduct": transfer_body("deduct", "star", 3, context="call-1"),
+    }
+    for route, body in bodies.items():
+        assert wire_request(written, route, body) == wire_request(CONTRACT, route, body)
+        said = {"tokensDeducted": 3, "senderBalance": 1, "paymentIntent": {"id": "pi_1"}}
+        for status in (200, 400, 402, 404, 409, 503):
+            assert contract_answer(written, route, status, said) == (status, said)
