@@ -93,6 +93,16 @@ def _set(body: Any, dotted: str, value: Any) -> None:
     body[parts[-1]] = value
 
 
+def _drop(body: Any, dotted: str) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        if not isinstance(body, dict):
+            return
+        body = body.get(part)
+    if isinstance(body, dict):
+        body.pop(leaf, None)
+
+
 def _get(body: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         if not isinstance(body, dict) or part not in body:
@@ -130,6 +140,10 @@ def contract_answer(dialect: Dialect, route: str, status: int, body: Any) -> tup
         value = _get(body, service_path)
         if value is not _ABSENT:
             _set(out, contract_field, value)
+        else:
+            # A key of the contract's name the service happens to send is its own
+            # word, not the mapped field: the field is missing.
+            _drop(out, contract_field)
     return mapped, out
 
 

@@ -1,0 +1,88 @@
+"""`tokenproof dialect check` and verify's preflight on a dialect, as a user runs
+them: the reference service (which speaks the contract) behind a dialect file
+that words some parts otherwise. Those parts fail, each naming the invariants it
+costs; verify stops before any scenario. The foreign service that speaks a whole
+dialect of its own is judged in tests/e2e/test_foreign.py."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from reference_impl import schema_files
+
+CLI = [sys.executable, "-m", "harness"]
+REFERENCE = shlex.join([sys.executable, "-m", "reference_impl"])
+# Parts the reference does not have: a tip route elsewhere, a balance field by
+# another name. Everything else stays the contract's.
+INCOMPLETE = """
+name = "half-right"
+[routes]
+tip = "POST /v1/tips"
+[answers.balance]
+balance = "wallet.available"
+"""
+
+
+def _target(tmp_path: Path, dialect: str) -> list[str]:
+    path = tmp_path / "dialect.toml"
+    path.write_text(dialect)
+    schemas = [a for f in schema_files() for a in ("--target-schema", str(f))]
+    return ["--target-command", REFERENCE, *schemas, "--dialect", str(path)]
+
+
+def test_a_dialect_the_service_does_not_speak_names_its_parts_and_their_cost(
+    tmp_path: Path,
+) -> None:
+    result = subprocess.run(
+        [*CLI, "dialect", "check", *_target(tmp_path, INCOMPLETE)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr[-3000:]
+    rows = {line.split()[0]: line for line in out.splitlines() if line[:1].isalpha()}
+    assert "FAILED" in rows["routes.tip"] and "POST /v1/tips" in rows["routes.tip"]
+    assert "FAILED" in rows["answers.balance"] and "wallet.available" in rows["answers.balance"]
+    # The parts left to the contract answered, and say they are its defaults.
+    assert "ok" in rows["routes.deduct"] and "contract default" in rows["routes.deduct"]
+    assert "ok" in rows["database.ledger"]
+    costs = out.split("cannot be judged until these parts answer as the contract says:")[1]
+    assert "  answers-match-ledger: answers.balance" in costs
+    assert "  debit-equals-credit: routes.tip" in costs
+    assert "ledger-explains-balance" not in costs  # the ledger answered
+    assert out.rstrip().endswith("dialect check: fail")
+
+
+def test_verify_stops_before_any_scenario_on_a_dialect_that_does_not_answer(
+    tmp_path: Path,
+) -> None:
+    result = subprocess.run(
+        [*CLI, "verify", "--suite", "race", *_target(tmp_path, INCOMPLETE)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "does not answer as its dialect says" in result.stderr
+    assert "routes.tip" in result.stderr and "race/" not in result.stdout
+
+
+def test_the_contracts_own_words_pass(tmp_path: Path) -> None:
+    """A dialect that words one part as the contract already does changes nothing."""
+    result = subprocess.run(
+        [
+            *CLI,
+            "dialect",
+            "check",
+            *_target(tmp_path, '[routes]\ntip = "POST /api/tokens/tip"\n'),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "cannot be judged" not in result.stdout
