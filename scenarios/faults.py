@@ -147,7 +147,6 @@ async def service_killed_and_restarted(run: Run) -> None:
 
 
 ACKED_BUYS = 3
-BALANCE_LOCK = "LOCK TABLE token_balances IN SHARE MODE"  # every credit updates a balance
 
 
 @scenario("faults", users=[fan("fan")], checkers=ALLOW_5XX, timeout_s=120)
@@ -167,7 +166,7 @@ async def killed_after_webhook_ack(run: Run) -> None:
     run.stripe.add_delivery_rule("hold", event_type="payment_intent.succeeded")
     answers = await run.gather(*(run.purchase("fan", 100) for _ in range(ACKED_BUYS)))
     run.require(all(a.status == 200 for a in answers), "the purchases were not all accepted")
-    async with run.gate(expect=1, lock_sql=BALANCE_LOCK) as gate:
+    async with run.gate(expect=1, lock_sql=run.target.dialect.lock("balances")) as gate:
         run.stripe.release()
 
         async def acknowledged_or_blocked() -> bool:

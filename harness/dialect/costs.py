@@ -74,6 +74,13 @@ COSTS: dict[str, tuple[str, ...]] = {
         "purchase-row-final-status",
         "state-converges",
     ),
+    # Without the gate's lock the races happen only by chance.
+    "database.lock-ledger": (
+        "ledger-explains-balance",
+        "no-negative-balance",
+        "answers-match-ledger",
+    ),
+    "database.lock-balances": ("credited-exactly-once",),
     "database.earnings": ("one-earning-per-credit", "unique-earning-source", "total-earnings-usd"),
 }
 

@@ -38,7 +38,16 @@ OUTCOMES: dict[str, tuple[int, tuple[str, ...]]] = {
     "outage": (503, ("purchase",)),
 }
 METADATA_FIELDS = ("userId", "tokenAmount", "bonusTokens", "clientIdempotencyKey")
-DATABASE_KEYS = ("users", "balances", "ledger", "earnings", "create-user", "grant")
+DATABASE_KEYS = (
+    "users",
+    "balances",
+    "ledger",
+    "earnings",
+    "create-user",
+    "grant",
+    "lock-ledger",
+    "lock-balances",
+)
 # The columns each read returns (`created_at` in epoch seconds, or NULL).
 DATABASE_COLUMNS: dict[str, tuple[str, ...]] = {
     "users": ("supabase_id", "is_creator", "total_earnings"),
@@ -101,6 +110,11 @@ FROM token_transactions WHERE user_id = ANY($1::text[])""",
     "earnings": """SELECT creator_id, earning_type, source_id, tokens_earned, usd_value, fan_id
 FROM creator_earnings WHERE creator_id = ANY($1::text[])""",
     "create-user": "INSERT INTO users (supabase_id, is_creator) VALUES ($1, $2)",
+    # What the contention gate holds: something every transfer must wait for once
+    # it has read a balance (a ledger write), and something every credit must
+    # wait for (a balance update).
+    "lock-ledger": "LOCK TABLE token_transactions IN SHARE MODE",
+    "lock-balances": "LOCK TABLE token_balances IN SHARE MODE",
     "grant": """WITH balance AS (
     INSERT INTO token_balances (user_id, balance) VALUES ($1, $2::bigint))
 INSERT INTO token_transactions (user_id, type, tokens, status)
@@ -138,6 +152,10 @@ class Dialect:
 
     def metadata_key(self, contract_name: str) -> str:
         return self.metadata.get(contract_name, contract_name)
+
+    def lock(self, what: str) -> str:
+        """The gate's lock: `ledger` (every transfer writes it) or `balances`."""
+        return self.database.get(f"lock-{what}", CONTRACT_SQL[f"lock-{what}"])
 
     def sql(self, key: str) -> str | None:
         """The SQL for `key` when the dialect gives any of [database] (the

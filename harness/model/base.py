@@ -49,6 +49,9 @@ a_fan = st.sampled_from(FANS)
 a_creator = st.sampled_from(CREATORS)
 a_transfer = st.sampled_from(TRANSFERS)
 a_transfer_amount = st.integers(1, 60)
+# How a purchase's events arrive, drawn by every rule that buys (None: as they
+# come), so a credit per duplicated event is found whatever else an example draws.
+a_delivery = st.sampled_from([None, "duplicate", "parallel", "reorder", "drop_first"])
 
 
 @dataclass
@@ -209,7 +212,10 @@ class ModelBase(RuleBasedStateMachine):
         dsn = self.target.database_url
 
         async def fire() -> list[Answer]:
-            async with ContentionGate(dsn, len(requests), within=GATE_WITHIN_S) as gate:
+            lock = self.target.dialect.lock("ledger")
+            async with ContentionGate(
+                dsn, len(requests), within=GATE_WITHIN_S, lock_sql=lock
+            ) as gate:
                 tasks = [asyncio.ensure_future(self._recorded("burst", *r)) for r in requests]
                 with contextlib.suppress(GateNotFilled):
                     # Not filling is the service's business (it may lock elsewhere);
@@ -233,6 +239,18 @@ class ModelBase(RuleBasedStateMachine):
 
     def _transfer_body(self, f: str, creator: str, amount: int, key: str | None) -> dict[str, Any]:
         return transfer_body(f, self.uid(creator), amount, context="model", key=key)
+
+    def _deliver(self, mode: str | None) -> None:
+        if mode is None:
+            return
+        self.target.emulator.clear_delivery_rules()
+        extra: dict[str, Any] = {"copies": 3} if mode in ("duplicate", "parallel") else {}
+        if mode == "delay":
+            extra["delay_s"] = 0.2
+        if mode == "reorder":
+            extra["max_wait_s"] = 0.5  # a window left half full flushes soon
+        event_type = "payment_intent.*" if mode == "reorder" else "payment_intent.succeeded"
+        self.target.emulator.add_delivery_rule(mode, event_type=event_type, **extra)
 
     def _expect_transfer(self, answer: Answer, fan: str, creator: str, amount: int) -> None:
         sender = self.uid(fan)

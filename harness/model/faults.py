@@ -22,6 +22,7 @@ from harness.model.base import (
     PRICES,
     Keyed,
     ModelBase,
+    a_delivery,
     a_fan,
     logged_step,
 )
@@ -73,19 +74,28 @@ class FaultRules(ModelBase):
         process = self.target.process
         assert process is not None
 
-        async def restart() -> None:
+        async def kill() -> None:
             await asyncio.to_thread(process.kill)
-            await asyncio.to_thread(process.start)
 
-        self._tips_cut_off(amount, tips, restart, "cut off by the restart")
+        # Started once the gate has let go of its lock: a service may take locks
+        # on its own tables as it starts (migrations), and would wait on the gate.
+        self._tips_cut_off(amount, tips, kill, "cut off by the restart", then=process.start)
 
     def _tips_cut_off(
-        self, amount: int, tips: int, fault: Callable[[], Awaitable[None]], what: str
+        self,
+        amount: int,
+        tips: int,
+        fault: Callable[[], Awaitable[None]],
+        what: str,
+        *,
+        then: Callable[[], object] = lambda: None,
     ) -> None:
+        """`fault` runs while the tips wait at the gate, `then` once it has let go."""
         fan = self.uid(FANS[0])
         body = self._transfer_body("tip", CREATORS[0], amount, None)
         before = len(self.history.ops)
         answers = self._fire_gated([("tip", fan, body)] * tips, while_waiting=fault)
+        then()
         self._allow_5xx(before)
         logged = logged_errors(self.target.server_log) if self.target.server_log else ()
         for answer in answers:
@@ -122,15 +132,19 @@ class FaultRules(ModelBase):
         fan=a_fan,
         tokens=st.sampled_from([100, 500]),
         calls=st.integers(1, 2),
+        delivery=a_delivery,
     )
     @logged_step
-    def purchase_through_stripe_errors(self, fan: str, tokens: int, calls: int) -> Any:
+    def purchase_through_stripe_errors(
+        self, fan: str, tokens: int, calls: int, delivery: str | None
+    ) -> Any:
         """Stripe answers the next `calls` calls with a 503 that its SDKs may retry,
         then a keyed purchase: it succeeds, charging once, or fails cleanly with 502
         or 503 (no internal text, nothing charged); a failed one is kept for
         `retry`, which must then succeed."""
         key = f"p{next(self.keys)}"
         body = purchase_body(tokens, "pm_card_visa", key)
+        self._deliver(delivery)
         self.target.emulator.add_fault("error", status=503, times=calls)
         before = len(self.history.ops)
         try:
@@ -148,9 +162,9 @@ class FaultRules(ModelBase):
         self._settle()
         return Keyed("purchase", self.uid(fan), body, answer)
 
-    @rule(fan=a_fan, tokens=st.sampled_from([100, 500]))
+    @rule(fan=a_fan, tokens=st.sampled_from([100, 500]), delivery=a_delivery)
     @logged_step
-    def purchase_times_out(self, fan: str, tokens: int) -> None:
+    def purchase_times_out(self, fan: str, tokens: int, delivery: str | None) -> None:
         """Stripe is slow, the client gives up on a keyed purchase (its outcome
         unknown) and sends it again at once, while the first is still at Stripe: 200,
         or 409, 502 or 503 (Stripe answers "in progress"). Once Stripe has answered,
@@ -158,6 +172,7 @@ class FaultRules(ModelBase):
         key = f"p{next(self.keys)}"
         body = purchase_body(tokens, "pm_card_visa", key)
         user = self.uid(fan)
+        self._deliver(delivery)
         self.target.emulator.add_fault(
             "latency", latency_s=SLOW_STRIPE_S, path="^/v1/payment_intents$", times=1
         )
@@ -183,9 +198,9 @@ class FaultRules(ModelBase):
         self.model.balances[user] += tokens + PRICES[tokens]
         self._settle()
 
-    @rule(target=KEYED, fan=a_fan, purchases=st.sampled_from([1, 2, 4, CROWD]))
+    @rule(target=KEYED, fan=a_fan, purchases=st.sampled_from([1, 2, 4, CROWD]), delivery=a_delivery)
     @logged_step
-    def purchases_wait_on_slow_stripe(self, fan: str, purchases: int) -> Any:
+    def purchases_wait_on_slow_stripe(self, fan: str, purchases: int, delivery: str | None) -> Any:
         """`purchases` keyed purchases at once (shared by both fans) while Stripe
         takes a while to create each intent: each charges once and is credited
         once (or is refused 429, which the contract allows). A crowd (more than most
@@ -196,6 +211,7 @@ class FaultRules(ModelBase):
         crowd = purchases == CROWD
         users = [self.uid(FANS[(FANS.index(fan) + i) % len(FANS)]) for i in range(purchases)]
         bodies = [purchase_body(100, "pm_card_visa", f"p{next(self.keys)}") for _ in users]
+        self._deliver(delivery)
         self.target.emulator.add_fault(
             "latency",
             latency_s=CROWD_STRIPE_S if crowd else SLOW_STRIPE_S,

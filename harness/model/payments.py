@@ -20,6 +20,7 @@ from harness.model.base import (
     Keyed,
     ModelBase,
     Pending3DS,
+    a_delivery,
     a_fan,
     logged_step,
 )
@@ -51,7 +52,7 @@ class PaymentRules(ModelBase):
         fan=a_fan,
         tokens=st.sampled_from(sorted(PRICES)),
         method=st.sampled_from(["pm_card_visa", "pm_card_chargeDeclined"]),
-        delivery=st.sampled_from([None, "duplicate", "parallel", "reorder", "drop_first"]),
+        delivery=a_delivery,
     )
     @logged_step
     def purchase(self, fan: str, tokens: int, method: str, delivery: str | None) -> Any:
@@ -60,8 +61,7 @@ class PaymentRules(ModelBase):
         found whatever else an example draws."""
         key = f"p{next(self.keys)}"
         body = purchase_body(tokens, method, key)
-        if delivery is not None:
-            self._deliver(delivery)
+        self._deliver(delivery)
         answer = self._call("purchase", self.uid(fan), body)
         if method == "pm_card_visa":
             assert answer.status == 200, f"a card purchase answered {answer}"
@@ -124,16 +124,6 @@ class PaymentRules(ModelBase):
     def webhook_delivery(self, mode: str) -> None:
         """How the next purchases' events arrive."""
         self._deliver(mode)
-
-    def _deliver(self, mode: str) -> None:
-        self.target.emulator.clear_delivery_rules()
-        extra: dict[str, Any] = {"copies": 3} if mode in ("duplicate", "parallel") else {}
-        if mode == "delay":
-            extra["delay_s"] = 0.2
-        if mode == "reorder":
-            extra["max_wait_s"] = 0.5  # a window left half full flushes soon
-        event_type = "payment_intent.*" if mode == "reorder" else "payment_intent.succeeded"
-        self.target.emulator.add_delivery_rule(mode, event_type=event_type, **extra)
 
     @rule(target=keyed, fan=a_fan, tokens=st.sampled_from([100, 500]))
     @logged_step

@@ -286,6 +286,7 @@ class Run:
 
     def gate(self, expect: int, **kwargs: Any) -> ContentionGate:
         kwargs.setdefault("on_partial", self.note)
+        kwargs.setdefault("lock_sql", self.target.dialect.lock("ledger"))
         return ContentionGate(self.target.database_url, expect, **kwargs)
 
     async def db(self) -> DbState:

@@ -46,7 +46,7 @@ class ContentionGate:
         dsn: str,
         expect: int,
         *,
-        lock_sql: str = DEFAULT_LOCK,
+        lock_sql: str = DEFAULT_LOCK,  # a dialect's: Dialect.lock("ledger")
         within: float = 30.0,
         plateau_s: float = PLATEAU_S,
         on_partial: Callable[[str], None] = lambda _: None,

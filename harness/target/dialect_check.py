@@ -177,6 +177,16 @@ class _Checker:
                     continue
                 wrong = expect[key](rows)
                 self.add(f"database.{key}", "SQL", wrong is None, wrong or f"{len(rows)} rows")
+            for what in ("ledger", "balances"):
+                lock = self.dialect.lock(what)
+                try:
+                    async with conn.transaction():
+                        await conn.execute(lock)
+                except asyncpg.PostgresError as exc:
+                    detail = f"{exc.__class__.__name__}: {exc}"
+                    self.add(f"database.lock-{what}", lock, False, detail)
+                else:
+                    self.add(f"database.lock-{what}", lock, True, "taken and released")
         finally:
             await conn.close()
 
