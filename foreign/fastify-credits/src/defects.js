@@ -1,0 +1,30 @@
+// Known defects, switched on one at a time with TOKENPROOF_DEFECT=<name> so
+// tokenproof can show it catches them. The catalogue is defects.json; a name
+// that is not in it refuses to start (a typo must not run the correct build
+// and pass for the defect).
+
+import { readFileSync } from 'node:fs';
+
+const catalogue = JSON.parse(readFileSync(new URL('../defects.json', import.meta.url), 'utf8'));
+
+export const KNOWN_DEFECTS = Object.freeze(Object.keys(catalogue));
+
+const wanted = (process.env.TOKENPROOF_DEFECT || '').trim();
+
+export class UnknownDefectError extends Error {}
+
+/** Throws when TOKENPROOF_DEFECT names no defect; returns the active one (or null). */
+export function activeDefect() {
+  if (wanted && !Object.hasOwn(catalogue, wanted)) {
+    throw new UnknownDefectError(
+      `TOKENPROOF_DEFECT=${wanted} is not a known defect; known: ${KNOWN_DEFECTS.join(', ')}`,
+    );
+  }
+  return wanted || null;
+}
+
+/** True when the named defect is switched on. */
+export function defect(name) {
+  if (!Object.hasOwn(catalogue, name)) throw new Error(`defect(${name}): not in defects.json`);
+  return wanted === name;
+}
