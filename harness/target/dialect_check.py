@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import httpx
@@ -26,16 +26,23 @@ GRANT = 100
 WITHIN_S = 30.0
 
 
+# ok; failed: the part does not answer where or how the dialect says (the
+# mapping is wrong, or missing); doubtful: it answered, but not as the contract
+# says, which may be the mapping or the service itself (the suites judge the
+# service: a run is not stopped for it); not tried: a part it needs failed.
+Status = Literal["ok", "failed", "doubtful", "not tried"]
+
+
 @dataclass(frozen=True)
 class PartResult:
     part: str  # "routes.tip", "database.ledger", "auth", ...
     mapped: str  # how the dialect words it ("POST /v1/tips", "contract default")
-    ok: bool | None  # None: not tried (a part it needs failed first)
+    status: Status
     detail: str
 
     @property
     def costs(self) -> tuple[str, ...]:
-        return () if self.ok else costs(self.part)
+        return costs(self.part) if self.status in ("failed", "not tried") else ()
 
 
 @dataclass
@@ -44,8 +51,14 @@ class DialectReport:
     parts: list[PartResult] = field(default_factory=list)
 
     @property
+    def usable(self) -> bool:
+        """Nothing failed: a run can judge the service through this dialect."""
+        return not any(p.status in ("failed", "not tried") for p in self.parts)
+
+    @property
     def ok(self) -> bool:
-        return all(p.ok for p in self.parts)
+        """Every part answered as the contract says."""
+        return all(p.status == "ok" for p in self.parts)
 
     def not_judged(self) -> dict[str, list[str]]:
         """Each invariant that cannot be judged, with the parts that cost it."""
@@ -60,8 +73,15 @@ class DialectReport:
         mapped = max((len(p.mapped) for p in self.parts), default=10)
         rows = [f"{'part':<{width}}  {'mapped as':<{mapped}}  result"]
         for p in self.parts:
-            result = {True: "ok", False: "FAILED", None: "not tried"}[p.ok]
+            result = {"failed": "FAILED", "doubtful": "DOUBTFUL"}.get(p.status, p.status)
             rows.append(f"{p.part:<{width}}  {p.mapped:<{mapped}}  {result}: {p.detail}")
+        doubtful = [p.part for p in self.parts if p.status == "doubtful"]
+        if doubtful:
+            rows.append("")
+            rows.append(
+                "answered, but not as the contract says (the dialect's mapping, or the "
+                "service itself, which the suites judge): " + ", ".join(doubtful)
+            )
         judged = self.not_judged()
         if judged:
             rows.append("")
@@ -84,14 +104,17 @@ class _Checker:
         self.fan = f"{run_id}-dialect-fan"
         self.creator = f"{run_id}-dialect-creator"
 
-    def add(self, part: str, words: str, ok: bool | None, detail: str) -> bool:
+    def add(self, part: str, words: str, ok: bool, detail: str, *, doubtful: bool = False) -> bool:
+        """`doubtful`: a failure here may be the service's, not the mapping's."""
         mapped = _mapped(self.dialect, part, words)
-        self.report.parts.append(PartResult(part, mapped, ok, detail))
-        return bool(ok)
+        status: Status = "ok" if ok else "doubtful" if doubtful else "failed"
+        self.report.parts.append(PartResult(part, mapped, status, detail))
+        return ok
 
     def skip(self, parts: list[tuple[str, str]], why: str) -> None:
         for part, words in parts:
-            self.add(part, words, None, why)
+            mapped = _mapped(self.dialect, part, words)
+            self.report.parts.append(PartResult(part, mapped, "not tried", why))
 
     async def run(self) -> DialectReport:
         d = self.dialect
@@ -204,19 +227,21 @@ class _Checker:
             ", ".join(map(str, codes)),
             unsigned.status == 401,
             f"no token: {unsigned.status}",
+            doubtful=True,
         )
         return True
 
     async def balance(self, client: TargetClient) -> None:
         route = str(self.dialect.route("balance"))
         answer = await client.send("balance", self.fan)
-        if self.add("routes.balance", route, answer.status == 200, _said(answer)):
+        if self._route("routes.balance", route, answer):
             value = field_value(answer.body, "balance")
             self.add(
                 "answers.balance",
                 self.dialect.answer_path("balance", "balance"),
                 value == GRANT,
                 f"balance read as {value!r} (expected {GRANT})",
+                doubtful=value is not None,
             )
 
     async def transfer(self, client: TargetClient, f: str) -> None:
@@ -225,7 +250,7 @@ class _Checker:
         key = f"dialect-check-{f}"
         body = transfer_body(f, self.creator, 1, context=context, key=key)
         answer = await client.send(f, self.fan, body)
-        if not self.add(f"routes.{f}", route, answer.status == 200, _said(answer)):
+        if not self._route(f"routes.{f}", route, answer):
             return
         paths = {k: self.dialect.answer_path(f, k) for k in ("tokensDeducted", "senderBalance")}
         read = {k: field_value(answer.body, k) for k in paths}
@@ -234,6 +259,7 @@ class _Checker:
             ", ".join(f"{k}={v}" for k, v in paths.items()),
             read["tokensDeducted"] == 1 and isinstance(read["senderBalance"], int),
             f"read {read}",
+            doubtful=None not in read.values(),
         )
         again = await client.send(f, self.fan, body)
         self.add(
@@ -243,6 +269,7 @@ class _Checker:
             and field_value(again.body, "senderBalance") == read["senderBalance"],
             f"the same key again answered {again.status} with senderBalance "
             f"{field_value(again.body, 'senderBalance')!r} (first {read['senderBalance']!r})",
+            doubtful=True,  # or the service ignores keys
         )
         if f == "tip":
             broke = await client.send(
@@ -254,6 +281,9 @@ class _Checker:
                 ", ".join(map(str, codes)),
                 broke.status == 402,
                 f"a tip beyond the balance answered {broke.status} (read as the contract's)",
+                # A 2xx or 5xx is the service's answer to judge; another 4xx, a code
+                # the dialect does not map.
+                doubtful=not 400 <= broke.status < 500,
             )
 
     async def purchase(self, client: TargetClient) -> None:
@@ -262,7 +292,7 @@ class _Checker:
         answer = await client.send(
             "purchase", self.fan, purchase_body(100, "pm_card_visa", "dialect-check-buy")
         )
-        if not self.add("routes.purchase", route, answer.status == 200, _said(answer)):
+        if not self._route("routes.purchase", route, answer):
             return
         intent = field_value(answer.body, "paymentIntent.id")
         self.add(
@@ -270,6 +300,7 @@ class _Checker:
             self.dialect.answer_path("purchase", "paymentIntent.id"),
             isinstance(intent, str) and intent.startswith("pi_"),
             f"paymentIntent.id read as {intent!r}",
+            doubtful=intent is not None,
         )
         await asyncio.to_thread(self.target.emulator.wait_settled)
         credited = await _wait_for(lambda: self._credited(before + 100), WITHIN_S)
@@ -279,6 +310,7 @@ class _Checker:
             str(self.dialect.route("webhook")),
             credited,
             f"the succeeded event was delivered; the fan's balance went {before} -> {after}",
+            doubtful=True,  # or the service does not credit as the contract says
         )
         state = await asyncio.to_thread(
             self.target.emulator.state, metadata_prefix=("userId", self.fan)
@@ -289,6 +321,7 @@ class _Checker:
             ", ".join(f"{k}={v}" for k, v in self.dialect.metadata.items()) or "contract names",
             bool(mine) and all("tokenAmount" in i["metadata"] for i in mine),
             f"{len(mine)} intents carry the fan's id under the dialect's userId",
+            doubtful=True,  # or the service leaves the contract's metadata out
         )
 
     async def webhook(self, client: TargetClient) -> None:
@@ -298,6 +331,14 @@ class _Checker:
             str(self.dialect.route("webhook")),
             400 <= answer.status < 500 and answer.status not in (404, 405),
             f"an unsigned event answered {answer.status} (expected a 4xx refusal)",
+            doubtful=answer.status not in (404, 405),
+        )
+
+    def _route(self, part: str, words: str, answer: Answer) -> bool:
+        """A route that answered 200. Not found, refused or unreadable: the mapping
+        (path, body, token); a 5xx: the service's to answer for."""
+        return self.add(
+            part, words, answer.status == 200, _said(answer), doubtful=answer.status >= 500
         )
 
     async def _balance(self) -> int:

@@ -75,7 +75,7 @@ async def preflight(target: Target, *, run_id: str) -> None:
     if not target.dialect.is_contract:
         # A service in its own words: every part of its dialect tried once.
         report = await check_dialect(target, run_id=f"{run_id}-preflight")
-        if not report.ok:
+        if not report.usable:
             raise PreflightFailed(
                 "the service does not answer as its dialect says "
                 f"({target.dialect.source or target.dialect.name}):\n" + "\n".join(report.lines())

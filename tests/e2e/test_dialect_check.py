@@ -6,12 +6,18 @@ dialect of its own is judged in tests/e2e/test_foreign.py."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from reference_impl import schema_files
+from tests.foreign import Foreign, prepare
 
 CLI = [sys.executable, "-m", "harness"]
 REFERENCE = shlex.join([sys.executable, "-m", "reference_impl"])
@@ -86,3 +92,88 @@ def test_the_contracts_own_words_pass(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "cannot be judged" not in result.stdout
+
+
+@pytest.fixture(scope="session")
+def fastify(request: pytest.FixtureRequest) -> Foreign:
+    cache = request.config.cache
+    assert cache is not None
+    return prepare("fastify-credits", Path(cache.mkdir("foreign-services")))
+
+
+@pytest.mark.needs_node
+def test_an_incomplete_dialect_names_what_is_missing_and_what_it_costs(
+    fastify: Foreign, tmp_path: Path
+) -> None:
+    """The service's own dialect file without its SQL and without where a tip's
+    answer keeps the balances: the contract's defaults stand in for them and do
+    not answer, and each missing part's invariants are named."""
+    assert fastify.dialect is not None
+    data = tomllib.loads(fastify.dialect.read_text())
+    del data["database"], data["answers"]["tip"]
+    incomplete = tmp_path / "incomplete.toml"
+    incomplete.write_text(_toml(data))
+    args = ["--target-command", fastify.command, "--target-cwd", str(fastify.cwd)]
+    result = subprocess.run(
+        [*CLI, "dialect", "check", *args, "--dialect", str(incomplete)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr[-3000:]
+    rows = {line.split()[0]: line for line in out.splitlines() if line[:1].isalpha()}
+    # Users cannot be made in the contract's tables: nothing after that is tried.
+    assert (
+        "FAILED" in rows["database.create-user"]
+        and "contract default" in rows["database.create-user"]
+    )
+    assert "not tried" in rows["database.ledger"]
+    costs = out.split("cannot be judged until these parts answer as the contract says:")[1]
+    assert "  every invariant: database.create-user, database.grant" in costs
+    # With the SQL back, the routes answer and only the tip's answer is missing.
+    del data["answers"]
+    data["database"] = tomllib.loads(fastify.dialect.read_text())["database"]
+    incomplete.write_text(_toml(data))
+    result = subprocess.run(
+        [*CLI, "dialect", "check", *args, "--dialect", str(incomplete)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr[-3000:]
+    rows = {line.split()[0]: line for line in out.splitlines() if line[:1].isalpha()}
+    assert "ok" in rows["routes.tip"] and "FAILED" in rows["answers.tip"]
+    assert "ok" in rows["database.ledger"] and "ok" in rows["routes.webhook"]
+    costs = out.split("cannot be judged until these parts answer as the contract says:")[1]
+    assert "  answers-match-ledger: answers.balance, answers.tip, answers.deduct" in costs
+
+
+def _toml(data: dict[str, Any]) -> str:
+    """A dialect as TOML again (tables of strings, lists and inline tables)."""
+    lines: list[str] = []
+
+    def value(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{json.dumps(k)} = {value(x)}" for k, x in v.items()) + " }"
+        return json.dumps(v)
+
+    def table(prefix: str, body: dict[str, Any]) -> None:
+        plain = {
+            k: v for k, v in body.items() if not (isinstance(v, dict) and _is_table(k, prefix))
+        }
+        if prefix:
+            lines.append(f"[{prefix}]")
+        lines.extend(f"{json.dumps(k)} = {value(v)}" for k, v in plain.items())
+        for k, v in body.items():
+            if k not in plain:
+                table(f"{prefix}.{k}" if prefix else k, v)
+
+    table("", data)
+    return "\n".join(lines) + "\n"
+
+
+def _is_table(key: str, prefix: str) -> bool:
+    """Which dicts are tables of their own in a dialect file (the rest are inline)."""
+    return prefix in ("", "requests", "answers")

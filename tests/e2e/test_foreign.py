@@ -82,6 +82,7 @@ SEVERAL = {
     "node-express": ("lost-update", "jwt-no-exp", "webhook-no-dedupe"),
     "flask-psycopg": ("self-tip", "no-bonus", "ignore-canceled"),
     "node-bullmq": ("ack-before-durable", "cache-dedupe-check-then-set"),
+    "fastify-credits": ("self-tip", "credit-at-checkout", "transfer-key-ignored"),
 }
 
 

@@ -228,19 +228,25 @@ def test_a_part_that_fails_names_the_invariants_it_costs() -> None:
     report = DialectReport(
         CONTRACT,
         [
-            PartResult("routes.health", "GET /health", True, "answered 200"),
-            PartResult("database.ledger", "SQL", False, "relation does not exist"),
-            PartResult("answers.balance", "wallet.total", False, "read None"),
+            PartResult("routes.health", "GET /health", "ok", "answered 200"),
+            PartResult("database.ledger", "SQL", "failed", "relation does not exist"),
+            PartResult("answers.balance", "wallet.total", "failed", "read None"),
+            PartResult("requests.tip", "key in header K", "doubtful", "answered again"),
         ],
     )
-    assert not report.ok
+    assert not report.ok and not report.usable
     judged = report.not_judged()
     assert judged["ledger-explains-balance"] == ["database.ledger"]
     assert judged["answers-match-ledger"] == ["answers.balance"]
     assert "routes.health" not in {p for parts in judged.values() for p in parts}
+    # A doubtful part (the service may ignore keys) costs nothing and stops no run.
+    assert "requests.tip" not in {p for parts in judged.values() for p in parts}
     text = "\n".join(report.lines())
-    assert "FAILED: relation does not exist" in text
+    assert "FAILED: relation does not exist" in text and "DOUBTFUL: answered again" in text
     assert "  credited-exactly-once: database.ledger" in text
+    assert "not as the contract says (the dialect's mapping, or the service itself" in text
+    doubtful_only = DialectReport(CONTRACT, [report.parts[0], report.parts[3]])
+    assert doubtful_only.usable and not doubtful_only.ok
 
 
 def test_the_contract_written_out_in_the_docs_is_the_default() -> None:
