@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import Phase, settings
+from hypothesis.stateful import MultipleResults
 
 import scenarios.model
 from harness.model import CI_PROFILE, Tally, TokenModel, run_model
 from harness.model.base import Keyed
+from harness.model.faults import CROWD
 from harness.provisioning import DatabaseFactory
 from harness.run.options import RunOptions
 from harness.run.scenario import REGISTRY, load_suites
@@ -92,6 +94,9 @@ RULE_CALLS: dict[str, Callable[[TokenModel], object]] = {
     "retry-double-charge": lambda m: m.double_submit(
         f="purchase", fan="fan0", creator="star0", amount=0, copies=4
     ),
+    "connection-held-across-stripe": lambda m: m.purchases_wait_on_slow_stripe(
+        fan="fan0", purchases=CROWD, delivery=None
+    ),
 }
 
 
@@ -132,16 +137,41 @@ def test_each_rule_catches_its_defect_every_time(
 
 def test_the_rules_pass_on_the_reference(reference_target: Target) -> None:
     with machine_on(reference_target) as machine:
-        keyed = [call(machine) for call in RULE_CALLS.values()]
-        keyed.append(machine.purchase_while_stripe_slow(fan="fan0"))
-        keyed.append(
+        results = [call(machine) for call in RULE_CALLS.values()]
+        results.append(
+            machine.purchases_wait_on_slow_stripe(fan="fan0", purchases=2, delivery="parallel")
+        )
+        results.append(
             machine.double_submit(f="deduct", fan="fan1", creator="star1", amount=7, copies=8)
         )
         machine.service_matches_model()
+        # The fault steps: the service survives each, and the ledger stays whole.
+        machine.service_restarted(amount=5, tips=2)
+        machine.service_matches_model()
+        results.append(
+            machine.purchase_through_stripe_errors(
+                fan="fan1", tokens=100, calls=1, delivery="duplicate"
+            )
+        )
+        machine.purchase_times_out(fan="fan0", tokens=500, delivery="reorder")
+        for f, unknown_creator in [("tip", True), ("deduct", False), ("purchase", False)]:
+            results.append(
+                machine.key_reused_after_refusal(
+                    f=f, fan="fan1", creator="star1", amount=3, unknown_creator=unknown_creator
+                )
+            )
+        machine.service_matches_model()
+        keyed = [
+            k
+            for result in results
+            for k in (result.values if isinstance(result, MultipleResults) else [result])
+        ]
         for request in keyed:
             if isinstance(request, Keyed):
                 # An outage's purchase now succeeds; the others replay their answer.
                 machine.retry(request=request)
                 machine.reuse_key_with_another_body(request=request, more=3)
         machine.service_matches_model()
-    assert sum(isinstance(k, Keyed) for k in keyed) == 6
+    # purchase_during_outage, purchase, two purchases on a slow Stripe and 24 in a
+    # crowd, two double submits, the purchase through Stripe errors, three refusals.
+    assert sum(isinstance(k, Keyed) for k in keyed) == 35
