@@ -212,3 +212,22 @@ def with_config(
     resolved = resolve(Path.cwd(), given, config_path=config_path)
     params.update(resolved.options(only_target=only_target))
     return params
+
+
+def target_from_options(
+    config_path: Path | None,
+    target_args: dict[str, Any],
+    *,
+    database_url: str | None,
+    postgres_bin: str | None,
+    postgres_port: int | None,
+) -> tuple[Any, PostgresSettings]:
+    """The target the options (and the configuration file's target keys) choose,
+    and the PostgreSQL settings to start it with: `(TargetSpec, PostgresSettings)`."""
+    from harness.target.start import TargetSpec
+
+    given = with_config(click.get_current_context(), config_path, only_target=True)
+    target_args.update({k: given[k] for k in target_args})
+    spec = TargetSpec.from_options(**target_args, database_url=database_url)
+    settings = postgres_settings(postgres_bin, spec.server_url(database_url), postgres_port)
+    return spec, settings

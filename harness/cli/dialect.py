@@ -42,14 +42,15 @@ def check(
     import secrets
 
     from harness.target.dialect_check import check_dialect
-    from harness.target.start import TargetSpec, open_target
+    from harness.target.start import open_target
 
     def body() -> int:
-        given = common.with_config(click.get_current_context(), config_path, only_target=True)
-        target_args.update({k: given[k] for k in target_args})
-        spec = TargetSpec.from_options(**target_args, database_url=database_url)
-        settings = common.postgres_settings(
-            postgres_bin, spec.server_url(database_url), postgres_port
+        spec, settings = common.target_from_options(
+            config_path,
+            target_args,
+            database_url=database_url,
+            postgres_bin=postgres_bin,
+            postgres_port=postgres_port,
         )
         with open_target(spec, settings, on_info=lambda m: err.print(m), preflight=False) as t:
             report = asyncio.run(check_dialect(t, run_id=secrets.token_hex(3)))

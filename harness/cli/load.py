@@ -149,14 +149,15 @@ def load(
     from harness.load.process import exposure_warnings
     from harness.load.report import LoadSettings
     from harness.load.run import check_settings, fresh_default_report_dir, run_load
-    from harness.target.start import TargetSpec, open_target
+    from harness.target.start import open_target
 
     def body() -> int:
-        given = common.with_config(click.get_current_context(), config_path, only_target=True)
-        target_args.update({k: given[k] for k in target_args})
-        spec = TargetSpec.from_options(**target_args, database_url=database_url)
-        settings = common.postgres_settings(
-            postgres_bin, spec.server_url(database_url), postgres_port
+        spec, settings = common.target_from_options(
+            config_path,
+            target_args,
+            database_url=database_url,
+            postgres_bin=postgres_bin,
+            postgres_port=postgres_port,
         )
         # The options carry LoadSettings' field names.
         options = click.get_current_context().params

@@ -39,24 +39,28 @@ def _target(tmp_path: Path, dialect: str) -> list[str]:
     return ["--target-command", REFERENCE, *schemas, "--dialect", str(path)]
 
 
+def _check(args: list[str], exit_code: int = 1) -> tuple[str, dict[str, str], str]:
+    """`tokenproof dialect check ARGS`: its output, its rows by part, and its list
+    of what cannot be judged."""
+    result = subprocess.run(
+        [*CLI, "dialect", "check", *args], capture_output=True, text=True, timeout=300
+    )
+    out = result.stdout
+    assert result.returncode == exit_code, out + result.stderr[-3000:]
+    rows = {line.split()[0]: line for line in out.splitlines() if line[:1].isalpha()}
+    marker = "cannot be judged until these parts answer as the contract says:"
+    return out, rows, out.split(marker)[1] if marker in out else ""
+
+
 def test_a_dialect_the_service_does_not_speak_names_its_parts_and_their_cost(
     tmp_path: Path,
 ) -> None:
-    result = subprocess.run(
-        [*CLI, "dialect", "check", *_target(tmp_path, INCOMPLETE)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    out = result.stdout
-    assert result.returncode == 1, out + result.stderr[-3000:]
-    rows = {line.split()[0]: line for line in out.splitlines() if line[:1].isalpha()}
+    out, rows, costs = _check(_target(tmp_path, INCOMPLETE))
     assert "FAILED" in rows["routes.tip"] and "POST /v1/tips" in rows["routes.tip"]
     assert "FAILED" in rows["answers.balance"] and "wallet.available" in rows["answers.balance"]
     # The parts left to the contract answered, and say they are its defaults.
     assert "ok" in rows["routes.deduct"] and "contract default" in rows["routes.deduct"]
     assert "ok" in rows["database.ledger"]
-    costs = out.split("cannot be judged until these parts answer as the contract says:")[1]
     assert "  answers-match-ledger: answers.balance" in costs
     assert "  debit-equals-credit: routes.tip" in costs
     assert "ledger-explains-balance" not in costs  # the ledger answered
@@ -79,19 +83,8 @@ def test_verify_stops_before_any_scenario_on_a_dialect_that_does_not_answer(
 
 def test_the_contracts_own_words_pass(tmp_path: Path) -> None:
     """A dialect that words one part as the contract already does changes nothing."""
-    result = subprocess.run(
-        [
-            *CLI,
-            "dialect",
-            "check",
-            *_target(tmp_path, '[routes]\ntip = "POST /api/tokens/tip"\n'),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
-    assert "cannot be judged" not in result.stdout
+    out, _, costs = _check(_target(tmp_path, '[routes]\ntip = "POST /api/tokens/tip"\n'), 0)
+    assert not costs and "dialect check: pass" in out
 
 
 @pytest.fixture(scope="session")
@@ -114,39 +107,22 @@ def test_an_incomplete_dialect_names_what_is_missing_and_what_it_costs(
     incomplete = tmp_path / "incomplete.toml"
     incomplete.write_text(_toml(data))
     args = ["--target-command", fastify.command, "--target-cwd", str(fastify.cwd)]
-    result = subprocess.run(
-        [*CLI, "dialect", "check", *args, "--dialect", str(incomplete)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    out = result.stdout
-    assert result.returncode == 1, out + result.stderr[-3000:]
-    rows = {line.split()[0]: line for line in out.splitlines() if line[:1].isalpha()}
+    args += ["--dialect", str(incomplete)]
+    _, rows, costs = _check(args)
     # Users cannot be made in the contract's tables: nothing after that is tried.
     assert (
         "FAILED" in rows["database.create-user"]
         and "contract default" in rows["database.create-user"]
     )
     assert "not tried" in rows["database.ledger"]
-    costs = out.split("cannot be judged until these parts answer as the contract says:")[1]
     assert "  every invariant: database.create-user, database.grant" in costs
     # With the SQL back, the routes answer and only the tip's answer is missing.
     del data["answers"]
     data["database"] = tomllib.loads(fastify.dialect.read_text())["database"]
     incomplete.write_text(_toml(data))
-    result = subprocess.run(
-        [*CLI, "dialect", "check", *args, "--dialect", str(incomplete)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    out = result.stdout
-    assert result.returncode == 1, out + result.stderr[-3000:]
-    rows = {line.split()[0]: line for line in out.splitlines() if line[:1].isalpha()}
+    _, rows, costs = _check(args)
     assert "ok" in rows["routes.tip"] and "FAILED" in rows["answers.tip"]
     assert "ok" in rows["database.ledger"] and "ok" in rows["routes.webhook"]
-    costs = out.split("cannot be judged until these parts answer as the contract says:")[1]
     assert "  answers-match-ledger: answers.balance, answers.tip, answers.deduct" in costs
 
 
