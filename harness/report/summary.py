@@ -27,6 +27,9 @@ class RunReport:
     run_id: str
     scenarios: list[ScenarioReport]
     command: list[str]
+    # The service's own words for the contract's routes and answers (its dialect),
+    # so evidence written with the contract's names can be read back in its own.
+    dialect: dict[str, Any] | None = None
 
     @property
     def verdict(self) -> Verdict:
@@ -121,6 +124,7 @@ class RunReport:
             "headline": self.headline,
             "problems": [self.problem_json(p) for p in self.problems],
             "settle": self.settle_lag(),
+            **({"dialect": self.dialect} if self.dialect else {}),
             "scenarios": [{**s.to_json(), "reproduce": self.reproduce(s)} for s in self.scenarios],
         }
 
@@ -184,6 +188,11 @@ def print_table(report: RunReport, console: Console) -> None:
         )
     console.print(table)
     console.print(settle_line(report), highlight=False, soft_wrap=True)
+    if report.dialect:
+        # Evidence names the contract's routes (tip, purchase, ...): say them in
+        # the service's own words once.
+        routes = ", ".join(f"{k} = {v}" for k, v in report.dialect["routes"].items())
+        console.print(f"dialect {report.dialect['name']}: {routes}", highlight=False)
     for s in report.scenarios:
         if s.status != "pass":
             console.print(f"[bold]{s.scenario.id}[/] reproduce: {report.reproduce(s)}")

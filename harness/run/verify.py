@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from typing import Any
 
+from harness.dialect.model import Dialect
 from harness.report import RunReport
 from harness.run.options import RunOptions
 from harness.run.runner import ScenarioReport, run_scenario
@@ -46,4 +48,17 @@ async def verify(
         reports.append(report)
         on_done(report)
     command = (spec or TargetSpec("reference")).cli_args() + (options or RunOptions()).cli_args()
-    return RunReport(target.name, seed, run_id, reports, command)
+    return RunReport(target.name, seed, run_id, reports, command, spoken(target.dialect))
+
+
+def spoken(dialect: Dialect) -> dict[str, Any] | None:
+    """What a report says of a target's dialect: its routes and answer fields in
+    the service's words (None for the contract's own)."""
+    if dialect.is_contract:
+        return None
+    return {
+        "name": dialect.name,
+        "file": dialect.source,
+        "routes": {name: str(route) for name, route in dialect.routes.items()},
+        "answers": {route: dict(fields) for route, fields in dialect.answers.items()},
+    }

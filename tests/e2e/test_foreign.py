@@ -109,11 +109,14 @@ def test_several_defects_are_as_many_problems(
 def test_each_correct_build_passes_every_suite(
     name: str, foreign_cache: Path, tmp_path: Path
 ) -> None:
-    result, data = _verify(_prepared(name, foreign_cache), tmp_path)
+    service = _prepared(name, foreign_cache)
+    result, data = _verify(service, tmp_path)
     assert data is not None, result.stderr[-4000:]
     assert result.returncode == 0, f"exit {result.returncode}:\n{findings(data)}"
     assert data["verdict"] == "pass"
     assert len(data["scenarios"]) > 40  # every suite ran
+    # A service in its own words is reported with them.
+    assert ("dialect" in data) == (service.dialect is not None)
 
 
 @pytest.mark.needs_node
