@@ -79,7 +79,11 @@ class FaultRules(ModelBase):
 
         # Started once the gate has let go of its lock: a service may take locks
         # on its own tables as it starts (migrations), and would wait on the gate.
-        self._tips_cut_off(amount, tips, kill, "cut off by the restart", then=process.start)
+        def start_again() -> None:
+            process.start()
+            self._reconnect()
+
+        self._tips_cut_off(amount, tips, kill, "cut off by the restart", then=start_again)
 
     def _tips_cut_off(
         self,

@@ -258,6 +258,7 @@ class TransferRules(ModelBase):
         self._burst([(f, *((a, b) if i % 2 == 0 else (b, a)), n) for i, n in enumerate(amounts)])
 
     def _burst(self, ops: list[tuple[str, str, str, int]]) -> None:
+        before = len(self.history.ops)
         answers = self._fire_gated(
             [
                 (f, self.uid(fan), self._transfer_body(f, creator, amount, None))
@@ -279,7 +280,11 @@ class TransferRules(ModelBase):
             if outcome == statuses:
                 self.model.balances = balances
                 return
-        raise AssertionError(f"no serial order of {ops} gives the answers {statuses}")
+        unanswered = [op.error for op in self.history.ops[before:] if op.error]
+        raise AssertionError(
+            f"no serial order of {ops} gives the answers {statuses}"
+            + (f" (no answer: {unanswered})" if unanswered else "")
+        )
 
 
 def _intent_of(answer: Answer) -> object:
