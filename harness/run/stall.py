@@ -4,6 +4,7 @@ its database sessions were doing meanwhile (the evidence)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -68,13 +69,16 @@ async def probe_stall(
     sampling the service's sessions; stop at the first round slower than STALL_S."""
     worst = Stall(0.0)
     for _ in range(rounds):
-        sampler = asyncio.ensure_future(_sample_holding(dsn))
+        stop = asyncio.Event()
+        sampler = asyncio.ensure_future(_sample_holding(dsn, stop))
         started = time.perf_counter()
         try:
             await reads()
         finally:
-            sampler.cancel()
-        held = (await asyncio.gather(sampler, return_exceptions=True))[0]
+            # Asked to stop, not cancelled: a connection cancelled half-way leaves
+            # asyncpg a future nobody reads.
+            stop.set()
+            held = (await asyncio.gather(sampler, return_exceptions=True))[0]
         took = time.perf_counter() - started
         if took > worst.worst_s:
             worst = Stall(took, held if isinstance(held, list) else [])
@@ -83,15 +87,22 @@ async def probe_stall(
     return worst
 
 
-async def _sample_holding(dsn: str) -> list[dict[str, Any]]:
-    """The sample with the most sessions holding a transaction, until cancelled
-    (a held pool shows while requests wait, not after)."""
+async def _sample_holding(dsn: str, stop: asyncio.Event) -> list[dict[str, Any]]:
+    """The sample with the most sessions holding a transaction, until `stop` (a
+    held pool shows while requests wait, not after)."""
     best: list[dict[str, Any]] = []
+    conn = await asyncpg.connect(dsn)
     try:
-        while True:
-            sample = await database_sessions(dsn)
+        while not stop.is_set():
+            sample = [
+                {k: (str(v) if v is not None else None) for k, v in r.items()}
+                for r in await conn.fetch(SESSIONS_SQL)
+            ]
             if len(Stall(0, sample).holding) > len(Stall(0, best).holding):
                 best = sample
-            await asyncio.sleep(SAMPLE_EVERY_S)  # a sampling period, not a synchronisation
-    except asyncio.CancelledError:
-        return best
+            # The sampling period; `stop` ends it early.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SAMPLE_EVERY_S)
+    finally:
+        await conn.close()
+    return best
