@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from harness.checkers import CheckResult
+from harness.dialect import CONTRACT
 from harness.run import verify as verify_module
 from harness.run.runner import ScenarioReport
 from harness.run.scenario import Scenario
@@ -27,6 +28,7 @@ class _Target:
     name = "url: http://127.0.0.1:1"
     base_url = "http://127.0.0.1:1"
     process = None
+    dialect = CONTRACT
 
     def __init__(self, answering: list[bool]) -> None:
         self.answering = answering
