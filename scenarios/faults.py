@@ -68,6 +68,7 @@ async def slow_stripe_concurrent_purchases(run: Run) -> None:
     keeps transactions open while Stripe answers starves its pool and stalls
     (catches connection-held-across-stripe); the violation shows what its
     database sessions were doing."""
+    since = len((await asyncio.to_thread(run.stripe.state))["requests"])
     run.stripe.add_fault("latency", latency_s=STRIPE_LATENCY_S, path="^/v1/payment_intents$")
     run.act(f"Stripe takes {STRIPE_LATENCY_S:g} s to create each PaymentIntent")
     purchases = [
@@ -76,7 +77,7 @@ async def slow_stripe_concurrent_purchases(run: Run) -> None:
     ]
 
     async def waiting_on_stripe() -> bool:
-        requests = (await asyncio.to_thread(run.stripe.state))["requests"]
+        requests = (await asyncio.to_thread(run.stripe.state))["requests"][since:]
         return any("status" not in r for r in requests)
 
     # A starved pool may keep every purchase from reaching Stripe: after a while,

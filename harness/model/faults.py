@@ -177,7 +177,11 @@ class FaultRules(ModelBase):
         body = purchase_body(tokens, "pm_card_visa", key)
         user = self.uid(fan)
         self._deliver(delivery)
-        self.target.emulator.add_fault(
+        emulator = self.target.emulator
+        # Requests before this step may never have been answered (a connection cut
+        # by an earlier fault): only this step's are waited for.
+        since = len(emulator.state()["requests"])
+        emulator.add_fault(
             "latency", latency_s=SLOW_STRIPE_S, path="^/v1/payment_intents$", times=1
         )
         before = len(self.history.ops)
@@ -191,9 +195,8 @@ class FaultRules(ModelBase):
             f"a purchase sent again while its first try (client timeout, {first}) was at "
             f"Stripe answered {again}"
         )
-        emulator = self.target.emulator
         wait_until(
-            lambda: all("status" in r for r in emulator.state()["requests"]),
+            lambda: all("status" in r for r in emulator.state()["requests"][since:]),
             within=30,
             what="the slow Stripe call finishes",
         )
@@ -233,6 +236,12 @@ class FaultRules(ModelBase):
 
             await asyncio.gather(*(read() for _ in range(4)))
 
+        since = len(self.target.emulator.state()["requests"])
+
+        async def waiting_on_stripe() -> bool:
+            state = await asyncio.to_thread(self.target.emulator.state)
+            return any("status" not in r for r in state["requests"][since:])
+
         async def fire() -> tuple[list[Answer], Stall | None]:
             tasks = [
                 asyncio.ensure_future(
@@ -244,7 +253,7 @@ class FaultRules(ModelBase):
             if crowd:
                 with contextlib.suppress(DeadlineExceeded):
                     await wait_until_async(
-                        self._waiting_on_stripe, within=3, what="a purchase waits on Stripe"
+                        waiting_on_stripe, within=3, what="a purchase waits on Stripe"
                     )
                 stall = await probe_stall(self.target.database_url, reads)
             return list(await asyncio.gather(*tasks)), stall
@@ -269,7 +278,3 @@ class FaultRules(ModelBase):
         return multiple(
             *(Keyed("purchase", u, b, a) for u, b, a in zip(users, bodies, answers, strict=True))
         )
-
-    async def _waiting_on_stripe(self) -> bool:
-        state = await asyncio.to_thread(self.target.emulator.state)
-        return any("status" not in r for r in state["requests"])
