@@ -12,22 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.dialect.model import ANSWER_FIELDS, CONTRACT_ROUTES
 from harness.errors import TokenproofError, UsageError
 
-# The fields of a 200 answer that the contract's routes table names, per route.
-NAMED_FIELDS: dict[str, tuple[str, ...]] = {
-    "tip": ("tokensDeducted", "senderBalance", "recipientBalance"),
-    "deduct": ("tokensDeducted", "senderBalance"),
-    "purchase": ("paymentIntent.id", "paymentIntent.status"),
-    "balance": ("balance",),
-}
+# The fields of a 200 answer that the contract's routes table names, per route
+# (the contract's own dialect keeps them, harness.dialect.model).
+NAMED_FIELDS = ANSWER_FIELDS
 
 # The contract's routes a fan calls, by the name ops carry (`Op.f`).
 ROUTES: dict[str, tuple[str, str]] = {
-    "purchase": ("POST", "/api/tokens/purchase"),
-    "tip": ("POST", "/api/tokens/tip"),
-    "deduct": ("POST", "/api/tokens/calls/deduct"),
-    "balance": ("GET", "/api/tokens/balance"),
+    name: (route.method, route.path)
+    for name, route in CONTRACT_ROUTES.items()
+    if name in ("purchase", "tip", "deduct", "balance")
 }
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import jwt
+from harness.dialect.model import CONTRACT
+from harness.dialect.wire import sign_token
 
 
 def make_token(sub: str, secret: str, *, ttl_s: int = 3600, **claims: Any) -> str:
-    payload = {"sub": sub, "exp": int(time.time()) + ttl_s, "role": "authenticated", **claims}
-    return jwt.encode(payload, secret, algorithm="HS256")
+    """A token for `sub` as the contract's own dialect signs it."""
+    return sign_token(CONTRACT, sub, secret, ttl_s=ttl_s, **claims)

@@ -16,6 +16,7 @@ import secrets
 import asyncpg
 import httpx
 
+from harness.dialect.model import CONTRACT
 from harness.errors import SetupError
 from harness.target.auth import make_token
 from harness.target.dialect_check import check_dialect
@@ -122,7 +123,7 @@ async def _auth(target: Target, user: str) -> None:
     token = make_token(user, target.jwt_secret, ttl_s=300)
     async with httpx.AsyncClient(base_url=target.base_url, timeout=WITHIN_S) as client:
         answer = await client.get(
-            "/api/tokens/balance", headers={"Authorization": f"Bearer {token}"}
+            CONTRACT.route("balance").path, headers={"Authorization": f"Bearer {token}"}
         )
     if answer.status_code == 401:
         raise PreflightFailed(

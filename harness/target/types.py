@@ -17,7 +17,7 @@ from harness.target.emulator_client import EmulatorClient
 from harness.target.spec import SettlePolicy
 from harness.waiting import DeadlineExceeded, wait_until_async
 
-WEBHOOK_PATH = "/api/payments/webhook"
+WEBHOOK_PATH = CONTRACT.route("webhook").path
 
 
 class SupervisedService(Protocol):
