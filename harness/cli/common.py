@@ -3,11 +3,13 @@ configuration files, progress lines, and how a command body is run."""
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,26 +50,60 @@ def _signals_as_exit() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+@dataclass(frozen=True)
+class PostgresChoice:
+    """Where PostgreSQL comes from (--postgres-bin, --database-url and
+    --postgres-port), handed to a command as one parameter, `postgres`."""
+
+    bin: str | None
+    database_url: str | None
+    port: int | None
+
+    def settings(self, database_url: str | None = None) -> PostgresSettings:
+        """`database_url`: the server to use instead of --database-url (for a
+        target of its own, the server its database is on)."""
+        return PostgresSettings.resolve(
+            postgres_bin=self.bin,
+            database_url=database_url if database_url is not None else self.database_url,
+            port=self.port,
+            env={},
+        )
+
+
 def postgres_options(func: F) -> F:
-    func = click.option(
+    """The PostgreSQL options, passed to `func` as `postgres: PostgresChoice`."""
+
+    @functools.wraps(func)
+    def with_choice(
+        *args: Any,
+        postgres_bin: str | None,
+        database_url: str | None,
+        postgres_port: int | None,
+        **kwargs: Any,
+    ) -> Any:
+        choice = PostgresChoice(postgres_bin, database_url, postgres_port)
+        return func(*args, postgres=choice, **kwargs)
+
+    wrapped: Any = click.option(
         "--postgres-bin",
         metavar="DIR|auto",
         help="Use system PostgreSQL binaries from DIR ('auto': ask pg_config) "
         "instead of the embedded ones.",
-    )(func)
-    func = click.option(
+    )(with_choice)
+    wrapped = click.option(
         "--database-url",
         metavar="URL",
         envvar="TOKENPROOF_DATABASE_URL",
         help="Use an existing server (role needs CREATEDB); tokenproof creates and drops "
         "only databases named tokenproof_*. [env: TOKENPROOF_DATABASE_URL]",
-    )(func)
-    return click.option(
+    )(wrapped)
+    decorated: F = click.option(
         "--postgres-port",
         type=int,
         metavar="PORT",
         help="Port for a server tokenproof starts (default: a free one).",
-    )(func)
+    )(wrapped)
+    return decorated
 
 
 def config_option(func: F) -> F:
@@ -110,14 +146,6 @@ def _click_option(option: TargetOption) -> Callable[[F], F]:
         extra["metavar"] = option.metavar
     decorator: Callable[[F], F] = click.option(option.flag, option.param, help=option.help, **extra)
     return decorator
-
-
-def postgres_settings(
-    postgres_bin: str | None, database_url: str | None, port: int | None
-) -> PostgresSettings:
-    return PostgresSettings.resolve(
-        postgres_bin=postgres_bin, database_url=database_url, port=port, env={}
-    )
 
 
 class ScenarioLines:
@@ -217,17 +245,16 @@ def with_config(
 def target_from_options(
     config_path: Path | None,
     target_args: dict[str, Any],
-    *,
-    database_url: str | None,
-    postgres_bin: str | None,
-    postgres_port: int | None,
+    postgres: PostgresChoice,
+    given: dict[str, Any] | None = None,
 ) -> tuple[Any, PostgresSettings]:
     """The target the options (and the configuration file's target keys) choose,
-    and the PostgreSQL settings to start it with: `(TargetSpec, PostgresSettings)`."""
+    and the PostgreSQL settings to start it with: `(TargetSpec, PostgresSettings)`.
+    `given`: the command's options already resolved with the file (`with_config`)."""
     from harness.target.start import TargetSpec
 
-    given = with_config(click.get_current_context(), config_path, only_target=True)
+    if given is None:
+        given = with_config(click.get_current_context(), config_path, only_target=True)
     target_args.update({k: given[k] for k in target_args})
-    spec = TargetSpec.from_options(**target_args, database_url=database_url)
-    settings = postgres_settings(postgres_bin, spec.server_url(database_url), postgres_port)
-    return spec, settings
+    spec = TargetSpec.from_options(**target_args, database_url=postgres.database_url)
+    return spec, postgres.settings(spec.server_url(postgres.database_url))

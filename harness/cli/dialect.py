@@ -22,9 +22,7 @@ def dialect() -> None:
 @common.target_options
 @common.config_option
 def check(
-    postgres_bin: str | None,
-    database_url: str | None,
-    postgres_port: int | None,
+    postgres: common.PostgresChoice,
     config_path: Path | None,
     **target_args: Any,
 ) -> None:
@@ -45,13 +43,7 @@ def check(
     from harness.target.start import open_target
 
     def body() -> int:
-        spec, settings = common.target_from_options(
-            config_path,
-            target_args,
-            database_url=database_url,
-            postgres_bin=postgres_bin,
-            postgres_port=postgres_port,
-        )
+        spec, settings = common.target_from_options(config_path, target_args, postgres)
         with open_target(spec, settings, on_info=lambda m: err.print(m), preflight=False) as t:
             report = asyncio.run(check_dialect(t, run_id=secrets.token_hex(3)))
         source = spec.dialect.source or "the contract (no dialect given)"

@@ -115,9 +115,7 @@ DURATION = Duration()
 )
 @common.config_option
 def load(
-    postgres_bin: str | None,
-    database_url: str | None,
-    postgres_port: int | None,
+    postgres: common.PostgresChoice,
     users: int,
     spawn_rate: float,
     duration_s: int,
@@ -152,13 +150,7 @@ def load(
     from harness.target.start import open_target
 
     def body() -> int:
-        spec, settings = common.target_from_options(
-            config_path,
-            target_args,
-            database_url=database_url,
-            postgres_bin=postgres_bin,
-            postgres_port=postgres_port,
-        )
+        spec, settings = common.target_from_options(config_path, target_args, postgres)
         # The options carry LoadSettings' field names.
         options = click.get_current_context().params
         load_settings = LoadSettings(

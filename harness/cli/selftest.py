@@ -47,9 +47,7 @@ if TYPE_CHECKING:
 )
 @click.option("--no-reference", is_flag=True, help="Skip the clean run of the reference.")
 def selftest(
-    postgres_bin: str | None,
-    database_url: str | None,
-    postgres_port: int | None,
+    postgres: common.PostgresChoice,
     flaws: tuple[str, ...],
     suites: str | None,
     seed: int,
@@ -76,7 +74,7 @@ def selftest(
         suite_names = [s.strip() for s in suites.split(",")] if suites else None
         select(suite_names)  # validates the names
         variants = ([] if no_reference else [REFERENCE]) + list(flaws or FLAWS)
-        settings = common.postgres_settings(postgres_bin, database_url, postgres_port)
+        settings = postgres.settings()
         report = run_selftest(
             variants,
             suite_names,

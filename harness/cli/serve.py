@@ -21,9 +21,7 @@ from harness.provisioning import make_cluster
 @click.option("--fan", default="fan-1", help="Demo fan to create and sign for.")
 @click.option("--grant", type=click.IntRange(0, 10**9), default=1000)
 def serve(
-    postgres_bin: str | None,
-    database_url: str | None,
-    postgres_port: int | None,
+    postgres: common.PostgresChoice,
     fan: str,
     grant: int,
 ) -> None:
@@ -43,7 +41,7 @@ def serve(
     from harness.target.users import UserSpec, create_users
 
     def body() -> int:
-        settings = common.postgres_settings(postgres_bin, database_url, postgres_port)
+        settings = postgres.settings()
         with make_cluster(settings) as cluster:
             factory = asyncio.run(DatabaseFactory.open(cluster, reference_impl.schema_files()))
             try:
@@ -84,16 +82,14 @@ def serve(
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON line with url, pid, data_dir."
 )
-def postgres(
-    postgres_bin: str | None, database_url: str | None, postgres_port: int | None, as_json: bool
-) -> None:
+def postgres(postgres: common.PostgresChoice, as_json: bool) -> None:
     """Start a throwaway PostgreSQL on loopback and serve until Ctrl-C.
 
     Prints the superuser URL. The data directory is deleted when it stops.
     """
 
     def body() -> int:
-        settings = common.postgres_settings(postgres_bin, database_url, postgres_port)
+        settings = postgres.settings()
         if settings.source == "existing":
             raise UsageError("`tokenproof postgres` starts a server; drop --database-url")
         with make_cluster(settings) as cluster:

@@ -62,9 +62,7 @@ if TYPE_CHECKING:
 )
 @common.config_option
 def verify(
-    postgres_bin: str | None,
-    database_url: str | None,
-    postgres_port: int | None,
+    postgres: common.PostgresChoice,
     suites: str | None,
     scenario_ids: tuple[str, ...],
     scenarios_from: tuple[str, ...],
@@ -90,15 +88,14 @@ def verify(
     from harness.run.options import RunOptions
     from harness.run.scenario import select
     from harness.run.verify import verify as run_verify
-    from harness.target.start import TargetSpec, open_target
+    from harness.target.start import open_target
 
     def body() -> int:
         nonlocal suites, scenarios_from, seed, report_dir, shrink_seconds
         given = common.with_config(click.get_current_context(), config_path)
         suites, scenarios_from, seed = given["suites"], given["scenarios_from"], given["seed"]
         report_dir, shrink_seconds = given["report_dir"], given["shrink_seconds"]
-        target_args.update({k: given[k] for k in target_args})
-        spec = TargetSpec.from_options(**target_args, database_url=database_url)
+        spec, settings = common.target_from_options(config_path, target_args, postgres, given)
         chosen = select(
             [s.strip() for s in suites.split(",")] if suites else None,
             scenarios_from,
@@ -116,9 +113,6 @@ def verify(
             raise UsageError(
                 "--examples, --steps and --shrink-seconds size the model suite; add --suite model"
             )
-        settings = common.postgres_settings(
-            postgres_bin, spec.server_url(database_url), postgres_port
-        )
         with open_target(
             spec, settings, seed=seed, on_info=lambda m: err.print(m), log_dir=report_dir
         ) as target:

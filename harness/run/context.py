@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 import httpx
+from typing_extensions import Unpack
 
 from harness.checkers import Observation, Violation
 from harness.contract import citation, purchase_body, transfer_body
@@ -21,7 +22,7 @@ from harness.run.gates import ContentionGate
 from harness.run.options import RunOptions
 from harness.run.settle import DELIVERIES_WITHIN_S, settle
 from harness.state import DbState
-from harness.target.client import Answer, TargetClient
+from harness.target.client import Answer, RequestOptions, TargetClient
 from harness.target.emulator_client import EmulatorClient
 from harness.target.start import Target
 
@@ -135,36 +136,18 @@ class Run:
         *,
         user: str | None,
         json: Any = None,
-        content: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        token: str | None = None,
         worker: str | None = None,
         args: dict[str, Any] | None = None,
-        timeout_s: float | None = None,
         route: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Answer:
         """Any request, sent as given (not in the target's dialect: for the
         contract's routes use `send`); recorded as op `f`. `route`: the contract
         route it is, whose answer is then read in the dialect's words."""
         full_user = self.user(user) if user is not None else None
-        all_headers = dict(headers or {})
-        if token is not None:
-            all_headers.update(self.client.auth(token))
+        request = self.client.call(method, path, user=full_user, json=json, route=route, **options)
         return await self._recorded(
-            f,
-            full_user,
-            args if args is not None else _as_args(json),
-            worker,
-            self.client.call(
-                method,
-                path,
-                user=full_user if token is None else None,
-                json=json,
-                content=content,
-                headers=all_headers,
-                timeout_s=timeout_s,
-                route=route,
-            ),
+            f, full_user, args if args is not None else _as_args(json), worker, request
         )
 
     def wire(self, f: str, body: Any = None) -> WireRequest:
@@ -185,32 +168,18 @@ class Run:
         user: str | None,
         body: Any = None,
         *,
-        content: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        token: str | None = None,
         worker: str | None = None,
         args: dict[str, Any] | None = None,
-        timeout_s: float | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Answer:
         """The contract's route `f` (`purchase`, `tip`, `deduct`, `balance`,
         `webhook`) with the contract's `body`, in the target's dialect; recorded.
         `content`: raw bytes to the route instead of a body; `token`: this token
         instead of the user's (no user and no token: none at all)."""
         full_user = self.user(user) if user is not None else None
+        request = self.client.send(f, full_user, body, **options)
         return await self._recorded(
-            f,
-            full_user,
-            args if args is not None else _as_args(body),
-            worker,
-            self.client.send(
-                f,
-                full_user,
-                body,
-                content=content,
-                headers=headers,
-                timeout_s=timeout_s,
-                token=token,
-            ),
+            f, full_user, args if args is not None else _as_args(body), worker, request
         )
 
     async def _recorded(

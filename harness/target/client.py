@@ -4,12 +4,22 @@ dialect: requests go out in its words, answers come back in the contract's."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
+from typing_extensions import Unpack
 
 from harness.dialect.model import CONTRACT, Dialect
 from harness.dialect.wire import auth_header, contract_answer, sign_token, wire_request
+
+
+class RequestOptions(TypedDict, total=False):
+    """How one request goes out, beyond its route, user and body."""
+
+    content: bytes | None  # raw bytes instead of a JSON body
+    headers: dict[str, str] | None  # added to (and over) the route's own
+    timeout_s: float | None  # None: the client's
+    token: str | None  # this token instead of the user's; no user and no token: none
 
 
 @dataclass(frozen=True)
@@ -69,17 +79,19 @@ class TargetClient:
         *,
         user: str | None = None,
         json: Any = None,
-        content: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        timeout_s: float | None = None,
         route: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Answer:
         """One request as it is given (a path, a body); `route`: the contract route
         it is, whose answer is then read in the dialect's words."""
+        timeout_s = options.get("timeout_s")
         timeout: Any = timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT
-        all_headers = dict(headers or {})
-        if user is not None:
-            all_headers.update(self.auth(self.token(user)))
+        all_headers = dict(options.get("headers") or {})
+        token = options.get("token")
+        if token is None and user is not None:
+            token = self.token(user)
+        if token is not None:
+            all_headers.update(self.auth(token))
         self.requests_sent += 1
         if json is not None:
             response = await self.http.request(
@@ -87,7 +99,7 @@ class TargetClient:
             )
         else:
             response = await self.http.request(
-                method, path, content=content, headers=all_headers, timeout=timeout
+                method, path, content=options.get("content"), headers=all_headers, timeout=timeout
             )
         try:
             body: Any = response.json()
@@ -99,32 +111,20 @@ class TargetClient:
         return Answer(status, body)
 
     async def send(
-        self,
-        f: str,
-        user: str | None,
-        body: Any = None,
-        *,
-        content: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        timeout_s: float | None = None,
-        token: str | None = None,
+        self, f: str, user: str | None, body: Any = None, **options: Unpack[RequestOptions]
     ) -> Answer:
         """The contract's route `f` with the contract's `body`, in the dialect's
-        words (`content`: raw bytes to the route's path instead). `token`: this
-        token instead of the user's (None and no user: no token at all)."""
+        words (`content`: raw bytes to the route's path instead)."""
+        content = options.get("content")
         wire = wire_request(self.dialect, f, body if content is None else None)
-        all_headers = {**wire.headers, **(headers or {})}
-        if token is not None:
-            all_headers.update(self.auth(token))
+        options["headers"] = {**wire.headers, **(options.get("headers") or {})}
         return await self.call(
             wire.method,
             wire.path,
-            user=user if token is None else None,
+            user=user,
             json=wire.json if content is None and wire.has_json else None,
-            content=content,
-            headers=all_headers,
-            timeout_s=timeout_s,
             route=f,
+            **options,
         )
 
     async def purchase(self, user: str, body: dict[str, Any]) -> Answer:
