@@ -56,14 +56,20 @@ BAD_AMOUNTS: tuple[Any, ...] = (
 )
 
 
-def _keyed_transfer_rule(**more: SearchStrategy[Any]) -> Callable[[Rule], Rule]:
-    """A rule that makes one transfer (kind, fan, creator, amount, and `more`)
-    and keeps it in `keyed` for retries."""
+# A keyed request of any kind: a transfer, or a purchase (its amount picks a package).
+a_keyed_kind = st.sampled_from([*TRANSFERS, "purchase"])
+
+
+def _keyed_rule(
+    kind: SearchStrategy[str] = a_transfer, **more: SearchStrategy[Any]
+) -> Callable[[Rule], Rule]:
+    """A rule that makes one keyed request (`kind`, fan, creator, amount, and
+    `more`) and keeps it in `keyed` for retries."""
     # For all mypy knows `more` could hold `targets`, which no overload of `rule`
     # takes with `target`; the keys are the rules' own argument names.
     any_rule = cast("Callable[..., Callable[[Rule], Rule]]", rule)
     return any_rule(
-        target=KEYED, f=a_transfer, fan=a_fan, creator=a_creator, amount=a_transfer_amount, **more
+        target=KEYED, f=kind, fan=a_fan, creator=a_creator, amount=a_transfer_amount, **more
     )
 
 
@@ -71,7 +77,7 @@ class TransferRules(ModelBase):
     keyed = KEYED
     three_ds = THREE_DS
 
-    @_keyed_transfer_rule(with_key=st.booleans())
+    @_keyed_rule(with_key=st.booleans())
     @logged_step
     def transfer(self, f: str, fan: str, creator: str, amount: int, with_key: bool) -> Any:
         key = f"k{next(self.keys)}" if with_key else None
@@ -111,14 +117,7 @@ class TransferRules(ModelBase):
         answer = self.loop.run_until_complete(go())
         assert answer.status == 401, f"a token without exp answered {answer.status}"
 
-    @rule(
-        target=KEYED,
-        f=st.sampled_from([*TRANSFERS, "purchase"]),
-        fan=a_fan,
-        creator=a_creator,
-        amount=a_transfer_amount,
-        copies=st.integers(2, 8),
-    )
+    @_keyed_rule(a_keyed_kind, copies=st.integers(2, 8))
     @logged_step
     def double_submit(self, f: str, fan: str, creator: str, amount: int, copies: int) -> Any:
         """A new keyed request sent `copies` times at once, on the key's first use
@@ -169,14 +168,7 @@ class TransferRules(ModelBase):
         )
         self._settle()
 
-    @rule(
-        target=keyed,
-        f=st.sampled_from([*TRANSFERS, "purchase"]),
-        fan=a_fan,
-        creator=a_creator,
-        amount=a_transfer_amount,
-        unknown_creator=st.booleans(),
-    )
+    @_keyed_rule(a_keyed_kind, unknown_creator=st.booleans())
     @logged_step
     def key_reused_after_refusal(
         self, f: str, fan: str, creator: str, amount: int, unknown_creator: bool

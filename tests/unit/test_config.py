@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from harness.config import ConfigError, find_config, resolve
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
+    """Writes tokenproof.toml into a fresh folder and makes that the current one,
+    as a team's repository is when they run tokenproof; returns the file."""
+
+    def write(text: str) -> Path:
+        path = tmp_path / "tokenproof.toml"
+        path.write_text(text)
+        monkeypatch.chdir(tmp_path)
+        return path
+
+    return write
 
 
 def test_tokenproof_toml_is_read_with_paths_relative_to_it(tmp_path: Path) -> None:
@@ -88,7 +103,7 @@ def test_broken_toml_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_a_load_run_takes_the_target_from_the_file_but_keeps_its_report(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Callable[[str], Path],
 ) -> None:
     import click
     from click.core import ParameterSource
@@ -96,10 +111,7 @@ def test_a_load_run_takes_the_target_from_the_file_but_keeps_its_report(
     from harness.cli.common import with_config
     from harness.cli.load import load
 
-    (tmp_path / "tokenproof.toml").write_text(
-        'target-command = "node server.js"\nreport = "reports/verify"\nseed = 9\n'
-    )
-    monkeypatch.chdir(tmp_path)
+    config = project('target-command = "node server.js"\nreport = "reports/verify"\nseed = 9\n')
     ctx = click.Context(load)
     ctx.params = {"command": None, "report_dir": None, "seed": 1}
     for name in ctx.params:
@@ -108,7 +120,7 @@ def test_a_load_run_takes_the_target_from_the_file_but_keeps_its_report(
     assert given["command"] == "node server.js"
     assert given["report_dir"] is None and given["seed"] == 1
     everything = with_config(ctx, None)
-    assert everything["report_dir"] == tmp_path / "reports" / "verify"
+    assert everything["report_dir"] == config.parent / "reports" / "verify"
 
 
 class _Options:
@@ -137,21 +149,20 @@ def test_the_plugin_has_an_option_for_every_target_key(pytestconfig: pytest.Conf
 
 
 def test_the_plugin_and_the_file_choose_the_target_as_the_cli_does(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Callable[[str], Path],
 ) -> None:
     from typing import cast
 
     from harness.pytest_plugin import target_spec_of
 
-    (tmp_path / "tokenproof.toml").write_text(
+    config = project(
         'target-command = "node server.js"\nservice-start-timeout = 90\n[target-env]\nPOOL = "10"\n'
     )
-    monkeypatch.chdir(tmp_path)
     spec = target_spec_of(cast(pytest.Config, _Options({"--service-start-timeout": 5.0})))
     assert (spec.kind, spec.command, spec.start_timeout_s) == ("command", "node server.js", 5.0)
     assert spec.extra_env == {"POOL": "10"}
     assert target_spec_of(cast(pytest.Config, _Options({}))).start_timeout_s == 90.0
-    (tmp_path / "tokenproof.toml").unlink()
+    config.unlink()
     assert target_spec_of(cast(pytest.Config, _Options({}))).kind == "reference"
 
 
@@ -165,20 +176,19 @@ def test_with_target_url_the_database_url_is_the_services_not_a_server_for_token
 
 
 def test_the_settle_timeout_comes_from_file_flag_or_default_and_is_reproduced(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Callable[[str], Path],
 ) -> None:
     from typing import cast
 
     from harness.pytest_plugin import target_spec_of
     from harness.target.spec import DEFAULT_SETTLE_TIMEOUT_S
 
-    (tmp_path / "tokenproof.toml").write_text('target-command = "x"\nsettle-timeout = 25\n')
-    monkeypatch.chdir(tmp_path)
+    config = project('target-command = "x"\nsettle-timeout = 25\n')
     assert target_spec_of(cast(pytest.Config, _Options({}))).settle_timeout_s == 25.0
     flagged = target_spec_of(cast(pytest.Config, _Options({"--settle-timeout": 3.0})))
     assert flagged.settle_timeout_s == 3.0
     assert flagged.cli_args()[-2:] == ["--settle-timeout", "3"]
-    (tmp_path / "tokenproof.toml").unlink()
+    config.unlink()
     spec = target_spec_of(cast(pytest.Config, _Options({})))
     assert spec.settle_timeout_s == DEFAULT_SETTLE_TIMEOUT_S
     assert "--settle-timeout" not in spec.cli_args()
