@@ -19,7 +19,9 @@ import argparse
 import asyncio
 import multiprocessing
 import socket
+import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -32,6 +34,7 @@ from starlette.routing import Route
 
 from harness.provisioning.emulator import EmulatorProcess
 from harness.provisioning.local import free_port
+from harness.target.emulator_client import EmulatorClient
 from harness.waiting import wait_until
 
 KEY = "sk_test_bench"
@@ -198,6 +201,25 @@ async def cpu_costs(creates: int) -> tuple[float, float]:
     return per_create * 1e6, per_delivery * 1e6
 
 
+def done_check_ms(control: EmulatorClient, reps: int = 20) -> tuple[float, float]:
+    """Median ms of asking "are the requests since my mark answered?" two ways:
+    copying the whole state and scanning its request log (what the model's and
+    the faults suite's steps did), and the emulator's request count."""
+
+    def median_ms(check: Callable[[], object]) -> float:
+        times = []
+        for _ in range(reps):
+            started = time.perf_counter()
+            check()
+            times.append(time.perf_counter() - started)
+        return statistics.median(times) * 1000
+
+    mark = control.request_mark() // 2
+    by_state = median_ms(lambda: all("status" in r for r in control.state()["requests"][mark:]))
+    by_count = median_ms(lambda: control.unanswered_since(mark) == 0)
+    return by_state, by_count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -214,6 +236,11 @@ def main() -> None:
         print(
             f"raw HTTP creates (confirm, pm_card_visa), {args.clients} clients: "
             f"{n / args.seconds:8.0f} /s"
+        )
+        by_state, by_count = done_check_ms(emulator.control)
+        print(
+            f"'my requests answered?' after {n} creates: whole state {by_state:7.1f} ms, "
+            f"request count {by_count:5.2f} ms ({by_state / by_count:.0f}x)"
         )
         emulator.control.reset()
         n = asyncio.run(sdk_creates(emulator.url, args.clients, args.seconds))

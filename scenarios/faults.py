@@ -68,7 +68,7 @@ async def slow_stripe_concurrent_purchases(run: Run) -> None:
     keeps transactions open while Stripe answers starves its pool and stalls
     (catches connection-held-across-stripe); the violation shows what its
     database sessions were doing."""
-    since = len((await asyncio.to_thread(run.stripe.state))["requests"])
+    mark = await asyncio.to_thread(run.stripe.request_mark)
     run.stripe.add_fault("latency", latency_s=STRIPE_LATENCY_S, path="^/v1/payment_intents$")
     run.act(f"Stripe takes {STRIPE_LATENCY_S:g} s to create each PaymentIntent")
     purchases = [
@@ -77,8 +77,7 @@ async def slow_stripe_concurrent_purchases(run: Run) -> None:
     ]
 
     async def waiting_on_stripe() -> bool:
-        requests = (await asyncio.to_thread(run.stripe.state))["requests"][since:]
-        return any("status" not in r for r in requests)
+        return await asyncio.to_thread(run.stripe.unanswered_since, mark) > 0
 
     # A starved pool may keep every purchase from reaching Stripe: after a while,
     # measure anyway.

@@ -64,7 +64,7 @@ async def client_timeout_then_retry(run: Run) -> None:
     credited once, and the last retry succeeds."""
     # Requests of earlier scenarios may never have been answered (a connection a
     # fault cut): only this scenario's are waited for.
-    since = len((await asyncio.to_thread(run.stripe.state))["requests"])
+    mark = await asyncio.to_thread(run.stripe.request_mark)
     run.stripe.add_fault("latency", latency_s=1.5, times=1)
     first = await run.purchase("fan", 100, key="slow-1", timeout_s=0.3)
     run.require(first.status == 0, "the first call was meant to time out on the client")
@@ -77,8 +77,7 @@ async def client_timeout_then_retry(run: Run) -> None:
     )
 
     async def stripe_idle() -> bool:
-        requests = (await asyncio.to_thread(run.stripe.state))["requests"][since:]
-        return all("status" in r for r in requests)
+        return await asyncio.to_thread(run.stripe.unanswered_since, mark) == 0
 
     await wait_until_async(stripe_idle, within=30, what="the slow Stripe call finishes")
     third = await run.purchase("fan", 100, key="slow-1")

@@ -27,6 +27,7 @@ ROUTES = [
     Route("/_control/faults", ctl(control.faults), methods=["POST", "DELETE"]),
     Route("/_control/release", ctl(control.release), methods=["POST"]),
     Route("/_control/settled", ctl(control.settled), methods=["GET"]),
+    Route("/_control/requests", ctl(control.requests), methods=["GET"]),
     Route("/_control/forge", ctl(control.forge), methods=["POST"]),
     Route("/_control/clock/advance", ctl(control.advance), methods=["POST"]),
     Route("/_control/payment_intents/{id}/{action}", ctl(control.customer), methods=["POST"]),

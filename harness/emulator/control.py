@@ -157,6 +157,19 @@ async def customer(request: Request, emulator: Emulator) -> Any:
     return outcome.body
 
 
+async def requests(request: Request, emulator: Emulator) -> Any:
+    """How many API requests the emulator has had (`total`), and how many of those
+    from number `since` on (0-based) are still unanswered: a caller marks a point
+    (the total) and later asks whether its own requests are done, without copying
+    the whole log."""
+    since = request.query_params.get("since", "0")
+    if not since.isdecimal():
+        raise ControlError(f"since is a request number (0 or more), not {since!r}")
+    log = emulator.requests
+    unanswered = sum(1 for r in log[int(since) :] if "status" not in r)
+    return {"total": len(log), "unanswered": unanswered}
+
+
 async def settled(request: Request, emulator: Emulator) -> Any:
     return {"in_progress": emulator.dispatcher.in_progress, "held": len(emulator.dispatcher.held)}
 

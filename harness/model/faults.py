@@ -180,7 +180,7 @@ class FaultRules(ModelBase):
         emulator = self.target.emulator
         # Requests before this step may never have been answered (a connection cut
         # by an earlier fault): only this step's are waited for.
-        since = len(emulator.state()["requests"])
+        mark = emulator.request_mark()
         emulator.add_fault(
             "latency", latency_s=SLOW_STRIPE_S, path="^/v1/payment_intents$", times=1
         )
@@ -196,7 +196,7 @@ class FaultRules(ModelBase):
             f"Stripe answered {again}"
         )
         wait_until(
-            lambda: all("status" in r for r in emulator.state()["requests"][since:]),
+            lambda: emulator.unanswered_since(mark) == 0,
             within=30,
             what="the slow Stripe call finishes",
         )
@@ -236,11 +236,10 @@ class FaultRules(ModelBase):
 
             await asyncio.gather(*(read() for _ in range(4)))
 
-        since = len(self.target.emulator.state()["requests"])
+        mark = self.target.emulator.request_mark()
 
         async def waiting_on_stripe() -> bool:
-            state = await asyncio.to_thread(self.target.emulator.state)
-            return any("status" not in r for r in state["requests"][since:])
+            return await asyncio.to_thread(self.target.emulator.unanswered_since, mark) > 0
 
         async def fire() -> tuple[list[Answer], Stall | None]:
             tasks = [

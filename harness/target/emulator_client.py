@@ -113,6 +113,18 @@ class EmulatorClient:
         result: dict[str, Any] = self._call("POST", "/forge", {"intent_id": intent_id, **fields})
         return result
 
+    def request_mark(self) -> int:
+        """A point in the emulator's request log: what comes after it is
+        `unanswered_since(mark)`'s to count."""
+        total: int = self._call("GET", "/requests")["total"]
+        return total
+
+    def unanswered_since(self, mark: int) -> int:
+        """How many API requests made after `mark` Stripe has not answered yet
+        (earlier ones may never be: a connection a fault cut)."""
+        count: int = self._call("GET", f"/requests?since={mark}")["unanswered"]
+        return count
+
     def settled(self) -> dict[str, int]:
         result: dict[str, int] = self._call("GET", "/settled")
         return result

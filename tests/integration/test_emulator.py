@@ -522,3 +522,31 @@ def test_compact_is_0_or_1(world: World) -> None:
         answer = http.get("/_control/state", params={"compact": "yes"})
     assert answer.status_code == 400
     assert "compact is 0 or 1" in answer.json()["error"]
+
+
+def test_requests_since_a_mark_count_only_the_unanswered_after_it(world: World) -> None:
+    world.create(payment_method="pm_card_visa")
+    mark = world.control.request_mark()
+    assert mark == len(world.control.state()["requests"]) and mark > 0
+    assert world.control.unanswered_since(mark) == 0
+    world.control.add_fault("latency", latency_s=1.0, times=1)
+    slow = threading.Thread(target=world.create, kwargs={"payment_method": "pm_card_visa"})
+    slow.start()
+    try:
+        wait_until(
+            lambda: world.control.unanswered_since(mark) == 1,
+            within=10,
+            what="the slow request is counted while Stripe holds it",
+        )
+        assert world.control.unanswered_since(mark + 1) == 0  # the mark bounds the count
+    finally:
+        slow.join(timeout=30)
+    assert world.control.unanswered_since(mark) == 0
+    assert world.control.request_mark() == mark + 1
+
+
+def test_requests_since_must_be_a_request_number(world: World) -> None:
+    with httpx.Client(base_url=world.emulator.url) as http:
+        answer = http.get("/_control/requests", params={"since": "-1"})
+    assert answer.status_code == 400
+    assert "since is a request number" in answer.json()["error"]
