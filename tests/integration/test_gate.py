@@ -4,6 +4,8 @@ its lock, counts those that answered without reaching it, and always lets go."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 import pytest
@@ -22,40 +24,45 @@ async def _writer(dsn: str) -> None:
         await conn.close()
 
 
-def test_gate_holds_writers_then_releases_them(fresh_database: FreshDatabase) -> None:
-    async def scenario() -> int:
-        async with ContentionGate(fresh_database.dsn, 2, within=30) as gate:
-            writers = [asyncio.ensure_future(_writer(fresh_database.dsn))]
-            writers.append(asyncio.ensure_future(_writer(fresh_database.dsn)))
-            waiting = await gate.wait_for_waiters()
-            assert not any(w.done() for w in writers)  # held while the gate is closed
-        await asyncio.wait_for(asyncio.gather(*writers), timeout=30)
-        return waiting
+def _through_gate(
+    dsn: str,
+    expect: int,
+    writers: int,
+    *,
+    finished: Callable[[], int] = lambda: 0,
+    **gate: Any,
+) -> tuple[int, bool]:
+    """`writers` ledger transactions sent at a gate that expects `expect`: how
+    many it counted as arrived, and whether any writer got past it before it let
+    go. Every writer must then finish: the gate lets go on the way out, filled
+    or not."""
 
-    assert asyncio.run(scenario()) == 2
+    async def scenario() -> tuple[int, bool]:
+        tasks: list[asyncio.Future[None]] = []
+        try:
+            async with ContentionGate(dsn, expect, **gate) as opened:
+                tasks = [asyncio.ensure_future(_writer(dsn)) for _ in range(writers)]
+                waiting = await opened.wait_for_waiters(finished=finished)
+                return waiting, any(t.done() for t in tasks)
+        finally:
+            await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+
+    return asyncio.run(scenario())
+
+
+def test_gate_holds_writers_then_releases_them(fresh_database: FreshDatabase) -> None:
+    assert _through_gate(fresh_database.dsn, 2, 2, within=30) == (2, False)
 
 
 def test_answered_requests_count_as_arrived(fresh_database: FreshDatabase) -> None:
-    async def scenario() -> int:
-        async with ContentionGate(fresh_database.dsn, 2, within=30) as gate:
-            writer = asyncio.ensure_future(_writer(fresh_database.dsn))
-            # The second request "answered" (a refusal) before reaching the lock.
-            waiting = await gate.wait_for_waiters(finished=lambda: 1)
-        await asyncio.wait_for(writer, timeout=30)
-        return waiting
-
-    assert asyncio.run(scenario()) == 1
+    # The second request "answered" (a refusal) before reaching the lock.
+    waiting = _through_gate(fresh_database.dsn, 2, 1, within=30, finished=lambda: 1)
+    assert waiting == (1, False)
 
 
 def test_a_gate_that_never_fills_says_so_and_lets_go(fresh_database: FreshDatabase) -> None:
-    async def scenario() -> None:
-        async with ContentionGate(fresh_database.dsn, 2, within=0.5) as gate:
-            writer = asyncio.ensure_future(_writer(fresh_database.dsn))
-            with pytest.raises(GateNotFilled, match="only 1 of 2"):
-                await gate.wait_for_waiters()
-        await asyncio.wait_for(writer, timeout=30)  # released on the way out
-
-    asyncio.run(scenario())
+    with pytest.raises(GateNotFilled, match="only 1 of 2"):
+        _through_gate(fresh_database.dsn, 2, 1, within=0.5)
 
 
 def test_a_pool_capped_race_releases_at_the_plateau_and_says_so(
@@ -64,16 +71,8 @@ def test_a_pool_capped_race_releases_at_the_plateau_and_says_so(
     """Three writers reach the lock, the other seven never can (a pool of three):
     the gate releases once no new waiter comes, and notes what it held."""
     notes: list[str] = []
-
-    async def scenario() -> int:
-        async with ContentionGate(
-            fresh_database.dsn, 10, within=30, plateau_s=0.3, on_partial=notes.append
-        ) as gate:
-            writers = [asyncio.ensure_future(_writer(fresh_database.dsn)) for _ in range(3)]
-            waiting = await gate.wait_for_waiters()
-            assert not any(w.done() for w in writers)
-        await asyncio.wait_for(asyncio.gather(*writers), timeout=30)
-        return waiting
-
-    assert asyncio.run(scenario()) == 3
+    waiting = _through_gate(
+        fresh_database.dsn, 10, 3, within=30, plateau_s=0.3, on_partial=notes.append
+    )
+    assert waiting == (3, False)
     assert notes == ["the gate held 3 of 10 requests (the service's pool?)"]

@@ -69,6 +69,18 @@ function eventsFor(intentId) {
   return received.filter((e) => e.object.id === intentId || e.object.payment_intent === intentId);
 }
 
+/** A card payment confirmed at once, as a service that takes cards makes it. */
+function payByCard(amount, more = {}) {
+  return stripe.paymentIntents.create({
+    amount,
+    currency: "usd",
+    confirm: true,
+    payment_method: "pm_card_visa",
+    payment_method_types: ["card"],
+    ...more,
+  });
+}
+
 function passed(check, detail = {}) {
   console.log(JSON.stringify({ check, ...detail }));
 }
@@ -81,14 +93,7 @@ async function main() {
   });
 
   // A card purchase: succeeded at once, three signed events.
-  const paid = await stripe.paymentIntents.create({
-    amount: 999,
-    currency: "usd",
-    confirm: true,
-    payment_method: "pm_card_visa",
-    payment_method_types: ["card"],
-    metadata: { userId: "node-fan" },
-  });
+  const paid = await payByCard(999, { metadata: { userId: "node-fan" } });
   assert.equal(paid.status, "succeeded");
   assert.equal(paid.metadata.userId, "node-fan");
   assert.ok(paid.client_secret.startsWith(`${paid.id}_secret_`));
@@ -114,13 +119,7 @@ async function main() {
     ["pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"],
   ]) {
     await assert.rejects(
-      stripe.paymentIntents.create({
-        amount: 500,
-        currency: "usd",
-        confirm: true,
-        payment_method: method,
-        payment_method_types: ["card"],
-      }),
+      payByCard(500, { payment_method: method }),
       (err) => {
         assert.equal(err.type, "StripeCardError");
         assert.equal(err.statusCode, 402);
@@ -194,14 +193,7 @@ async function main() {
 
   // Off session a card that needs 3-D Secure is declined at once.
   await assert.rejects(
-    stripe.paymentIntents.create({
-      amount: 800,
-      currency: "usd",
-      confirm: true,
-      off_session: true,
-      payment_method: "pm_card_authenticationRequired",
-      payment_method_types: ["card"],
-    }),
+    payByCard(800, { off_session: true, payment_method: "pm_card_authenticationRequired" }),
     (err) => {
       assert.equal(err.type, "StripeCardError");
       assert.equal(err.code, "authentication_required");
@@ -246,26 +238,13 @@ async function main() {
   // The charge commits but the response is lost: the SDK retries with its own key
   // and learns the outcome from the replay, so one intent exists.
   await control("POST", "/faults", { kind: "commit_then_drop", path: "^/v1/payment_intents$", times: 1 });
-  const retried = await stripe.paymentIntents.create({
-    amount: 3300,
-    currency: "usd",
-    confirm: true,
-    payment_method: "pm_card_visa",
-    payment_method_types: ["card"],
-    metadata: { check: "dropped" },
-  });
+  const retried = await payByCard(3300, { metadata: { check: "dropped" } });
   assert.equal(retried.status, "succeeded");
   passed("retry_after_dropped_response", { intent: retried.id });
 
   // A forged signature is refused by constructEvent; the genuine copy follows.
   await control("POST", "/delivery_rules", { mode: "forge", event_type: "payment_intent.succeeded", times: 1 });
-  const forgedFor = await stripe.paymentIntents.create({
-    amount: 100,
-    currency: "usd",
-    confirm: true,
-    payment_method: "pm_card_visa",
-    payment_method_types: ["card"],
-  });
+  const forgedFor = await payByCard(100);
   await waitFor(
     () => eventsFor(forgedFor.id).filter((e) => e.type === "payment_intent.succeeded").length >= 2,
     "the forged and the genuine copy",
