@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import asyncpg
-import httpx
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -34,6 +33,7 @@ from harness.errors import TokenproofError
 from harness.history import History
 from harness.model.control import ShrinkBudgetSpent, Tally, user_prefix
 from harness.run.gates import ContentionGate, GateNotFilled
+from harness.run.record import recorded
 from harness.run.settle import settle
 from harness.target.client import Answer, TargetClient
 from harness.target.start import Target
@@ -172,31 +172,19 @@ class ModelBase(RuleBasedStateMachine):
         """One request. `record=False` keeps it out of the history the checkers read:
         for answers a rule expects to be 5xx, which `no_server_errors` would flag."""
         self.tally.stop_if_cancelled()
-        args = body if isinstance(body, dict) else {}
-        invoke = self.history.invoke("model", f, user, args) if record else None
-
-        async def go() -> Answer:
-            return await self.client.send(f, user, body)
-
-        answer = self.loop.run_until_complete(go())
-        if invoke is not None:
-            self.history.complete(invoke, answer.status, answer.body)
-        return answer
+        if not record:
+            return self.loop.run_until_complete(self.client.send(f, user, body))
+        return self.loop.run_until_complete(self._recorded("model", f, user, body))
 
     async def _recorded(
-        self, worker: str, f: str, user: str, body: dict[str, Any], timeout_s: float | None = None
+        self, worker: str, f: str, user: str, body: Any, timeout_s: float | None = None
     ) -> Answer:
-        """One request of several in flight; a connection that breaks or times out
-        (a killed service, a client that gives up) is an op with an unknown
-        outcome and `Answer(0, None)`."""
-        invoke = self.history.invoke(worker, f, user, body)
-        try:
-            answer = await self.client.send(f, user, body, timeout_s=timeout_s)
-        except httpx.HTTPError as exc:
-            self.history.complete(invoke, None, error=f"{exc.__class__.__name__}: {exc}")
-            return Answer(0, None)
-        self.history.complete(invoke, answer.status, answer.body)
-        return answer
+        """One request, perhaps of several in flight; a connection that breaks or
+        times out (a killed service, a client that gives up) is an op with an
+        unknown outcome and `Answer(0, "<error>")`."""
+        request = self.client.send(f, user, body, timeout_s=timeout_s)
+        args = body if isinstance(body, dict) else {}
+        return await recorded(self.history, worker, f, user, args, request)
 
     def _allow_5xx(self, since: int) -> None:
         """The 5xx answers and unknown outcomes among the ops since index `since`

@@ -9,7 +9,6 @@ import random
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
-import httpx
 from typing_extensions import Unpack
 
 from harness.checkers import Observation, Violation
@@ -20,6 +19,7 @@ from harness.history import History
 from harness.run.collect import read_db
 from harness.run.gates import ContentionGate
 from harness.run.options import RunOptions
+from harness.run.record import recorded
 from harness.run.settle import DELIVERIES_WITHIN_S, settle
 from harness.state import DbState
 from harness.target.client import Answer, RequestOptions, TargetClient
@@ -146,9 +146,9 @@ class Run:
         route it is, whose answer is then read in the dialect's words."""
         full_user = self.user(user) if user is not None else None
         request = self.client.call(method, path, user=full_user, json=json, route=route, **options)
-        return await self._recorded(
-            f, full_user, args if args is not None else _as_args(json), worker, request
-        )
+        if args is None:
+            args = _as_args(json)
+        return await recorded(self.history, worker or self.worker(), f, full_user, args, request)
 
     def wire(self, f: str, body: Any = None) -> WireRequest:
         """The contract route `f` with `body` as the target's dialect words it
@@ -178,30 +178,9 @@ class Run:
         instead of the user's (no user and no token: none at all)."""
         full_user = self.user(user) if user is not None else None
         request = self.client.send(f, full_user, body, **options)
-        return await self._recorded(
-            f, full_user, args if args is not None else _as_args(body), worker, request
-        )
-
-    async def _recorded(
-        self,
-        f: str,
-        user: str | None,
-        args: dict[str, Any],
-        worker: str | None,
-        request: Coroutine[Any, Any, Answer],
-    ) -> Answer:
-        invoke = self.history.invoke(worker or self.worker(), f, user, args)
-        try:
-            answer = await request
-        except httpx.HTTPError as exc:
-            self.history.complete(invoke, None, error=f"{exc.__class__.__name__}: {exc}")
-            return Answer(0, None)
-        except BaseException:
-            # Cancelled (timeout, Ctrl-C) after sending: the outcome is unknown.
-            self.history.complete(invoke, None, error="cancelled")
-            raise
-        self.history.complete(invoke, answer.status, answer.body)
-        return answer
+        if args is None:
+            args = _as_args(body)
+        return await recorded(self.history, worker or self.worker(), f, full_user, args, request)
 
     async def tip(
         self,
