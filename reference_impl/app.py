@@ -37,8 +37,11 @@ OPENAPI: dict[str, Any] = {
 def create_app(settings: Settings, service_class: type[TokenService] = TokenService) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # DB_POOL_SIZE may be 1: asyncpg refuses a min_size above max_size.
         pool = await asyncpg.create_pool(
-            settings.database_url, min_size=2, max_size=settings.pool_size
+            settings.database_url,
+            min_size=min(2, settings.pool_size),
+            max_size=settings.pool_size,
         )
         payments = Payments(settings)
         app.state.service = service_class(pool, payments, BalanceHub(), settings)

@@ -383,6 +383,34 @@ async def test_forty_concurrent_tips_spend_exactly_the_balance(world: World) -> 
     _ledger_explains(state)
 
 
+def test_a_pool_of_one_connection_serves_concurrent_purchases_and_tips(
+    reference_database_factory: DatabaseFactory,
+) -> None:
+    """DB_POOL_SIZE=1 is a valid setting: the service starts, and concurrent
+    requests wait for the one connection instead of failing."""
+
+    async def purchase(world: World, i: int) -> Answer:
+        return await world.client.purchase(
+            FAN, {"tokenAmount": 100, "paymentMethodId": "pm_card_visa"}
+        )
+
+    async def tip(world: World, i: int) -> Answer:
+        body = {"creatorId": CREATOR, "tokenAmount": 10, "channel": "live"}
+        return await world.client.tip(FAN2, body)
+
+    async def traffic(target: Target) -> None:
+        async for world in _world(target, USERS):
+            purchases = await _gather(3, functools.partial(purchase, world))
+            tips = await _gather(12, functools.partial(tip, world))
+            assert [a.status for a in purchases] == [200] * 3, purchases
+            assert Counter(a.status for a in tips) == {200: 10, 402: 2}
+            await world.wait_balance(FAN, 100 + 300)
+            _ledger_explains(await world.db())
+
+    with ManagedTarget(reference_database_factory, extra_env={"DB_POOL_SIZE": "1"}) as target:
+        asyncio.run(traffic(target))
+
+
 async def test_mixed_tips_and_calls_never_overdraw(world: World) -> None:
     async def op(i: int) -> Answer:
         if i % 2:
