@@ -140,6 +140,12 @@ class Attempt:
 class DeliverySettings:
     retry_delays_s: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S
     attempt_timeout_s: float = 10.0
+    # How long an API answer waits for its `before_response` deliveries. Stripe
+    # never holds an answer for a webhook: the wait only puts the webhook first
+    # where the service can take it while its purchase waits. A service that
+    # serves one request at a time cannot; its webhook queues behind the
+    # purchase, as with Stripe, instead of the emulator deadlocking it.
+    before_response_within_s: float = 5.0
 
 
 class Dispatcher:
@@ -173,19 +179,20 @@ class Dispatcher:
     # -- delivery -------------------------------------------------------------------
 
     async def dispatch(self, events: list[Event]) -> None:
-        """Start delivering; returns once the `before_response` deliveries are answered."""
-        inline: list[Awaitable[None]] = []
+        """Start delivering; returns once the `before_response` deliveries are
+        answered, or `before_response_within_s` has passed (they go on)."""
+        inline: list[asyncio.Task[None]] = []
         for event in events:
             for endpoint in self.endpoints:
                 rule = next((r for r in self.rules if r.matches(event, self.rng)), None)
                 if rule is not None:
                     rule.matched += 1
                 if rule is not None and rule.mode == "before_response":
-                    inline.append(self._deliver(event, endpoint, copy=1))
+                    inline.append(self._spawn(self._deliver(event, endpoint, copy=1)))
                 else:
                     self._spawn(self._route(event, endpoint, rule))
-        for awaitable in inline:
-            await awaitable
+        if inline:
+            await asyncio.wait(inline, timeout=self.settings.before_response_within_s)
 
     async def _route(self, event: Event, endpoint: Endpoint, rule: DeliveryRule | None) -> None:
         mode = rule.mode if rule else "immediate"
@@ -320,10 +327,11 @@ class Dispatcher:
 
     # -- bookkeeping ------------------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     @property
     def in_progress(self) -> int:

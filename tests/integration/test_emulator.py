@@ -321,6 +321,44 @@ def test_before_response_delivers_first(world: World) -> None:
     assert "payment_intent.succeeded" in _types_for(world.sink.received, intent.id)
 
 
+def test_before_response_waits_only_so_long_for_a_service_that_cannot_answer() -> None:
+    """A service serving one request at a time cannot take the webhook while its
+    purchase waits on Stripe: the API answers after `before_response_within_s`
+    and the webhook, still in flight, is delivered once the service takes it."""
+    busy = threading.Event()  # set: the service's one thread is free again
+    settings = DeliverySettings(
+        retry_delays_s=(0.02,), attempt_timeout_s=10, before_response_within_s=0.3
+    )
+    with (
+        WebhookSink(hold=busy) as sink,
+        EmulatorThread(
+            EmulatorConfig(webhook_url=sink.url, webhook_secret=SECRET, delivery=settings)
+        ) as emulator,
+    ):
+        control = EmulatorClient(emulator.url)
+        control.add_delivery_rule("before_response", event_type="payment_intent.succeeded")
+        client = stripe.StripeClient(KEY, base_addresses={"api": emulator.url})
+        params: Any = {
+            "amount": 100,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "payment_method_types": ["card"],
+        }
+        intent = client.v1.payment_intents.create(params=params)
+        answered_first = "payment_intent.succeeded" in sink.types()
+        busy.set()
+        control.wait_settled()
+        delivered = [
+            (d["event_type"], d["status"])
+            for d in control.state()["deliveries"]
+            if d["event_type"] == "payment_intent.succeeded"
+        ]
+        control.close()
+    assert intent.status == "succeeded" and not answered_first
+    assert delivered == [("payment_intent.succeeded", 200)]
+
+
 def test_hold_and_release(world: World) -> None:
     world.control.add_delivery_rule("hold", event_type="payment_intent.succeeded")
     intent = world.create(payment_method="pm_card_visa")

@@ -76,3 +76,22 @@ def test_a_pool_capped_race_releases_at_the_plateau_and_says_so(
     )
     assert waiting == (3, False)
     assert notes == ["the gate held 3 of 10 requests (the service's pool?)"]
+
+
+def test_one_request_at_a_time_is_the_services_way_and_said_so(
+    fresh_database: FreshDatabase,
+) -> None:
+    """One writer reaches the lock and no other comes (a service that lets one
+    request at a time reach its ledger): after the serial plateau the gate lets
+    go, and says no race was possible at the database."""
+    notes: list[str] = []
+    waiting = _through_gate(
+        fresh_database.dsn, 5, 1, within=30, serial_plateau_s=0.3, on_partial=notes.append
+    )
+    assert waiting == (1, False)
+    assert len(notes) == 1 and "one at a time" in notes[0]
+
+
+def test_no_waiter_at_all_points_at_the_lock(fresh_database: FreshDatabase) -> None:
+    with pytest.raises(GateNotFilled, match=r"none of 2 .* lock-ledger"):
+        _through_gate(fresh_database.dsn, 2, 0, within=0.5)
