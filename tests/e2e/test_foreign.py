@@ -137,3 +137,21 @@ def test_the_queue_service_starts_and_stops_as_a_whole(foreign_cache: Path) -> N
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "PASS" in result.stdout and "FAIL" not in result.stdout, result.stdout[-4000:]
+
+
+def test_a_service_that_serves_one_request_at_a_time_passes(
+    foreign_cache: Path, tmp_path: Path
+) -> None:
+    """gunicorn with one worker and one thread is correct, only slower: the gated
+    race releases with its one waiter (noted), and the early webhook waits behind
+    the purchase that Stripe answered without it, as with Stripe."""
+    service = _prepared("flask-psycopg", foreign_cache)
+    one_at_a_time = ["--target-env", "WEB_CONCURRENCY=1", "--target-env", "GUNICORN_THREADS=1"]
+    scenarios = ["race/drain-one-fan-gated", "webhooks/before-the-purchase-answer"]
+    result, data = _verify(
+        service, tmp_path, *one_at_a_time, *(a for s in scenarios for a in ("--scenario", s))
+    )
+    assert data is not None, result.stderr[-4000:]
+    assert result.returncode == 0, f"exit {result.returncode}:\n{findings(data)}"
+    notes = [n for s in data["scenarios"] for n in s.get("notes", ())]
+    assert any("one at a time" in n for n in notes), notes
