@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 import stripe
 
 from harness.emulator import DeliverySettings, EmulatorConfig, EmulatorThread
-from harness.target.emulator_client import EmulatorClient, EmulatorControlError
+from harness.target.emulator_client import EmulatorControlError
 from harness.waiting import wait_until
 from tests.support import SECRET, EmulatorWorld, Received, WebhookSink
 
@@ -36,17 +37,22 @@ class World(EmulatorWorld):
         return self.client.v1.payment_intents.create(params=merged)
 
 
+@contextlib.contextmanager
+def _running(sink: WebhookSink, delivery: DeliverySettings = FAST) -> Iterator[World]:
+    """An emulator delivering to `sink`, with its clients; all stopped on the way out."""
+    config = EmulatorConfig(webhook_url=sink.url, webhook_secret=SECRET, delivery=delivery)
+    with sink, EmulatorThread(config) as emulator:
+        world = World(emulator, sink)
+        try:
+            yield world
+        finally:
+            world.control.close()
+
+
 @pytest.fixture
 def world() -> Iterator[World]:
-    with (
-        WebhookSink() as sink,
-        EmulatorThread(
-            EmulatorConfig(webhook_url=sink.url, webhook_secret=SECRET, delivery=FAST)
-        ) as emulator,
-    ):
-        w = World(emulator, sink)
+    with _running(WebhookSink()) as w:
         yield w
-        w.control.close()
 
 
 def _types_for(received: list[Received], intent_id: str) -> list[str]:
@@ -297,20 +303,11 @@ def test_stripe_shaped_errors_for_bad_requests(world: World) -> None:
 
 def test_non_2xx_is_retried_until_accepted() -> None:
     respond = lambda n, r: 500 if n < 2 else 200  # noqa: E731
-    with (
-        WebhookSink(respond=respond) as sink,
-        EmulatorThread(
-            EmulatorConfig(webhook_url=sink.url, webhook_secret=SECRET, delivery=FAST)
-        ) as emulator,
-    ):
-        control = EmulatorClient(emulator.url)
-        control.add_delivery_rule("immediate", event_type="payment_intent.created")
-        stripe.StripeClient(KEY, base_addresses={"api": emulator.url}).v1.payment_intents.create(
-            params={"amount": 100, "currency": "usd"}
-        )
-        control.wait_settled()
-        statuses = [a["status"] for a in control.state()["deliveries"]]
-        control.close()
+    with _running(WebhookSink(respond=respond)) as world:
+        world.control.add_delivery_rule("immediate", event_type="payment_intent.created")
+        world.client.v1.payment_intents.create(params={"amount": 100, "currency": "usd"})
+        world.control.wait_settled()
+        statuses = [a["status"] for a in world.control.state()["deliveries"]]
     assert statuses == [500, 500, 200]
 
 
@@ -325,36 +322,21 @@ def test_before_response_waits_only_so_long_for_a_service_that_cannot_answer() -
     """A service serving one request at a time cannot take the webhook while its
     purchase waits on Stripe: the API answers after `before_response_within_s`
     and the webhook, still in flight, is delivered once the service takes it."""
-    busy = threading.Event()  # set: the service's one thread is free again
+    free = threading.Event()  # set: the service's one thread is free again
     settings = DeliverySettings(
         retry_delays_s=(0.02,), attempt_timeout_s=10, before_response_within_s=0.3
     )
-    with (
-        WebhookSink(hold=busy) as sink,
-        EmulatorThread(
-            EmulatorConfig(webhook_url=sink.url, webhook_secret=SECRET, delivery=settings)
-        ) as emulator,
-    ):
-        control = EmulatorClient(emulator.url)
-        control.add_delivery_rule("before_response", event_type="payment_intent.succeeded")
-        client = stripe.StripeClient(KEY, base_addresses={"api": emulator.url})
-        params: Any = {
-            "amount": 100,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "payment_method_types": ["card"],
-        }
-        intent = client.v1.payment_intents.create(params=params)
-        answered_first = "payment_intent.succeeded" in sink.types()
-        busy.set()
-        control.wait_settled()
+    with _running(WebhookSink(hold=free), settings) as world:
+        world.control.add_delivery_rule("before_response", event_type="payment_intent.succeeded")
+        intent = world.create(amount=100, payment_method="pm_card_visa")
+        answered_first = "payment_intent.succeeded" in world.sink.types()
+        free.set()
+        world.control.wait_settled()
         delivered = [
             (d["event_type"], d["status"])
-            for d in control.state()["deliveries"]
+            for d in world.control.state()["deliveries"]
             if d["event_type"] == "payment_intent.succeeded"
         ]
-        control.close()
     assert intent.status == "succeeded" and not answered_first
     assert delivered == [("payment_intent.succeeded", 200)]
 
@@ -387,24 +369,12 @@ def test_duplicates_share_the_event_id(world: World) -> None:
 
 
 def test_parallel_copies_are_in_flight_together() -> None:
-    barrier = threading.Barrier(3, timeout=10)
-
-    def respond(n: int, r: Received) -> int:
-        return 200
-
     hold = threading.Event()
-    with (
-        WebhookSink(respond=respond, hold=hold) as sink,
-        EmulatorThread(
-            EmulatorConfig(webhook_url=sink.url, webhook_secret=SECRET, delivery=FAST)
-        ) as emulator,
-    ):
-        control = EmulatorClient(emulator.url)
+    with _running(WebhookSink(respond=lambda n, r: 200, hold=hold)) as world:
+        control = world.control
         control.add_delivery_rule("parallel", event_type="payment_intent.created", copies=3)
         control.add_delivery_rule("hold", event_type="payment_intent.*")
-        stripe.StripeClient(KEY, base_addresses={"api": emulator.url}).v1.payment_intents.create(
-            params={"amount": 100, "currency": "usd"}
-        )
+        world.client.v1.payment_intents.create(params={"amount": 100, "currency": "usd"})
 
         # Three attempts started while none has been answered: they overlap.
         def started() -> int:
@@ -413,9 +383,7 @@ def test_parallel_copies_are_in_flight_together() -> None:
         wait_until(lambda: started() == 3, within=10, what="three attempts in flight")
         hold.set()
         control.wait_settled()
-        assert len(sink.received) == 3
-        control.close()
-    del barrier
+        assert len(world.sink.received) == 3
 
 
 def test_reorder_delivers_later_event_first(world: World) -> None:
