@@ -77,3 +77,26 @@ def test_long_scenarios_progress_reaches_the_caller(monkeypatch: pytest.MonkeyPa
         on_progress=lambda *args: heard.append(args),
     )
     assert heard == [("lost-update", "model", "state-machine halfway")]
+
+
+@pytest.mark.parametrize(
+    ("cells", "verdict"),
+    [
+        # Every flaw caught, the reference clean.
+        ([Cell(REFERENCE, "race", False), Cell("lost-update", "race", True)], "pass"),
+        # A false alarm on the reference fails the selftest.
+        ([Cell(REFERENCE, "race", True), Cell("lost-update", "race", True)], "fail"),
+        # The reference could not run: undecided, never a pass.
+        (
+            [Cell(REFERENCE, "race", False, errors=("x",)), Cell("lost-update", "race", True)],
+            "error",
+        ),
+        # A flaw missed by suites that ran fails; one whose suites could not run is undecided.
+        ([Cell(REFERENCE, "race", False), Cell("lost-update", "race", False)], "fail"),
+        ([Cell("lost-update", "race", False, errors=("GateNotFilled",))], "error"),
+        # Without the reference (--no-reference), the flaws alone decide.
+        ([Cell("lost-update", "race", True), Cell("self-tip", "security", True)], "pass"),
+    ],
+)
+def test_the_verdict_weighs_the_reference_and_every_flaw(cells: list[Cell], verdict: str) -> None:
+    assert _report(*cells).verdict == verdict
