@@ -5,9 +5,13 @@ A service may credit inside the webhook request, or answer 2xx and let a queue
 worker credit later; the contract allows both. So after Stripe's deliveries
 settle, the rows are read again, with backoff, until every outcome the service
 acknowledged shows in them (`checkers.settling.unaccounted`) and they have not
-changed for the target's quiet window, or the settle deadline passes. Each read
-is also judged for what the contract says holds always (no negative balance);
-the rest is judged once, on the converged read.
+changed for the target's quiet window, or the settle deadline passes. The
+deadline counts from the last credit that landed: a worker still crediting,
+one slow Stripe call after another, is given time (up to PROGRESS_CAP times the
+deadline in all), while a credit that never comes is reported a deadline after
+the last one that did. Each read is also judged for what the contract says
+holds always (no negative balance); the rest is judged once, on the
+converged read.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from harness.target.start import Target
 DELIVERIES_WITHIN_S = 30.0  # without progress, for Stripe's own deliveries and retries
 FIRST_POLL_S = 0.01
 MAX_POLL_S = 0.1
+# While owed credits keep landing, settling may last this many settle deadlines.
+PROGRESS_CAP = 6
 
 
 async def settle(
@@ -78,6 +84,7 @@ async def poll(
     lags: dict[str, float] = {}
     previous: Any = None
     unchanged_since = started
+    last_credit = started  # progress: an owed outcome that showed in the rows
     reads = 0
     nothing_new = False
     while True:
@@ -99,6 +106,7 @@ async def poll(
             nothing_new = scope is not None and policy.acked.get(scope) == acked_count
         for pi in first_missing - set(missing) - set(lags):
             lags[pi] = max(0.0, time.time() - acknowledged_at(acked[pi][-1]))
+            last_credit = now
         current_lag = max(lags.values(), default=0.0)
         if lags:
             policy.learn(current_lag)
@@ -108,10 +116,11 @@ async def poll(
             previous, unchanged_since = fingerprint, now
         quiet_for = now - unchanged_since
         converged = not missing and quiet_for >= quiet_s
-        if after >= policy.timeout_s and not missing and quiet_for >= QUIET_MIN_S:
+        left = min(policy.timeout_s - (now - last_credit), PROGRESS_CAP * policy.timeout_s - after)
+        if left <= 0 and not missing and quiet_for >= QUIET_MIN_S:
             # The deadline cut the quiet window short, but the rows did stop.
             converged = True
-        if converged or after >= policy.timeout_s:
+        if converged or left <= 0:
             if scope is not None:
                 policy.acked[scope] = acked_count
             settling = Settling(
@@ -136,7 +145,7 @@ async def poll(
         # Backoff while something is owed; once nothing is, the next read is the
         # one that ends the quiet window.
         wait = backoff if missing else max(quiet_s - quiet_for, FIRST_POLL_S)
-        await asyncio.sleep(min(wait, policy.timeout_s - after))
+        await asyncio.sleep(min(wait, left))
         backoff = min(backoff * 2, MAX_POLL_S)
 
 

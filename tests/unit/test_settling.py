@@ -193,3 +193,58 @@ def test_a_scope_with_nothing_newly_acknowledged_pays_one_read() -> None:
     assert first.settling is not None and again.settling is not None
     assert first.settling.reads >= 2  # a quiet window: this scope is new
     assert again.settling.reads == 1
+
+
+def _one_by_one(landing_s: list[float | None]) -> Callable[[], Awaitable[Observation]]:
+    """Reads of intents acknowledged at once and credited one by one, the i-th
+    `landing_s[i]` seconds after the first read (None: never), as a worker that
+    credits serially behind a slow Stripe does."""
+    pis = [f"pi_{i}" for i in range(len(landing_s))]
+    events = tuple(_event(pi) for pi in pis)
+    stripe = StripeState(
+        tuple(intent(pi, "succeeded") for pi in pis),
+        events,
+        tuple(_delivery(e, 200) for e in events),
+        (),
+    )
+    started: list[float] = []
+    states: dict[tuple[bool, ...], DbState] = {}  # one per pattern: rows unchanged between
+
+    def state(landed: tuple[bool, ...]) -> DbState:
+        rows = tuple(
+            row(
+                "fan",
+                "purchase",
+                100,
+                "completed" if done else "pending",
+                stripe_payment_intent_id=pi,
+            )
+            for pi, done in zip(pis, landed, strict=True)
+        )
+        balances = (BalanceRow("fan", 100 * sum(landed), 0),)
+        return DbState((UserRow("fan", False, Decimal(0)),), balances, rows, ())
+
+    async def read() -> Observation:
+        now = time.monotonic()
+        started[:] = started or [now]
+        landed = tuple(s is not None and now - started[0] >= s for s in landing_s)
+        return Observation([], states.setdefault(landed, state(landed)), stripe)
+
+    return read
+
+
+def test_a_worker_still_crediting_is_given_time_past_the_deadline() -> None:
+    """Three credits 0.25 s apart under a 0.4 s deadline: 0.75 s in all, but
+    never 0.4 s without one landing, so settling waits for the last."""
+    observation = _poll(_one_by_one([0.25, 0.5, 0.75]), SettlePolicy(timeout_s=0.4))
+    assert observation.settling is not None
+    assert observation.settling.converged, observation.settling.pending
+    assert observation.settling.waited_s >= 0.75
+
+
+def test_a_credit_that_never_comes_is_reported_a_deadline_after_the_last_that_did() -> None:
+    observation = _poll(_one_by_one([0.2, None]), SettlePolicy(timeout_s=0.4))
+    assert observation.settling is not None
+    assert not observation.settling.converged
+    assert [pi for pi, _ in observation.settling.pending] == ["pi_1"]
+    assert 0.6 <= observation.settling.waited_s < 1.2
