@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 
 from harness.dialect.model import CONTRACT
+from harness.dialect.wire import auth_header
 from harness.errors import SetupError
 from harness.target.auth import make_token
 from harness.target.dialect_check import check_dialect
@@ -122,9 +123,8 @@ async def _auth(target: Target, user: str) -> None:
         await conn.close()
     token = make_token(user, target.jwt_secret, ttl_s=300)
     async with httpx.AsyncClient(base_url=target.base_url, timeout=WITHIN_S) as client:
-        answer = await client.get(
-            CONTRACT.route("balance").path, headers={"Authorization": f"Bearer {token}"}
-        )
+        header, value = auth_header(CONTRACT, token)
+        answer = await client.get(CONTRACT.route("balance").path, headers={header: value})
     if answer.status_code == 401:
         raise PreflightFailed(
             "the service refused a valid bearer token signed with the JWT_SECRET tokenproof "
