@@ -28,7 +28,7 @@ from harness.checkers.settling import unaccounted
 from harness.checkers.stripe import acknowledged, acknowledged_at
 from harness.history import Op
 from harness.run.observe import observe
-from harness.state import NegativeSeen, Settling
+from harness.state import Delivery, NegativeSeen, Settling
 from harness.target.spec import QUIET_MIN_S, SettlePolicy
 from harness.target.start import Target
 
@@ -103,7 +103,8 @@ async def poll(
             first_missing = set(missing)
         acked_count = sum(len(d) for d in acked.values())
         if reads == 1:
-            nothing_new = scope is not None and policy.acked.get(scope) == acked_count
+            # No scope (a load run's read): only a read with no delivery at all.
+            nothing_new = acked_count == (policy.acked.get(scope, 0) if scope is not None else 0)
         for pi in first_missing - set(missing) - set(lags):
             lags[pi] = max(0.0, time.time() - acknowledged_at(acked[pi][-1]))
             last_credit = now
@@ -121,8 +122,7 @@ async def poll(
             # The deadline cut the quiet window short, but the rows did stop.
             converged = True
         if converged or left <= 0:
-            if scope is not None:
-                policy.acked[scope] = acked_count
+            policy.settled(scope, acked_count, current_lag if lags else None)
             settling = Settling(
                 converged=converged,
                 waited_s=after,
@@ -130,14 +130,7 @@ async def poll(
                 timeout_s=policy.timeout_s,
                 quiet_s=quiet_s,
                 lags=tuple(sorted(lags.items(), key=lambda kv: -kv[1])),
-                pending=tuple(
-                    (
-                        pi,
-                        f"{what} {time.time() - acknowledged_at(acked[pi][-1]):.1f} s after "
-                        "its last delivery was acknowledged",
-                    )
-                    for pi, what in sorted(missing.items())
-                ),
+                pending=_pending(missing, acked),
                 still_changing=not converged and not missing,
                 negatives=tuple(negatives),
             )
@@ -147,6 +140,20 @@ async def poll(
         wait = backoff if missing else max(quiet_s - quiet_for, FIRST_POLL_S)
         await asyncio.sleep(min(wait, left))
         backoff = min(backoff * 2, MAX_POLL_S)
+
+
+def _pending(
+    missing: dict[str, str], acked: dict[str, list[Delivery]]
+) -> tuple[tuple[str, str], ...]:
+    """What is still owed, with how long since its last acknowledged delivery."""
+    return tuple(
+        (
+            pi,
+            f"{what} {time.time() - acknowledged_at(acked[pi][-1]):.1f} s after "
+            "its last delivery was acknowledged",
+        )
+        for pi, what in sorted(missing.items())
+    )
 
 
 def _common_prefix(users: Collection[str]) -> str | None:

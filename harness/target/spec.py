@@ -5,6 +5,7 @@ plugin alike. `harness.target.start.open_target` turns one into a running target
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,29 +30,45 @@ QUIET_MAX_S = 5.0
 
 @dataclass
 class SettlePolicy:
-    """A target's settle deadline, and whether it has shown a lag so far.
+    """A target's settle deadline, and what it has shown of its lag so far.
 
-    A service that has never shown a lag (it credits inside the webhook request)
-    is converged at its first read that owes nothing, so it pays one read. Once
-    one has credited after its 2xx (a queue worker), its rows must also stay
-    unchanged for a quiet window before a read counts as converged: at least
-    QUIET_MIN_S, and twice the longest lag the current settling saw (one retry
-    of the slow step; at most QUIET_MAX_S and half the timeout), so a slow
-    fault in one scenario does not slow every later one."""
+    A queue worker may act on an acknowledged delivery after the service's 2xx,
+    and a fast one usually looks synchronous: its rows are often right at the
+    first read. So a read after new acknowledged deliveries counts as converged
+    only once the rows have stayed unchanged for a quiet window, which a
+    duplicate credited late or a late failure overwriting a credit would break:
+    QUIET_MIN_S for a service that has never credited after its 2xx; once one
+    has, twice its typical lag (the median over settlings), and twice the
+    longest lag the current settling saw (one retry of the slow step), at most
+    QUIET_MAX_S and half the timeout, so a slow fault in one scenario does not
+    slow every later one. A read with nothing newly acknowledged and nothing
+    owed pays one read (see harness.run.settle.poll)."""
 
     timeout_s: float = DEFAULT_SETTLE_TIMEOUT_S
     lag_s: float = 0.0  # the longest lag seen in the whole run
+    # The longest lag of each settling that saw one, for the typical lag.
+    lags: list[float] = field(default_factory=list)
     # Per scope read (a users' prefix): acknowledged deliveries at its last
     # convergence (see harness.run.settle.poll).
     acked: dict[str, int] = field(default_factory=dict)
 
     def quiet_s(self, current_lag_s: float = 0.0) -> float:
         if self.lag_s <= 0:
-            return 0.0
-        return min(QUIET_MAX_S, self.timeout_s / 2, max(QUIET_MIN_S, 2 * current_lag_s))
+            return QUIET_MIN_S
+        typical = statistics.median(self.lags) if self.lags else 0.0
+        longest = 2 * max(current_lag_s, typical)
+        return min(QUIET_MAX_S, self.timeout_s / 2, max(QUIET_MIN_S, longest))
 
     def learn(self, lag_s: float) -> None:
         self.lag_s = max(self.lag_s, lag_s, 1e-3)
+
+    def settled(self, scope: str | None, acked: int, lag_s: float | None) -> None:
+        """One settling of `scope` ended with `acked` acknowledged deliveries;
+        `lag_s`: the longest lag it saw, if it saw one."""
+        if scope is not None:
+            self.acked[scope] = acked
+        if lag_s is not None:
+            self.lags.append(lag_s)
 
 
 @dataclass(frozen=True)
