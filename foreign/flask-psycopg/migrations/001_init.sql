@@ -50,17 +50,19 @@ CREATE INDEX IF NOT EXISTS token_transactions_user_key_idx
     ON token_transactions (user_id, client_idempotency_key)
     WHERE client_idempotency_key IS NOT NULL;
 
+-- One row per credit a creator receives; (earning_type, source_id) names the
+-- credit, so a replayed credit cannot earn twice.
 CREATE TABLE IF NOT EXISTS creator_earnings (
     id              BIGSERIAL PRIMARY KEY,
-    creator_id      TEXT NOT NULL REFERENCES users (supabase_id),
     earning_type    TEXT NOT NULL,
     source_id       TEXT NOT NULL,
+    CONSTRAINT creator_earnings_source_unique UNIQUE (earning_type, source_id),
+    creator_id      TEXT NOT NULL REFERENCES users (supabase_id),
+    fan_id          TEXT,
     tokens_earned   BIGINT NOT NULL,
     usd_value       NUMERIC(18, 2) NOT NULL,
     description     TEXT,
-    fan_id          TEXT,
-    created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
-    CONSTRAINT creator_earnings_source_unique UNIQUE (earning_type, source_id)
+    created_at      TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
 CREATE INDEX IF NOT EXISTS creator_earnings_creator_idx

@@ -2,9 +2,9 @@
 
 const jwt = require('jsonwebtoken');
 const { config } = require('./config');
-const { ApiError } = require('./errors');
+const { Refused } = require('./errors');
 
-const refuse = () => new ApiError(401, 'unauthorized', 'A valid access token is required');
+const refuse = () => new Refused(401, 'unauthorized', 'A valid access token is required');
 
 /** Supabase-style bearer token: HS256, sub = users.supabase_id, exp required. */
 function requireUser(req, res, next) {

@@ -1,46 +1,48 @@
 'use strict';
 
+// Refusals are values: `refusal(status, code, message, details)` is what a
+// route answers (and what an idempotency key replays); `Refused` carries one
+// up to the error middleware. Anything else that reaches it is our fault: it is
+// logged in full and answered with a generic 500 that names nothing internal.
+
 const logger = require('./logger');
 
-/** An error whose status, code and message may be shown to the client. */
-class ApiError extends Error {
+const refusal = (status, code, message, details) => ({
+  status,
+  body: { success: false, error: details ? { code, message, details } : { code, message } },
+});
+
+class Refused extends Error {
   constructor(status, code, message, details) {
     super(message);
-    this.name = 'ApiError';
-    this.status = status;
-    this.code = code;
-    this.details = details;
+    this.name = 'Refused';
+    this.outcome = refusal(status, code, message, details);
   }
 }
 
-const badRequest = (code, message, details) => new ApiError(400, code, message, details);
+const badRequest = (code, message, details) => new Refused(400, code, message, details);
 
-function errorBody(req, code, message, details) {
-  const error = { code, message };
-  if (details) error.details = details;
-  return { success: false, error, requestId: req.id };
+/** body-parser's own 4xx errors carry a `type` and a status: the body was unreadable. */
+const unreadableBody = (err) => typeof err.type === 'string' && err.status >= 400 && err.status < 500;
+
+function outcomeOf(err, req) {
+  if (err instanceof Refused) return err.outcome;
+  if (unreadableBody(err)) {
+    return refusal(err.status, 'invalid_body', 'The request body could not be read');
+  }
+  logger.error('request failed', { requestId: req.id, method: req.method, path: req.path, err });
+  return refusal(500, 'internal_error', 'Something went wrong on our side');
 }
 
-// Last Express middleware. ApiErrors go out as they are; body-parser's 4xx
-// become invalid_body; anything else is logged here and answered with a
-// generic 500 that names nothing internal.
+// The last middleware (Express knows it by its four parameters).
 // eslint-disable-next-line no-unused-vars
-function errorHandler(err, req, res, next) {
+function errorMiddleware(err, req, res, next) {
   if (res.headersSent) {
     logger.error('error after the answer started', { requestId: req.id, err });
     return;
   }
-  if (err instanceof ApiError) {
-    res.status(err.status).json(errorBody(req, err.code, err.message, err.details));
-    return;
-  }
-  const status = Number.isInteger(err.status) ? err.status : Number.isInteger(err.statusCode) ? err.statusCode : 0;
-  if (err.type && status >= 400 && status < 500) {
-    res.status(status).json(errorBody(req, 'invalid_body', 'The request body could not be read'));
-    return;
-  }
-  logger.error('request failed', { requestId: req.id, method: req.method, path: req.path, err });
-  res.status(500).json(errorBody(req, 'internal_error', 'Something went wrong on our side'));
+  const { status, body } = outcomeOf(err, req);
+  res.status(status).json({ ...body, requestId: req.id });
 }
 
-module.exports = { ApiError, badRequest, errorBody, errorHandler };
+module.exports = { refusal, Refused, badRequest, errorMiddleware };

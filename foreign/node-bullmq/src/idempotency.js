@@ -5,74 +5,61 @@
 // first final outcome, which a retry gets again.
 
 const crypto = require('crypto');
+const { refusal } = require('./errors');
 
 const sha256 = (text) => crypto.createHash('sha256').update(text).digest('hex');
 
-function fingerprint(route, fields) {
-  return sha256(JSON.stringify([route, ...fields.map((f) => (f === undefined ? null : f))]));
-}
+const fingerprint = (route, fields) => sha256(JSON.stringify([route, ...fields.map((f) => f ?? null)]));
 
 /** The Idempotency-Key sent to Stripe for a (user, client key): stable across retries. */
-function stripeKeyFor(userId, clientKey) {
-  return `tokens-purchase-${sha256(`${userId}\u0000${clientKey}`)}`;
+const stripeKeyFor = (userId, clientKey) => `tokens-purchase-${sha256(`${userId}\u0000${clientKey}`)}`;
+
+const STORED = 'route, fingerprint, response_status, response_body';
+
+/**
+ * Remember a key (with its outcome when one is given), in the caller's
+ * transaction or on its own. One statement: when the key is new it is ours
+ * and this returns null; when it exists, the no-op update returns the stored
+ * row, after waiting for a concurrent claim's transaction to end.
+ */
+async function remember(db, userId, key, route, print, outcome = null) {
+  const { rows } = await db.query(
+    `INSERT INTO client_request_keys AS k
+       (user_id, client_key, route, fingerprint, response_status, response_body)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (user_id, client_key) DO UPDATE SET user_id = k.user_id
+     RETURNING (xmax = 0) AS ours, ${STORED}`,
+    [userId, key, route, print, outcome && outcome.status, outcome && outcome.body],
+  );
+  return rows[0].ours ? null : rows[0];
 }
 
-async function find(db, userId, key) {
+/** The stored row of a key, or null; a look that takes no lock. */
+async function lookUp(db, userId, key) {
   const { rows } = await db.query(
-    `SELECT route, fingerprint, response_status, response_body
-       FROM client_request_keys WHERE user_id = $1 AND client_key = $2`,
+    `SELECT ${STORED} FROM client_request_keys WHERE user_id = $1 AND client_key = $2`,
     [userId, key],
   );
   return rows[0] || null;
 }
 
-/**
- * Claim a key inside the caller's transaction: a concurrent claim of the same
- * key waits on the primary key until this transaction ends. Null when the key
- * is ours now, else the row already stored.
- */
-async function claim(client, userId, key, route, print) {
-  const res = await client.query(
-    `INSERT INTO client_request_keys (user_id, client_key, route, fingerprint)
-     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_key) DO NOTHING`,
-    [userId, key, route, print],
-  );
-  return res.rowCount === 1 ? null : find(client, userId, key);
-}
-
-async function saveOutcome(client, userId, key, outcome) {
-  await client.query(
-    `UPDATE client_request_keys SET response_status = $3, response_body = $4
-      WHERE user_id = $1 AND client_key = $2`,
+/** Write the outcome of a key claimed by `remember` without one. */
+async function settle(db, userId, key, outcome) {
+  await db.query(
+    'UPDATE client_request_keys SET response_status = $3, response_body = $4 WHERE user_id = $1 AND client_key = $2',
     [userId, key, outcome.status, outcome.body],
   );
-}
-
-/** Store a final outcome unless one is there already; then return the stored row. */
-async function storeOutcome(db, userId, key, route, print, outcome) {
-  const res = await db.query(
-    `INSERT INTO client_request_keys (user_id, client_key, route, fingerprint, response_status, response_body)
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, client_key) DO NOTHING`,
-    [userId, key, route, print, outcome.status, outcome.body],
-  );
-  return res.rowCount === 1 ? null : find(db, userId, key);
 }
 
 /** What a stored key answers: the first outcome, or 409 for another request or one in flight. */
 function replay(stored, print) {
   if (stored.fingerprint !== print) {
-    return {
-      status: 409,
-      body: { success: false, error: { code: 'idempotency_key_reused', message: 'This key was already used for a different request' } },
-    };
+    return refusal(409, 'idempotency_key_reused', 'This key was already used for a different request');
   }
   if (stored.response_status === null) {
-    return {
-      status: 409,
-      body: { success: false, error: { code: 'idempotency_key_in_progress', message: 'A request with this key is still in progress' } },
-    };
+    return refusal(409, 'idempotency_key_in_progress', 'A request with this key is still in progress');
   }
   return { status: stored.response_status, body: stored.response_body, replayed: true };
 }
 
-module.exports = { fingerprint, stripeKeyFor, find, claim, saveOutcome, storeOutcome, replay };
+module.exports = { fingerprint, stripeKeyFor, remember, lookUp, settle, replay };

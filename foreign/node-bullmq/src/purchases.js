@@ -4,48 +4,48 @@
 // purchase route and the worker: whichever of them sees a PaymentIntent first
 // inserts its row, the other finds it (unique stripe_payment_intent_id).
 
-const { TOKEN_PRICES_CENTS, bonusFor, centsToUsd } = require('./config');
+const { packageOf, usd } = require('./catalogue');
 const { isObject } = require('./validation');
 
 /**
  * What a PaymentIntent was bought for, from the metadata our purchase route
- * wrote. Null when the intent is not one of our purchases (no or bad metadata,
- * an amount that is not the package's price).
+ * wrote: { userId, pack, clientKey }. Null when the intent is not one of our
+ * purchases (no or bad metadata, an amount that is not the package's price).
  */
 function purchaseFromIntent(intent) {
   const meta = isObject(intent.metadata) ? intent.metadata : {};
-  const tokenAmount = /^[1-9][0-9]{0,9}$/.test(meta.tokenAmount || '') ? Number(meta.tokenAmount) : null;
-  const cents = tokenAmount === null ? undefined : TOKEN_PRICES_CENTS[tokenAmount];
-  if (typeof meta.userId !== 'string' || !meta.userId || !cents) return null;
-  if (intent.amount !== cents) return null;
-  return {
-    userId: meta.userId,
-    tokenAmount,
-    bonus: bonusFor(tokenAmount),
-    cents,
-    clientKey: typeof meta.clientIdempotencyKey === 'string' ? meta.clientIdempotencyKey : null,
-  };
+  const pack = /^[1-9][0-9]{0,9}$/.test(meta.tokenAmount || '') ? packageOf(Number(meta.tokenAmount)) : null;
+  const valid = pack && typeof meta.userId === 'string' && meta.userId && intent.amount === pack.cents;
+  if (!valid) return null;
+  const clientKey = typeof meta.clientIdempotencyKey === 'string' ? meta.clientIdempotencyKey : null;
+  return { userId: meta.userId, pack, clientKey };
 }
 
-/** Insert the row of a purchase unless the intent has one; return the intent's row. */
-async function ensurePurchaseRow(db, intentId, purchase, status, note) {
-  const inserted = await db.query(
-    `INSERT INTO token_transactions
+const describe = (pack, note) => [
+  `${pack.tokens} tokens`,
+  pack.bonus ? ` + ${pack.bonus} bonus` : '',
+  note ? ` (${note})` : '',
+].join('');
+
+/**
+ * The intent's purchase row, inserted with `status` unless it exists: one
+ * statement either way. The no-op update on a conflict is what makes
+ * RETURNING give the existing row; `created` tells the two apart.
+ */
+async function ensurePurchaseRow(db, intentId, { userId, pack, clientKey }, status, note) {
+  const { rows } = await db.query(
+    `INSERT INTO token_transactions AS t
        (user_id, type, tokens, amount_usd, bonus_tokens, stripe_payment_intent_id,
         client_idempotency_key, status, description)
      VALUES ($1, 'purchase', $2, $3, $4, $5, $6, $7, $8)
-     ON CONFLICT (stripe_payment_intent_id) DO NOTHING
-     RETURNING id, user_id, tokens, status`,
-    [purchase.userId, purchase.tokenAmount + purchase.bonus, centsToUsd(purchase.cents), purchase.bonus,
-      intentId, purchase.clientKey, status,
-      `${purchase.tokenAmount} tokens${purchase.bonus ? ` + ${purchase.bonus} bonus` : ''}${note ? ` (${note})` : ''}`],
+     ON CONFLICT (stripe_payment_intent_id)
+       DO UPDATE SET stripe_payment_intent_id = t.stripe_payment_intent_id
+     RETURNING id, user_id, tokens, status, (xmax = 0) AS created`,
+    [userId, pack.tokens + pack.bonus, usd(pack.cents), pack.bonus, intentId, clientKey, status,
+      describe(pack, note)],
   );
-  if (inserted.rows.length) return { row: inserted.rows[0], created: true };
-  const existing = await db.query(
-    'SELECT id, user_id, tokens, status FROM token_transactions WHERE stripe_payment_intent_id = $1',
-    [intentId],
-  );
-  return { row: existing.rows[0], created: false };
+  const { created, ...row } = rows[0];
+  return { row, created };
 }
 
 module.exports = { purchaseFromIntent, ensurePurchaseRow };

@@ -4,7 +4,7 @@ const crypto = require('crypto');
 const express = require('express');
 
 const { pool } = require('../db');
-const { ApiError, errorHandler } = require('../errors');
+const { Refused, errorMiddleware } = require('../errors');
 const { WORKER_HEARTBEAT_KEY } = require('../redis');
 const { tokensRouter } = require('./routes/tokens');
 const { webhookRouter } = require('./routes/webhook');
@@ -66,8 +66,8 @@ function createApp({ stripe, queue, redis }) {
   app.use('/api/payments', webhookRouter({ stripe, queue, redis }));
   app.use('/api/tokens', express.json({ limit: '100kb' }), tokensRouter({ stripe }));
 
-  app.use((req, res, next) => next(new ApiError(404, 'not_found', 'No such route')));
-  app.use(errorHandler);
+  app.use((req, res, next) => next(new Refused(404, 'not_found', 'No such route')));
+  app.use(errorMiddleware);
   return app;
 }
 

@@ -2,27 +2,17 @@
 
 // The web process: HTTP API and the webhook's producer side of the queue.
 
-const logger = require('../logger');
+const { runProcess } = require('../lifeline');
 
-logger.setRole('web');
+runProcess('web', async () => {
+  const logger = require('../logger');
+  const { config } = require('../config');
+  const { pool } = require('../db');
+  const { connect } = require('../redis');
+  const { createQueue } = require('../queue');
+  const { createStripe } = require('../stripe');
+  const { createApp } = require('./app');
 
-const { config } = require('../config');
-const { ACTIVE } = require('../defects');
-const { pool, migrate } = require('../db');
-const { connect } = require('../redis');
-const { createQueue } = require('../queue');
-const { createStripe } = require('../stripe');
-const { exitWithLauncher } = require('../lifeline');
-const { createApp } = require('./app');
-
-process.on('unhandledRejection', (reason) => {
-  logger.error('unhandled rejection', { err: reason instanceof Error ? reason : new Error(String(reason)) });
-});
-
-async function main() {
-  exitWithLauncher();
-  if (ACTIVE.length) logger.warn('DEFECTS SWITCHED ON', { defects: ACTIVE });
-  await migrate();
   const redis = connect('web');
   const queue = createQueue(connect('web-queue'));
   const app = createApp({ stripe: createStripe(), queue, redis });
@@ -35,24 +25,12 @@ async function main() {
   });
   server.keepAliveTimeout = 5000;
 
-  let stopping = false;
-  const stop = (signal) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('stopping', { signal });
-    setTimeout(() => process.exit(0), 5000).unref();
+  return () => new Promise((resolve) => {
     server.close(async () => {
       await Promise.allSettled([queue.close(), pool.end()]);
       redis.disconnect();
-      process.exit(0);
+      resolve();
     });
     server.closeIdleConnections();
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-}
-
-main().catch((err) => {
-  logger.error('web failed to start', { err });
-  process.exit(1);
+  });
 });

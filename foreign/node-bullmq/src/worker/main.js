@@ -3,29 +3,13 @@
 // The worker process: consumes the stripe-events queue (credits happen only
 // here), sweeps the inbox, and publishes a heartbeat the web's /health needs.
 
-const logger = require('../logger');
+const { runProcess } = require('../lifeline');
 
-logger.setRole('worker');
-
-const { Worker } = require('bullmq');
-const { config } = require('../config');
-const { ACTIVE, defect } = require('../defects');
-const { pool, migrate, sleep } = require('../db');
-const { connect, WORKER_HEARTBEAT_KEY, WORKER_HEARTBEAT_TTL_MS } = require('../redis');
-const { QUEUE_NAME, createQueue } = require('../queue');
-const { createStripe } = require('../stripe');
-const { exitWithLauncher } = require('../lifeline');
-const { createProcessor } = require('./credit');
-const { sweep, startSweeper } = require('./sweeper');
-
-process.on('unhandledRejection', (reason) => {
-  logger.error('unhandled rejection', { err: reason instanceof Error ? reason : new Error(String(reason)) });
-});
-
-function workerOptions(connection) {
+function workerOptions(connection, concurrency) {
+  const { defect } = require('../defects');
   const options = {
     connection,
-    concurrency: config.workerConcurrency,
+    concurrency,
     // A job holds its lock while it runs (renewed every 15 s); a job whose
     // worker died is retried after the stalled check notices.
     lockDuration: 30_000,
@@ -45,17 +29,23 @@ function shortError(err) {
   return `${err && err.name ? err.name : 'Error'}: ${text}`.slice(0, 300);
 }
 
-async function main() {
-  exitWithLauncher();
-  if (ACTIVE.length) logger.warn('DEFECTS SWITCHED ON', { defects: ACTIVE });
-  await migrate();
+runProcess('worker', async () => {
+  const { Worker } = require('bullmq');
+  const logger = require('../logger');
+  const { config } = require('../config');
+  const { pool, sleep } = require('../db');
+  const { connect, WORKER_HEARTBEAT_KEY, WORKER_HEARTBEAT_TTL_MS } = require('../redis');
+  const { QUEUE_NAME, createQueue } = require('../queue');
+  const { createStripe } = require('../stripe');
+  const { createProcessor } = require('./credit');
+  const { sweep, startSweeper } = require('./sweeper');
 
   const redis = connect('worker-heartbeat');
   const queue = createQueue(connect('worker-queue'));
   const worker = new Worker(
     QUEUE_NAME,
     createProcessor({ stripe: createStripe({ timeout: 20_000 }) }),
-    workerOptions(connect('worker', { blocking: true })),
+    workerOptions(connect('worker', { blocking: true }), config.workerConcurrency),
   );
   worker.on('failed', (job, err) => {
     if (!job) return;
@@ -89,12 +79,7 @@ async function main() {
   beat();
   logger.info('worker ready', { queue: QUEUE_NAME, concurrency: config.workerConcurrency });
 
-  let stopping = false;
-  const stop = async (signal) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('stopping', { signal });
-    setTimeout(() => process.exit(0), 5000).unref();
+  return async () => {
     beating = false;
     stopSweeper();
     // Let running jobs finish (Redis may already be going away with us).
@@ -103,13 +88,5 @@ async function main() {
       Promise.allSettled([redis.del(WORKER_HEARTBEAT_KEY), queue.close(), pool.end()]),
       sleep(800),
     ]);
-    process.exit(0);
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-}
-
-main().catch((err) => {
-  logger.error('worker failed to start', { err });
-  process.exit(1);
 });

@@ -22,6 +22,10 @@ const { defect } = require('../defects');
 
 const router = express.Router();
 
+/** A route for a signed-in user. Express 4 does not await handlers: asyncHandler
+ * passes a rejection on to errorHandler. */
+const userRoute = (method, path, handler) => router[method](path, authenticateToken, asyncHandler(handler));
+
 // ---------------------------------------------------------------- helpers
 
 /** An outcome is what we answer and what a keyed retry gets again. */
@@ -60,22 +64,18 @@ function centsToUsd(cents) {
 
 // ----------------------------------------------------------------- balance
 
-router.get(
-  '/balance',
-  authenticateToken,
-  asyncHandler(async (req, res) => {
-    const { rows } = await pool.query(
-      'SELECT balance, total_earned FROM token_balances WHERE user_id = $1',
-      [req.user.supabase_id],
-    );
-    const row = rows[0];
-    res.json({
-      balance: row ? Number(row.balance) : 0,
-      totalEarned: row ? Number(row.total_earned) : 0,
-      timestamp: new Date().toISOString(),
-    });
-  }),
-);
+userRoute('get', '/balance', async (req, res) => {
+  const { rows } = await pool.query(
+    'SELECT balance, total_earned FROM token_balances WHERE user_id = $1',
+    [req.user.supabase_id],
+  );
+  const row = rows[0];
+  res.json({
+    balance: row ? Number(row.balance) : 0,
+    totalEarned: row ? Number(row.total_earned) : 0,
+    timestamp: new Date().toISOString(),
+  });
+});
 
 // ---------------------------------------------------------------- purchase
 
@@ -139,106 +139,102 @@ function stripeFailure(err) {
   return fail(502, 'payment_provider_unavailable', 'Payment provider unavailable, retry shortly', leak);
 }
 
-router.post(
-  '/purchase',
-  authenticateToken,
-  asyncHandler(async (req, res) => {
-    const body = requireObjectBody(req.body);
-    const tokenAmount = requireTokenAmount(body.tokenAmount);
-    const cents = TOKEN_PRICES_CENTS[tokenAmount];
-    if (!cents) {
-      throw badRequest('invalid_token_amount', 'tokenAmount is not a package on sale', {
-        validAmounts: Object.keys(TOKEN_PRICES_CENTS).map(Number),
+userRoute('post', '/purchase', async (req, res) => {
+  const body = requireObjectBody(req.body);
+  const tokenAmount = requireTokenAmount(body.tokenAmount);
+  const cents = TOKEN_PRICES_CENTS[tokenAmount];
+  if (!cents) {
+    throw badRequest('invalid_token_amount', 'tokenAmount is not a package on sale', {
+      validAmounts: Object.keys(TOKEN_PRICES_CENTS).map(Number),
+    });
+  }
+  const paymentMethodId = requireString(body.paymentMethodId, 'paymentMethodId');
+  const key = optionalIdempotencyKey(body.clientIdempotencyKey);
+  const userId = req.user.supabase_id;
+
+  const user = await pool.query('SELECT id FROM users WHERE supabase_id = $1', [userId]);
+  if (user.rows.length === 0) throw new HttpError(404, 'user_not_found', 'User not found');
+
+  const print = idem.fingerprint('purchase', [tokenAmount, paymentMethodId]);
+  if (key) {
+    const stored = await idem.findKey(pool, userId, key);
+    if (stored) return send(req, res, replayOf(stored, print), { replay: true });
+  }
+
+  const bonus = bonusFor(tokenAmount);
+  const metaKey = key || crypto.randomUUID();
+  const stripeKey = key && !defect('random-stripe-key')
+    ? idem.stripeKeyFor(userId, key)
+    : `purchase-${crypto.randomUUID()}`;
+
+  // Optional defect: hold a transaction (and its pooled client) open while
+  // Stripe works and insert through it, as the first hardening patch did.
+  let heldClient = null;
+  if (defect('tx-across-stripe')) {
+    heldClient = await pool.connect();
+    await heldClient.query('BEGIN');
+    await heldClient.query('SELECT id FROM users WHERE supabase_id = $1', [userId]);
+  }
+  const db = heldClient || pool;
+
+  let outcome;
+  try {
+    let intent;
+    try {
+      intent = await stripe.paymentIntents.create(
+        {
+          amount: cents,
+          currency: 'usd',
+          payment_method: paymentMethodId,
+          confirm: true,
+          automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
+          description: `Purchase of ${tokenAmount} tokens${bonus ? ` + ${bonus} bonus` : ''}`,
+          metadata: {
+            userId,
+            tokenAmount: String(tokenAmount),
+            bonusTokens: String(bonus),
+            clientIdempotencyKey: metaKey,
+          },
+        },
+        { idempotencyKey: stripeKey },
+      );
+    } catch (err) {
+      outcome = stripeFailure(err);
+      if (!outcome) throw err;
+      logger.warn('stripe create failed', { requestId: req.id, type: err.type, status: err.statusCode, code: err.code });
+      const declined = err.type === 'StripeCardError' ? err.payment_intent : null;
+      if (declined && declined.id) {
+        await recordPurchase(db, userId, declined, tokenAmount, bonus, cents, metaKey, 'failed');
+      }
+    }
+
+    if (intent) {
+      const row = await recordPurchase(
+        db, userId, intent, tokenAmount, bonus, cents, metaKey, purchaseRowStatus(intent.status),
+      );
+      outcome = ok({
+        transaction: { id: Number(row.id), status: row.status, tokens: tokenAmount, bonusTokens: bonus },
+        paymentIntent: { id: intent.id, status: intent.status, client_secret: intent.client_secret },
       });
     }
-    const paymentMethodId = requireString(body.paymentMethodId, 'paymentMethodId');
-    const key = optionalIdempotencyKey(body.clientIdempotencyKey);
-    const userId = req.user.supabase_id;
-
-    const user = await pool.query('SELECT id FROM users WHERE supabase_id = $1', [userId]);
-    if (user.rows.length === 0) throw new HttpError(404, 'user_not_found', 'User not found');
-
-    const print = idem.fingerprint('purchase', [tokenAmount, paymentMethodId]);
-    if (key) {
-      const stored = await idem.findKey(pool, userId, key);
-      if (stored) return send(req, res, replayOf(stored, print), { replay: true });
+  } finally {
+    if (heldClient) {
+      await heldClient.query('COMMIT').catch(() => {});
+      heldClient.release();
     }
+  }
 
-    const bonus = bonusFor(tokenAmount);
-    const metaKey = key || crypto.randomUUID();
-    const stripeKey = key && !defect('random-stripe-key')
-      ? idem.stripeKeyFor(userId, key)
-      : `purchase-${crypto.randomUUID()}`;
-
-    // Optional defect: hold a transaction (and its pooled client) open while
-    // Stripe works and insert through it, as the first hardening patch did.
-    let heldClient = null;
-    if (defect('tx-across-stripe')) {
-      heldClient = await pool.connect();
-      await heldClient.query('BEGIN');
-      await heldClient.query('SELECT id FROM users WHERE supabase_id = $1', [userId]);
+  // Remember final outcomes (not outages: a later retry must be able to charge).
+  if (key && outcome.status < 500 && outcome.status !== 409) {
+    const { inserted, stored } = await idem.storeOutcome(pool, userId, key, 'purchase', print, outcome);
+    if (!inserted) {
+      // A concurrent copy of this request finished first: answer what it answered.
+      const first = replayOf(stored, print);
+      return send(req, res, first, { replay: first.status !== 409 });
     }
-    const db = heldClient || pool;
-
-    let outcome;
-    try {
-      let intent;
-      try {
-        intent = await stripe.paymentIntents.create(
-          {
-            amount: cents,
-            currency: 'usd',
-            payment_method: paymentMethodId,
-            confirm: true,
-            automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
-            description: `Purchase of ${tokenAmount} tokens${bonus ? ` + ${bonus} bonus` : ''}`,
-            metadata: {
-              userId,
-              tokenAmount: String(tokenAmount),
-              bonusTokens: String(bonus),
-              clientIdempotencyKey: metaKey,
-            },
-          },
-          { idempotencyKey: stripeKey },
-        );
-      } catch (err) {
-        outcome = stripeFailure(err);
-        if (!outcome) throw err;
-        logger.warn('stripe create failed', { requestId: req.id, type: err.type, status: err.statusCode, code: err.code });
-        const declined = err.type === 'StripeCardError' ? err.payment_intent : null;
-        if (declined && declined.id) {
-          await recordPurchase(db, userId, declined, tokenAmount, bonus, cents, metaKey, 'failed');
-        }
-      }
-
-      if (intent) {
-        const row = await recordPurchase(
-          db, userId, intent, tokenAmount, bonus, cents, metaKey, purchaseRowStatus(intent.status),
-        );
-        outcome = ok({
-          transaction: { id: Number(row.id), status: row.status, tokens: tokenAmount, bonusTokens: bonus },
-          paymentIntent: { id: intent.id, status: intent.status, client_secret: intent.client_secret },
-        });
-      }
-    } finally {
-      if (heldClient) {
-        await heldClient.query('COMMIT').catch(() => {});
-        heldClient.release();
-      }
-    }
-
-    // Remember final outcomes (not outages: a later retry must be able to charge).
-    if (key && outcome.status < 500 && outcome.status !== 409) {
-      const { inserted, stored } = await idem.storeOutcome(pool, userId, key, 'purchase', print, outcome);
-      if (!inserted) {
-        // A concurrent copy of this request finished first: answer what it answered.
-        const first = replayOf(stored, print);
-        return send(req, res, first, { replay: first.status !== 409 });
-      }
-    }
-    return send(req, res, outcome);
-  }),
-);
+  }
+  return send(req, res, outcome);
+});
 
 // ------------------------------------------------------- tips and call minutes
 
@@ -373,36 +369,28 @@ async function runTransfer(req, res, t) {
   send(req, res, result.outcome, { replay: result.replay && result.outcome.status !== 409 });
 }
 
-router.post(
-  '/tip',
-  authenticateToken,
-  asyncHandler(async (req, res) => {
-    const body = requireObjectBody(req.body);
-    const creatorId = requireString(body.creatorId, 'creatorId');
-    const amount = requireTokenAmount(body.tokenAmount, { lenient: true });
-    const channel = requireString(body.channel, 'channel');
-    const key = optionalIdempotencyKey(body.clientIdempotencyKey);
-    await runTransfer(req, res, {
-      kind: 'tip', creatorId, amount, channel, callId: null, key,
-      print: idem.fingerprint('tip', [creatorId, amount, channel]),
-    });
-  }),
-);
+userRoute('post', '/tip', async (req, res) => {
+  const body = requireObjectBody(req.body);
+  const creatorId = requireString(body.creatorId, 'creatorId');
+  const amount = requireTokenAmount(body.tokenAmount, { lenient: true });
+  const channel = requireString(body.channel, 'channel');
+  const key = optionalIdempotencyKey(body.clientIdempotencyKey);
+  await runTransfer(req, res, {
+    kind: 'tip', creatorId, amount, channel, callId: null, key,
+    print: idem.fingerprint('tip', [creatorId, amount, channel]),
+  });
+});
 
-router.post(
-  '/calls/deduct',
-  authenticateToken,
-  asyncHandler(async (req, res) => {
-    const body = requireObjectBody(req.body);
-    const callId = requireCallId(body.callId);
-    const creatorId = requireString(body.creatorId, 'creatorId');
-    const amount = requireTokenAmount(body.tokenAmount, { lenient: true });
-    const key = optionalIdempotencyKey(body.clientIdempotencyKey);
-    await runTransfer(req, res, {
-      kind: 'call', creatorId, amount, channel: null, callId, key,
-      print: idem.fingerprint('call', [callId, creatorId, amount]),
-    });
-  }),
-);
+userRoute('post', '/calls/deduct', async (req, res) => {
+  const body = requireObjectBody(req.body);
+  const callId = requireCallId(body.callId);
+  const creatorId = requireString(body.creatorId, 'creatorId');
+  const amount = requireTokenAmount(body.tokenAmount, { lenient: true });
+  const key = optionalIdempotencyKey(body.clientIdempotencyKey);
+  await runTransfer(req, res, {
+    kind: 'call', creatorId, amount, channel: null, callId, key,
+    print: idem.fingerprint('call', [callId, creatorId, amount]),
+  });
+});
 
 module.exports = router;

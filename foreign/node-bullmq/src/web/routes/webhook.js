@@ -7,7 +7,7 @@ const express = require('express');
 
 const { pool, withTransaction } = require('../../db');
 const { config } = require('../../config');
-const { ApiError } = require('../../errors');
+const { Refused } = require('../../errors');
 const { isObject } = require('../../validation');
 const { handled, intentIdOf } = require('../../events');
 const { enqueueEvent } = require('../../queue');
@@ -51,15 +51,15 @@ function webhookRouter({ stripe, queue, redis }) {
       raw = stripe.webhooks.constructEvent(payload, req.get('stripe-signature') || '', config.stripeWebhookSecret);
     } catch (err) {
       logger.warn('webhook refused', { requestId: req.id, reason: err.type || err.name });
-      throw new ApiError(400, 'invalid_webhook', 'Webhook signature or payload is invalid');
+      throw new Refused(400, 'invalid_webhook', 'Webhook signature or payload is invalid');
     }
     if (!isObject(raw) || typeof raw.id !== 'string' || !raw.id || typeof raw.type !== 'string'
       || !isObject(raw.data) || !isObject(raw.data.object)) {
-      throw new ApiError(400, 'invalid_webhook', 'The payload is not a Stripe event');
+      throw new Refused(400, 'invalid_webhook', 'The payload is not a Stripe event');
     }
     if (!handled(raw.type)) return res.json({ received: true, handled: false });
     const paymentIntentId = intentIdOf(raw);
-    if (!paymentIntentId) throw new ApiError(400, 'invalid_webhook', 'The event names no PaymentIntent');
+    if (!paymentIntentId) throw new Refused(400, 'invalid_webhook', 'The event names no PaymentIntent');
 
     const event = { eventId: raw.id, type: raw.type, paymentIntentId, payload: raw };
     const log = (msg, fields) => logger.info(msg, {
