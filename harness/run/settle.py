@@ -122,7 +122,9 @@ async def poll(
             # The deadline cut the quiet window short, but the rows did stop.
             converged = True
         if converged or left <= 0:
-            policy.settled(scope, acked_count, current_lag if lags else None)
+            # Every settling with something new counts towards the typical lag, the
+            # ones whose credits were already in place too (a lag of 0).
+            policy.settled(scope, acked_count, None if nothing_new else current_lag)
             settling = Settling(
                 converged=converged,
                 waited_s=after,

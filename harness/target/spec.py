@@ -6,6 +6,7 @@ plugin alike. `harness.target.start.open_target` turns one into a running target
 from __future__ import annotations
 
 import statistics
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ DEFAULT_START_TIMEOUT_S = 60.0
 DEFAULT_SETTLE_TIMEOUT_S = 10.0
 QUIET_MIN_S = 0.05
 QUIET_MAX_S = 5.0
+TYPICAL_OVER = 64  # settlings the typical lag is the median of
 
 
 @dataclass
@@ -38,7 +40,8 @@ class SettlePolicy:
     only once the rows have stayed unchanged for a quiet window, which a
     duplicate credited late or a late failure overwriting a credit would break:
     QUIET_MIN_S for a service that has never credited after its 2xx; once one
-    has, twice its typical lag (the median over settlings), and twice the
+    has, twice its typical lag (the median over the last TYPICAL_OVER settlings
+    with new deliveries, 0 where the credits were in place at once), and twice the
     longest lag the current settling saw (one retry of the slow step), at most
     QUIET_MAX_S and half the timeout, so a slow fault in one scenario does not
     slow every later one. A read with nothing newly acknowledged and nothing
@@ -46,8 +49,9 @@ class SettlePolicy:
 
     timeout_s: float = DEFAULT_SETTLE_TIMEOUT_S
     lag_s: float = 0.0  # the longest lag seen in the whole run
-    # The longest lag of each settling that saw one, for the typical lag.
-    lags: list[float] = field(default_factory=list)
+    # The longest lag of each recent settling with new deliveries (0: the
+    # credits were in place at the first read), for the typical lag.
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=TYPICAL_OVER))
     # Per scope read (a users' prefix): acknowledged deliveries at its last
     # convergence (see harness.run.settle.poll).
     acked: dict[str, int] = field(default_factory=dict)

@@ -155,6 +155,22 @@ def test_the_quiet_window_follows_the_typical_lag_not_the_slowest() -> None:
     assert policy.quiet_s() == pytest.approx(0.2)
     assert policy.quiet_s(1.0) == pytest.approx(2.0)
     assert policy.quiet_s(30.0) == QUIET_MAX_S
+    # A fast queue worker: most settlings find the credits in place at once.
+    for _ in range(10):
+        policy.settled(None, 0, 0.0)
+    assert policy.quiet_s() == QUIET_MIN_S
+
+
+def test_settlings_with_credits_in_place_count_towards_the_typical_lag() -> None:
+    """One late credit among settlings whose credits were there at the first read
+    must not make every later window twice that late credit's lag."""
+    policy = SettlePolicy(timeout_s=10)
+    policy.learn(3.0)
+    policy.settled(None, 0, 3.0)
+    for scope in ("a-", "b-", "c-"):
+        asyncio.run(poll(_reads(_db(credited=True)), policy, scope=scope))
+    assert list(policy.lags) == [3.0, 0.0, 0.0, 0.0]
+    assert policy.quiet_s() == QUIET_MIN_S
 
 
 def test_a_late_credit_is_waited_for_and_its_lag_learned() -> None:
