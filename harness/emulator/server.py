@@ -37,6 +37,15 @@ class EmulatorConfig:
     api_version: str = API_VERSION
 
 
+# How long an idle connection from a service's Stripe SDK stays open. uvicorn
+# closes them after 5 s, while SDKs' HTTP clients keep them longer (Go 90 s,
+# Node agents until the server closes): a request written onto a connection
+# being closed fails with a reset that real Stripe, whose front ends keep
+# connections far longer, would not cause, and the service's error answer
+# would be blamed on the service.
+KEEP_ALIVE_S = 120
+
+
 def build(config: EmulatorConfig, clock: Clock | None = None) -> tuple[Emulator, uvicorn.Config]:
     sender, close_sender = aiohttp_sender()
     emulator = Emulator(
@@ -58,6 +67,7 @@ def build(config: EmulatorConfig, clock: Clock | None = None) -> tuple[Emulator,
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=2,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 

@@ -12,6 +12,13 @@ from typing_extensions import Unpack
 from harness.dialect.model import CONTRACT, Dialect
 from harness.dialect.wire import auth_header, contract_answer, sign_token, wire_request
 
+# How long an idle connection to the service is kept for reuse. A server closes
+# idle keep-alive connections on its own clock (Node 5 s, uvicorn 5 s, gunicorn
+# 2 s), and a request written onto one it is closing gets no answer at all: an
+# unknown outcome the service did not cause. httpx keeps them 5 s, right in
+# Node's window; below every common server's timeout, the race cannot happen.
+KEEPALIVE_EXPIRY_S = 1.0
+
 
 class RequestOptions(TypedDict, total=False):
     """How one request goes out, beyond its route, user and body."""
@@ -48,7 +55,11 @@ class TargetClient:
         self.http = httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout_s,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
+            limits=httpx.Limits(
+                max_connections=200,
+                max_keepalive_connections=200,
+                keepalive_expiry=KEEPALIVE_EXPIRY_S,
+            ),
         )
         self._tokens: dict[str, str] = {}
         self.requests_sent = 0

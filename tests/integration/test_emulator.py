@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -552,3 +554,19 @@ def test_a_bad_inspection_query_is_a_400_that_says_why(
         answer = http.get(path, params=params)
     assert answer.status_code == 400
     assert words in answer.json()["error"]
+
+
+def test_an_idle_sdk_connection_outlives_uvicorns_five_seconds(world: World) -> None:
+    """Stripe SDKs keep idle connections longer than uvicorn's default 5 s (Go's
+    90 s, Node's agents until the server closes): reused after 5.5 s idle, the
+    connection must still answer, not reset under the service's SDK."""
+    host, port = world.emulator.url.removeprefix("http://").split(":")
+    request = f"GET /_control/health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        answers = []
+        for gap_s in (0.0, 5.5):
+            # The idle gap is the subject here, not a wait for a condition.
+            time.sleep(gap_s)
+            sock.sendall(request)
+            answers.append(sock.recv(65536).split(b"\r\n", 1)[0])
+    assert answers == [b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"]
