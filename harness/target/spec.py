@@ -68,7 +68,8 @@ class SettlePolicy:
 
     def settled(self, scope: str | None, acked: int, lag_s: float | None) -> None:
         """One settling of `scope` ended with `acked` acknowledged deliveries;
-        `lag_s`: the longest lag it saw, if it saw one."""
+        `lag_s`: the longest lag it saw (0: every credit was in place at once),
+        None when it had no new delivery to learn from."""
         if scope is not None:
             self.acked[scope] = acked
         if lag_s is not None:

@@ -30,7 +30,7 @@ const describe = (pack, note) => [
 /**
  * The intent's purchase row, inserted with `status` unless it exists: one
  * statement either way. The no-op update on a conflict is what makes
- * RETURNING give the existing row; `created` tells the two apart.
+ * RETURNING give the existing row.
  */
 async function ensurePurchaseRow(db, intentId, { userId, pack, clientKey }, status, note) {
   const { rows } = await db.query(
@@ -40,12 +40,11 @@ async function ensurePurchaseRow(db, intentId, { userId, pack, clientKey }, stat
      VALUES ($1, 'purchase', $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (stripe_payment_intent_id)
        DO UPDATE SET stripe_payment_intent_id = t.stripe_payment_intent_id
-     RETURNING id, user_id, tokens, status, (xmax = 0) AS created`,
+     RETURNING id, user_id, tokens, status`,
     [userId, pack.tokens + pack.bonus, usd(pack.cents), pack.bonus, intentId, clientKey, status,
       describe(pack, note)],
   );
-  const { created, ...row } = rows[0];
-  return { row, created };
+  return rows[0];
 }
 
 module.exports = { purchaseFromIntent, ensurePurchaseRow };

@@ -46,4 +46,4 @@ function readBody(body, shape) {
   return out;
 }
 
-module.exports = { isObject, parseTokens, readBody };
+module.exports = { isObject, readBody };

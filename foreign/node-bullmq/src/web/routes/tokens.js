@@ -119,7 +119,7 @@ async function buy(stripe, userId, form, requestId) {
     logger.warn('stripe refused the purchase', { requestId, type: err.type, statusCode: err.statusCode, code: err.code });
     if (declined) await ensurePurchaseRow(pool, declined, purchase, 'failed');
   } else {
-    const { row } = await ensurePurchaseRow(pool, intent.id, purchase, ROW_STATUS_AT_PURCHASE[intent.status] || 'pending');
+    const row = await ensurePurchaseRow(pool, intent.id, purchase, ROW_STATUS_AT_PURCHASE[intent.status] || 'pending');
     outcome = ok({
       transaction: { id: Number(row.id), status: row.status, tokens: pack.tokens, bonusTokens: pack.bonus },
       paymentIntent: { id: intent.id, status: intent.status, client_secret: intent.client_secret },
