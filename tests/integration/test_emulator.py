@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
+import http.client
 import threading
 import time
 from collections.abc import Iterator
@@ -561,12 +561,20 @@ def test_an_idle_sdk_connection_outlives_uvicorns_five_seconds(world: World) -> 
     90 s, Node's agents until the server closes): reused after 5.5 s idle, the
     connection must still answer, not reset under the service's SDK."""
     host, port = world.emulator.url.removeprefix("http://").split(":")
-    request = f"GET /_control/health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
-        answers = []
+    # http.client keeps one socket and does not reconnect on its own: a closed
+    # connection is RemoteDisconnected, not a silent new one.
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        statuses = []
         for gap_s in (0.0, 5.5):
             # The idle gap is the subject here, not a wait for a condition.
             time.sleep(gap_s)
-            sock.sendall(request)
-            answers.append(sock.recv(65536).split(b"\r\n", 1)[0])
-    assert answers == [b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"]
+            conn.request("GET", "/_control/health")
+            response = conn.getresponse()
+            response.read()
+            statuses.append(response.status)
+            sock = conn.sock
+            assert sock is not None, "the emulator asked to close the connection"
+    finally:
+        conn.close()
+    assert statuses == [200, 200]
