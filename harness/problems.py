@@ -14,9 +14,15 @@ and what each violation's evidence shows:
    an answer that disagrees with the ledger, a 5xx, a purchase row left
    pending, rows still changing at the settle deadline, the model's
    difference). In a scenario that also shows a more
-   specific violation, they join its problem; alone, they are a problem of
-   their own. Within one scenario the cause is the violation whose family
-   comes first in `FAMILIES`.
+   specific violation, they join its problem. Within one scenario the cause is
+   the violation whose family comes first in `FAMILIES`.
+3. **A consequence alone joins the cause it came with elsewhere.** Where a
+   fault cuts a non-atomic transfer decides which of its rows is missing: one
+   scenario shows the earnings short *and* the ledger off, another only the
+   ledger off. When a consequence's kind came with exactly one cause in the
+   run, and that cause is about the same routes, the scenarios that show the
+   consequence alone join that cause's problem. Otherwise (never seen with a
+   cause, or with several) it is a problem of its own.
 
 Problems with the same kind across scenarios are one problem. A violation that
 fits no family is a problem of its own kind (its invariant): nothing is hidden.
@@ -181,6 +187,18 @@ CONSEQUENCES = frozenset(
 )
 
 
+# The routes a family's defect is about, where the family itself names them.
+FAMILY_ROUTE = {
+    "self-transfer": "transfer",
+    "transfer-accounting": "transfer",
+    "credited-amount": "purchase",
+    "purchase-answer": "purchase",
+    "unknown-intent": "purchase",
+    "purchase-credit": "purchase",
+    "purchase-row": "purchase",
+}
+
+
 @dataclass(frozen=True)
 class Shown:
     """One violation, where it was seen."""
@@ -230,16 +248,16 @@ def kind_of(violation: Violation) -> str:
 
 def group(seen: Sequence[tuple[str, Sequence[Violation]]]) -> list[Problem]:
     """Problems from each scenario's violations, most widespread first."""
+    scenarios = [
+        (scenario, violations, _scenario_cause(violations)) for scenario, violations in seen
+    ]
+    came_with = _causes_came_with(scenarios)
     problems: dict[str, Problem] = {}
-    for scenario, violations in seen:
-        kinds = [kind_of(v) for v in violations]
-        causes = [
-            k for k, v in zip(kinds, violations, strict=True) if v.invariant not in CONSEQUENCES
-        ]
-        cause = min(
-            causes or kinds, key=lambda k: ORDER.get(k.split(":")[0], len(ORDER)), default=None
-        )
-        for kind, violation in zip(kinds, violations, strict=True):
+    for scenario, violations, (cause, specific) in scenarios:
+        if not specific and cause is not None:
+            cause = _joined(cause, came_with.get(cause, set()))
+        for violation in violations:
+            kind = kind_of(violation)
             if violation.invariant in CONSEQUENCES and cause is not None:
                 kind = cause
             problem = problems.get(kind)
@@ -249,6 +267,44 @@ def group(seen: Sequence[tuple[str, Sequence[Violation]]]) -> list[Problem]:
                 problem = problems[kind] = Problem(kind, _titled(title, kind), phase)
             problem.shown.append(Shown(scenario, violation))
     return sorted(problems.values(), key=lambda p: (-len(p.scenarios), p.kind))
+
+
+def _scenario_cause(violations: Sequence[Violation]) -> tuple[str | None, bool]:
+    """The kind a scenario's consequences join (rule 2), and whether it is a
+    specific violation's rather than a consequence's own."""
+    kinds = [kind_of(v) for v in violations]
+    causes = [k for k, v in zip(kinds, violations, strict=True) if v.invariant not in CONSEQUENCES]
+    cause = min(causes or kinds, key=lambda k: ORDER.get(k.split(":")[0], len(ORDER)), default=None)
+    return cause, bool(causes)
+
+
+def _causes_came_with(
+    scenarios: Sequence[tuple[str, Sequence[Violation], tuple[str | None, bool]]],
+) -> dict[str, set[str]]:
+    """Rule 3's evidence: the causes each consequence kind came with in the run."""
+    came_with: dict[str, set[str]] = {}
+    for _, violations, (cause, specific) in scenarios:
+        if specific and cause is not None:
+            for violation in violations:
+                if violation.invariant in CONSEQUENCES:
+                    came_with.setdefault(kind_of(violation), set()).add(cause)
+    return came_with
+
+
+def _joined(alone: str, came_with: set[str]) -> str:
+    """Rule 3: a consequence alone joins the one cause it came with elsewhere
+    when both name the same routes; otherwise it stays a problem of its own."""
+    if len(came_with) == 1:
+        [cause] = came_with
+        if _route_of(cause) and _route_of(cause) == _route_of(alone):
+            return cause
+    return alone
+
+
+def _route_of(kind: str) -> str:
+    """The routes a kind is about: its route class, else its family's, else ''."""
+    family, _, route = kind.partition(":")
+    return route if route in ("purchase", "transfer") else FAMILY_ROUTE.get(family, "")
 
 
 def _titled(title: str, kind: str) -> str:

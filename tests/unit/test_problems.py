@@ -121,3 +121,48 @@ def test_a_model_failure_joins_the_problem_its_failing_step_shows() -> None:
     named = v("model-matches-service", failed_checks=["no-self-transfer"], route="transfer")
     assert kind_of(named) == "self-transfer"
     assert kind_of(v("model-matches-service")) == "model"
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_a_partial_transfer_is_one_problem_whichever_row_the_cut_left_out(order: int) -> None:
+    """A transfer that is not atomic, cut by two faults: one cut leaves the
+    earnings short and the ledger off, the other only the ledger off. The
+    second joins the first's cause, in either order."""
+    seen = [
+        ("faults/db-killed", [v("total-earned"), v("ledger-explains-balance", rows=TIP_ROWS)]),
+        ("faults/service-killed", [v("ledger-explains-balance", rows=TIP_ROWS)]),
+    ][::order]
+    [problem] = group(seen)
+    assert problem.kind == "transfer-accounting"
+    assert sorted(problem.scenarios) == ["faults/db-killed", "faults/service-killed"]
+
+
+def test_a_consequence_alone_joins_no_cause_it_cannot_be_sure_of() -> None:
+    """Seen with two causes, or with a cause about other routes, a consequence
+    alone stays a problem of its own."""
+    two = group(
+        [
+            ("a", [v("total-earned"), v("ledger-explains-balance", rows=TIP_ROWS)]),
+            ("b", [v("no-self-transfer"), v("ledger-explains-balance", rows=TIP_ROWS)]),
+            ("c", [v("ledger-explains-balance", rows=TIP_ROWS)]),
+        ]
+    )
+    assert sorted(p.kind for p in two) == [
+        "ledger:transfer",
+        "self-transfer",
+        "transfer-accounting",
+    ]
+    other_routes = group(
+        [
+            ("a", [v("total-earned"), v("ledger-explains-balance", rows=BUY_ROWS)]),
+            ("b", [v("ledger-explains-balance", rows=BUY_ROWS)]),
+        ]
+    )
+    assert sorted(p.kind for p in other_routes) == ["ledger:purchase", "transfer-accounting"]
+    unrouted = group(
+        [
+            ("a", [v("exp-required"), v("no-5xx", op={"f": "tip"})]),
+            ("b", [v("no-5xx", op={"f": "tip"})]),
+        ]
+    )
+    assert sorted(p.kind for p in unrouted) == ["no-5xx:transfer", "token-without-exp"]
