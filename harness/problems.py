@@ -248,16 +248,21 @@ def kind_of(violation: Violation) -> str:
 
 def group(seen: Sequence[tuple[str, Sequence[Violation]]]) -> list[Problem]:
     """Problems from each scenario's violations, most widespread first."""
-    scenarios = [
-        (scenario, violations, _scenario_cause(violations)) for scenario, violations in seen
-    ]
-    came_with = _causes_came_with(scenarios)
+    kinds = [[kind_of(v) for v in violations] for _, violations in seen]
+    causes = [_scenario_cause(v, k) for (_, v), k in zip(seen, kinds, strict=True)]
+    # Rule 3's evidence: the causes each consequence kind came with in the run.
+    came_with: dict[str, set[str]] = {}
+    for (_, violations), scenario_kinds, (cause, specific) in zip(seen, kinds, causes, strict=True):
+        for violation, kind in zip(violations, scenario_kinds, strict=True):
+            if specific and cause is not None and violation.invariant in CONSEQUENCES:
+                came_with.setdefault(kind, set()).add(cause)
     problems: dict[str, Problem] = {}
-    for scenario, violations, (cause, specific) in scenarios:
+    for (scenario, violations), scenario_kinds, (cause, specific) in zip(
+        seen, kinds, causes, strict=True
+    ):
         if not specific and cause is not None:
             cause = _joined(cause, came_with.get(cause, set()))
-        for violation in violations:
-            kind = kind_of(violation)
+        for violation, kind in zip(violations, scenario_kinds, strict=True):
             if violation.invariant in CONSEQUENCES and cause is not None:
                 kind = cause
             problem = problems.get(kind)
@@ -269,26 +274,12 @@ def group(seen: Sequence[tuple[str, Sequence[Violation]]]) -> list[Problem]:
     return sorted(problems.values(), key=lambda p: (-len(p.scenarios), p.kind))
 
 
-def _scenario_cause(violations: Sequence[Violation]) -> tuple[str | None, bool]:
+def _scenario_cause(violations: Sequence[Violation], kinds: list[str]) -> tuple[str | None, bool]:
     """The kind a scenario's consequences join (rule 2), and whether it is a
     specific violation's rather than a consequence's own."""
-    kinds = [kind_of(v) for v in violations]
     causes = [k for k, v in zip(kinds, violations, strict=True) if v.invariant not in CONSEQUENCES]
     cause = min(causes or kinds, key=lambda k: ORDER.get(k.split(":")[0], len(ORDER)), default=None)
     return cause, bool(causes)
-
-
-def _causes_came_with(
-    scenarios: Sequence[tuple[str, Sequence[Violation], tuple[str | None, bool]]],
-) -> dict[str, set[str]]:
-    """Rule 3's evidence: the causes each consequence kind came with in the run."""
-    came_with: dict[str, set[str]] = {}
-    for _, violations, (cause, specific) in scenarios:
-        if specific and cause is not None:
-            for violation in violations:
-                if violation.invariant in CONSEQUENCES:
-                    came_with.setdefault(kind_of(violation), set()).add(cause)
-    return came_with
 
 
 def _joined(alone: str, came_with: set[str]) -> str:

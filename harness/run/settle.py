@@ -109,8 +109,6 @@ async def poll(
             lags[pi] = max(0.0, time.time() - acknowledged_at(acked[pi][-1]))
             last_credit = now
         current_lag = max(lags.values(), default=0.0)
-        if lags:
-            policy.learn(current_lag)
         quiet_s = 0.0 if nothing_new and not first_missing else policy.quiet_s(current_lag)
         fingerprint = _fingerprint(observation)
         if fingerprint != previous:

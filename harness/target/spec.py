@@ -48,7 +48,6 @@ class SettlePolicy:
     owed pays one read (see harness.run.settle.poll)."""
 
     timeout_s: float = DEFAULT_SETTLE_TIMEOUT_S
-    lag_s: float = 0.0  # the longest lag seen in the whole run
     # The longest lag of each recent settling with new deliveries (0: the
     # credits were in place at the first read), for the typical lag.
     lags: deque[float] = field(default_factory=lambda: deque(maxlen=TYPICAL_OVER))
@@ -57,14 +56,10 @@ class SettlePolicy:
     acked: dict[str, int] = field(default_factory=dict)
 
     def quiet_s(self, current_lag_s: float = 0.0) -> float:
-        if self.lag_s <= 0:
-            return QUIET_MIN_S
+        # A service that never credited after its 2xx has only lags of 0: QUIET_MIN_S.
         typical = statistics.median(self.lags) if self.lags else 0.0
         longest = 2 * max(current_lag_s, typical)
         return min(QUIET_MAX_S, self.timeout_s / 2, max(QUIET_MIN_S, longest))
-
-    def learn(self, lag_s: float) -> None:
-        self.lag_s = max(self.lag_s, lag_s, 1e-3)
 
     def settled(self, scope: str | None, acked: int, lag_s: float | None) -> None:
         """One settling of `scope` ended with `acked` acknowledged deliveries;

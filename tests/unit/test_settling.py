@@ -113,7 +113,7 @@ def test_a_credit_already_there_is_still_watched_for_a_quiet_window() -> None:
     assert observation.settling is not None
     assert observation.settling.converged and observation.settling.reads >= 2
     assert observation.settling.waited_s >= QUIET_MIN_S
-    assert policy.lag_s == 0
+    assert list(policy.lags) == [0.0]
 
 
 def test_a_late_failure_overwriting_a_credit_is_seen_at_the_first_look() -> None:
@@ -150,7 +150,6 @@ def test_the_quiet_window_follows_the_typical_lag_not_the_slowest() -> None:
     policy = SettlePolicy(timeout_s=10)
     assert policy.quiet_s() == QUIET_MIN_S
     for lag in (0.1, 0.1, 3.0):
-        policy.learn(lag)
         policy.settled(None, 0, lag)
     assert policy.quiet_s() == pytest.approx(0.2)
     assert policy.quiet_s(1.0) == pytest.approx(2.0)
@@ -165,7 +164,6 @@ def test_settlings_with_credits_in_place_count_towards_the_typical_lag() -> None
     """One late credit among settlings whose credits were there at the first read
     must not make every later window twice that late credit's lag."""
     policy = SettlePolicy(timeout_s=10)
-    policy.learn(3.0)
     policy.settled(None, 0, 3.0)
     for scope in ("a-", "b-", "c-"):
         asyncio.run(poll(_reads(_db(credited=True)), policy, scope=scope))
@@ -180,7 +178,7 @@ def test_a_late_credit_is_waited_for_and_its_lag_learned() -> None:
     assert observation.settling is not None
     assert observation.settling.converged
     assert dict(observation.settling.lags)[PI] > 0
-    assert policy.lag_s > 0
+    assert policy.lags[-1] > 0
     # Once a lag was seen, the credited state must also stay unchanged for a while.
     assert observation.settling.reads >= 4
     assert all(r.valid for r in check(observation))
@@ -202,7 +200,6 @@ def test_a_credit_that_never_comes_is_reported_at_the_deadline_as_such() -> None
 
 def test_rows_that_never_stop_changing_are_a_finding_of_their_own() -> None:
     policy = SettlePolicy(timeout_s=0.3)
-    policy.learn(0.02)
     counter = iter(range(1, 10_000))
 
     async def read() -> Observation:
@@ -247,7 +244,7 @@ def test_a_scope_with_nothing_newly_acknowledged_pays_one_read() -> None:
     owes nothing and shows no new acknowledged delivery is converged at once,
     even for a service known to credit late."""
     policy = SettlePolicy(timeout_s=5)
-    policy.learn(0.2)
+    policy.settled(None, 0, 0.2)  # known to credit late
     credited = _reads(_db(credited=True))
     first = asyncio.run(poll(credited, policy, scope="ex1-"))
     again = asyncio.run(poll(credited, policy, scope="ex1-"))
